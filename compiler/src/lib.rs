@@ -1,0 +1,7 @@
+//! `choreoc`: the compiler for choreographic protocols written in `.choreo`.
+//!
+//! Data flows one way: source text → [`syntax`] (syntax tree with byte spans)
+//! → [`check`] (the checked model) → [`project`] (local types per role).
+
+pub mod diag;
+pub mod syntax;

@@ -1,0 +1,174 @@
+//! Turns pest's parse errors into diagnostics at the true source position.
+
+use super::layout::{Resolved, CLOSE, OPEN, SEP};
+use super::lower::Rule;
+use crate::diag::{Code, Diagnostic, Span};
+use pest::error::{ErrorVariant, InputLocation};
+
+/// The diagnostic for a pest error on the resolved text.
+pub(super) fn syntax_error(err: pest::error::Error<Rule>, resolved: &Resolved) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<String> = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives
+            .iter()
+            .map(|r| describe(*r))
+            .filter(|d| !d.is_empty())
+            .map(String::from)
+            .collect(),
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    if let Some(attempts) = err.parse_attempts() {
+        // pest's token type is not nameable outside pest; its Display prints
+        // a literal as itself and a character range as `a..z`.
+        for token in attempts.expected_tokens() {
+            let token = token.to_string();
+            if token.chars().count() == 4 && token.contains("..") {
+                continue;
+            }
+            {
+                match token.as_str() {
+                    " " | "\n" | "" => {}
+                    "\u{2}" | "{" => expected.push(describe(Rule::open).into()),
+                    "\u{3}" | "}" => expected.push(describe(Rule::close).into()),
+                    "\u{1e}" | ";" => expected.push("a new line or `;`".into()),
+                    t => expected.push(format!("`{t}`")),
+                }
+            }
+        }
+    }
+    expected.sort_unstable();
+    expected.dedup();
+    let found = found_at(&resolved.text, pos);
+    let is_layout = |c: char| matches!(c, OPEN | CLOSE | SEP | ' ' | '\n');
+    let text = &resolved.text;
+    if resolved.virtual_at(pos) == Some(OPEN) {
+        // Point at the token of the deeper line.
+        let next = text[pos..]
+            .find(|c: char| !is_layout(c))
+            .map_or(text.len(), |n| pos + n);
+        let start = resolved.to_source(next);
+        return Diagnostic::new(
+            Code::UnexpectedIndent,
+            "unexpected indentation",
+            Span::new(start, start + 1),
+            "this line is indented deeper than the line before it",
+        )
+        .with_help(
+            "only a block header (`protocol ... =`, `case ... of`, `Label ->`, `loop ...`, `for ... in ...`) \
+             opens an indented block; to wrap a long line, break it inside `[...]` or `(...)`",
+        );
+    }
+    // At a virtual character, point just after the last real token instead.
+    let pos = if resolved.virtual_at(pos).is_some() {
+        text[..pos].trim_end_matches(is_layout).len()
+    } else {
+        pos
+    };
+    let start = resolved.to_source(pos);
+    let len = match found {
+        Found::Token(t) => t.len(),
+        _ => 1,
+    };
+    let message = match expected.as_slice() {
+        [] => format!("unexpected {}", found.describe()),
+        [one] => format!("expected {one}, found {}", found.describe()),
+        [init @ .., last] => format!(
+            "expected {} or {last}, found {}",
+            init.join(", "),
+            found.describe()
+        ),
+    };
+    Diagnostic::new(
+        Code::Syntax,
+        message,
+        Span::new(start, start + len),
+        "unexpected here",
+    )
+}
+
+enum Found<'a> {
+    Token(&'a str),
+    EndOfFile,
+    EndOfBlock,
+    NewLine,
+}
+
+impl Found<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Found::Token(t) => format!("`{t}`"),
+            Found::EndOfFile => "end of file".into(),
+            Found::EndOfBlock => "the end of the block".into(),
+            Found::NewLine => "a new line".into(),
+        }
+    }
+}
+
+fn found_at(text: &str, pos: usize) -> Found<'_> {
+    let rest = &text[pos.min(text.len())..];
+    let Some(c) = rest.chars().next() else {
+        return Found::EndOfFile;
+    };
+    match c {
+        CLOSE => Found::EndOfBlock,
+        SEP => Found::NewLine,
+        c if c.is_ascii_alphanumeric() || c == '_' => {
+            let n = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            Found::Token(&rest[..n])
+        }
+        '-' if rest.starts_with("->") => Found::Token("->"),
+        '\r' | '\n' => Found::NewLine,
+        c => Found::Token(&rest[..c.len_utf8()]),
+    }
+}
+
+fn describe(rule: Rule) -> &'static str {
+    use Rule::*;
+    match rule {
+        open => "an indented block or `{`",
+        close => "the end of the block",
+        kw_module => "`module`",
+        kw_exposing => "`exposing`",
+        kw_protocol | protocol => "`protocol`",
+        kw_roles | roles_decl => "`roles`",
+        kw_case => "`case`",
+        kw_choose => "`choose`",
+        kw_of => "`of`",
+        kw_choice => "`choice`",
+        kw_at => "`at`",
+        kw_loop => "`loop`",
+        kw_decide | decide => "`decide by`",
+        kw_by => "`by`",
+        kw_repeat | repeat => "`repeat`",
+        kw_forever | forever => "`forever`",
+        kw_for => "`for`",
+        kw_in => "`in`",
+        ident | module_name => "a name",
+        int => "a non-negative integer",
+        integer => "an integer",
+        string | string_inner => "a string",
+        boolean => "`true` or `false`",
+        list => "a list `[...]`",
+        star => "`*`",
+        range => "a member range `a..b`",
+        index => "a member index `[...]`",
+        family_size => "a family size `[...]`",
+        annotations => "annotations `[key = value, ...]`",
+        annotation => "an annotation `key = value`",
+        payload => "a payload `(...)`",
+        fields | field => "a field `name: Type`",
+        rust_type => "a Rust type",
+        role_ref | role_decl => "a role",
+        stmt | message | case_stmt | loop_stmt | for_stmt | block => "a statement",
+        attribute | at_name => "an attribute `@name`",
+        branch | branch_block => "a branch `Label -> ...`",
+        module_decl => "`module`",
+        file | EOI => "end of file",
+        WHITESPACE | sep | literal | ident_char | attr_arg | type_path | path_segment | s => "",
+    }
+}
