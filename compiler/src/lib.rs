@@ -3,5 +3,8 @@
 //! Data flows one way: source text → [`syntax`] (syntax tree with byte spans)
 //! → [`check`] (the checked model) → [`project`] (local types per role).
 
+pub mod check;
 pub mod diag;
+pub mod driver;
+pub mod project;
 pub mod syntax;

@@ -56,8 +56,10 @@ codes! {
     BadFor = "E0305", Error, "a `for` over something that is not a family, or an index variable used with the wrong family";
     EmptyRange = "E0306", Error, "a member range `a..b` that selects no member";
     MemberInOwnFor = "E0307", Error, "a member of a family singled out inside a `for` over that same family";
+    TooManyMembers = "E0308", Error, "more than 256 members of one family singled out by constant indexes or ranges";
     DuplicateBranch = "E0401", Error, "two branches of one `case` have the same label";
     NoBranches = "E0402", Error, "a `case` without any branch";
+    BadChooser = "E0403", Error, "a range of members named as the chooser of a `case`";
     UnknowableChoice = "E0501", Error, "a role cannot learn which branch of a choice was taken";
     ChooserNotFirst = "E0601", Error, "the first message of a branch is not sent by the chooser";
     FamilyBranchShape = "E0602", Error, "in a branch chosen by a family, a statement is not a message to or from the choosing member";

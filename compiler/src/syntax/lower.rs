@@ -294,7 +294,11 @@ impl Lower<'_> {
                     for b in inner(p) {
                         let mut it = inner(b);
                         let label = self.ident(it.next().expect("branch label"));
-                        let body = self.block(it.next().expect("branch body"));
+                        let body = it.next().expect("branch body");
+                        let body = match body.as_rule() {
+                            Rule::block => self.block(body),
+                            _ => vec![self.stmt(body)],
+                        };
                         branches.push(Branch { label, body });
                     }
                 }

@@ -1,0 +1,250 @@
+//! Argument parsing and output for the `choreoc` binary.
+
+use choreoc::diag::{render_human, render_json, Code, Severity};
+use choreoc::driver::{self, Unit};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Exit code: everything is fine.
+const OK: i32 = 0;
+/// Exit code: problems were found in the input.
+const PROBLEMS: i32 = 1;
+/// Exit code: usage or I/O error.
+const USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "choreoc",
+    version,
+    about = "Compiler for choreographic protocols written in .choreo files",
+    long_about = "Compiler for choreographic protocols written in .choreo files.\n\n\
+        Exit codes: 0 when everything is fine (warnings allowed), 1 when problems were \
+        found in the input, 2 on usage or I/O errors."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check files; report every problem found.
+    ///
+    /// Directories are searched recursively for `*.choreo` files, in sorted order.
+    Check {
+        /// Files or directories to check.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// How to print diagnostics: `human` (to stderr) or `json` (one object per line, to stdout).
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+    },
+    /// Print each role's local type (its sends and receives) in canonical notation.
+    ///
+    /// One line per role, `Role: type`, roles in declaration order; a family member
+    /// singled out by a statement gets its own `Family[k]:` line. With several protocols
+    /// in the file and no --protocol, a `# Protocol` line precedes each group.
+    Project {
+        /// The .choreo file.
+        file: PathBuf,
+        /// Only this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Only this role (a family name selects all its lines; `Family[k]` one of them).
+        #[arg(long)]
+        role: Option<String>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+    },
+    /// Explain a diagnostic code (`E0501`), or list every code.
+    Explain {
+        /// The code; omit to list all.
+        code: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ErrorFormat {
+    Human,
+    Json,
+}
+
+/// Runs the command line; returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { USAGE } else { OK };
+        }
+    };
+    match cli.command {
+        Command::Check {
+            paths,
+            error_format,
+        } => check(&paths, error_format),
+        Command::Project {
+            file,
+            protocol,
+            role,
+            error_format,
+        } => project(&file, protocol.as_deref(), role.as_deref(), error_format),
+        Command::Explain { code } => explain(code.as_deref()),
+    }
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    USAGE
+}
+
+/// Prints a unit's diagnostics; returns (errors, warnings).
+fn report(unit: &Unit, format: ErrorFormat) -> (usize, usize) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut counts = (0, 0);
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for d in &unit.diagnostics {
+        match d.severity() {
+            Severity::Error => counts.0 += 1,
+            Severity::Warning => counts.1 += 1,
+        }
+        let _ = match format {
+            ErrorFormat::Human => write!(err, "{}", render_human(d, &unit.file, color)),
+            ErrorFormat::Json => writeln!(out, "{}", render_json(d, &unit.file)),
+        };
+    }
+    counts
+}
+
+fn check(paths: &[PathBuf], format: ErrorFormat) -> i32 {
+    let files = match driver::find_sources(paths) {
+        Ok(files) => files,
+        Err(e) => return usage_error(e),
+    };
+    let (mut errors, mut warnings) = (0, 0);
+    for path in &files {
+        let unit = match driver::compile_path(path) {
+            Ok(unit) => unit,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        };
+        let (e, w) = report(&unit, format);
+        errors += e;
+        warnings += w;
+    }
+    if format == ErrorFormat::Human {
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        eprintln!(
+            "checked {}: {}, {}",
+            plural(files.len(), "file"),
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        );
+    }
+    if errors > 0 {
+        PROBLEMS
+    } else {
+        OK
+    }
+}
+
+fn project(path: &PathBuf, protocol: Option<&str>, role: Option<&str>, format: ErrorFormat) -> i32 {
+    let unit = match driver::compile_path(path) {
+        Ok(unit) => unit,
+        Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+    };
+    let (errors, _) = report(&unit, format);
+    if errors > 0 {
+        return PROBLEMS;
+    }
+    let Some(module) = &unit.module else {
+        return PROBLEMS;
+    };
+    let chosen: Vec<_> = match protocol {
+        None => unit.projections.iter().collect(),
+        Some(name) => {
+            let found: Vec<_> = unit
+                .projections
+                .iter()
+                .filter(|(i, _)| module.protocols[*i].name == name)
+                .collect();
+            if found.is_empty() {
+                let names: Vec<_> = module.protocols.iter().map(|p| p.name.as_str()).collect();
+                return usage_error(format!(
+                    "no protocol `{name}` in {} (it declares: {})",
+                    path.display(),
+                    names.join(", ")
+                ));
+            }
+            found
+        }
+    };
+    let mut out = String::new();
+    let headers = protocol.is_none() && chosen.len() > 1;
+    for (i, proj) in &chosen {
+        let p = &module.protocols[*i];
+        let lines: Vec<_> = proj
+            .locals
+            .iter()
+            .filter(|l| role.is_none_or(|r| l.name == r || p.roles[l.target.role()].name == r))
+            .collect();
+        if let Some(r) = role {
+            if lines.is_empty() {
+                let names: Vec<_> = proj.locals.iter().map(|l| l.name.as_str()).collect();
+                return usage_error(format!(
+                    "no role `{r}` in protocol `{}` (roles: {})",
+                    p.name,
+                    names.join(", ")
+                ));
+            }
+        }
+        if headers {
+            out.push_str(&format!("# {}\n", p.name));
+        }
+        for l in lines {
+            out.push_str(&format!(
+                "{}: {}\n",
+                l.name,
+                choreoc::project::local::print(&l.body, &p.roles)
+            ));
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    OK
+}
+
+fn explain(code: Option<&str>) -> i32 {
+    match code {
+        None => {
+            for c in Code::ALL {
+                println!(
+                    "{}  {:7}  {}",
+                    c.as_str(),
+                    c.severity().as_str(),
+                    c.summary()
+                );
+            }
+            OK
+        }
+        Some(code) => match Code::ALL
+            .iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(code))
+        {
+            Some(c) => {
+                println!(
+                    "{} ({}): {}",
+                    c.as_str(),
+                    c.severity().as_str(),
+                    c.summary()
+                );
+                println!("See docs/error-codes.md for examples.");
+                OK
+            }
+            None => usage_error(format!(
+                "unknown code `{code}`; `choreoc explain` lists them"
+            )),
+        },
+    }
+}

@@ -1,0 +1,182 @@
+//! Merging the projections of a choice's branches for a role that does not
+//! choose (rule 5): common actions are kept once; where the branches first
+//! differ, they must be receives from one sender with distinct labels.
+
+use super::local::{Action, Alt, Seq};
+use super::{target_name, Projector, Target};
+use crate::check::model::{participant_name, Choice, Participant, Role};
+use crate::diag::{Code, Diagnostic};
+
+/// Why two branch projections do not merge: the first differing actions
+/// (`None` where a branch has already ended).
+struct Conflict {
+    left: Option<Action>,
+    right: Option<Action>,
+}
+
+impl Projector<'_> {
+    /// Projects every branch of `c` onto `t` (which does not choose) and merges them.
+    pub(super) fn merge_branches(&mut self, t: Target, c: &Choice) -> Seq {
+        let projections: Vec<Seq> = c
+            .branches
+            .iter()
+            .map(|b| self.project(t, &b.body))
+            .collect();
+        let mut acc: Option<Seq> = None;
+        for (k, p) in projections.iter().enumerate() {
+            let Some(so_far) = &acc else {
+                acc = Some(p.clone());
+                continue;
+            };
+            match merge(so_far, p) {
+                Ok(m) => acc = Some(m),
+                Err(_) => {
+                    // Name the first earlier branch that this one cannot be told apart from.
+                    let (j, conflict) = (0..k)
+                        .find_map(|j| merge(&projections[j], p).err().map(|c| (j, c)))
+                        .unwrap_or((
+                            0,
+                            Box::new(Conflict {
+                                left: None,
+                                right: None,
+                            }),
+                        ));
+                    self.report(t, c, j, k, &conflict);
+                }
+            }
+        }
+        acc.unwrap_or_default()
+    }
+
+    fn report(&mut self, t: Target, c: &Choice, j: usize, k: usize, conflict: &Conflict) {
+        if !self.reported.insert((c.span.start, t)) {
+            return;
+        }
+        let roles = &self.protocol.roles;
+        let who = target_name(self.protocol, t);
+        let chooser = participant_name(roles, &c.chooser);
+        let (a, b) = (&c.branches[j], &c.branches[k]);
+        let detail = format!(
+            "in `{}` it {}, in `{}` it {}",
+            a.label,
+            describe(conflict.left.as_ref(), roles),
+            b.label,
+            describe(conflict.right.as_ref(), roles)
+        );
+        self.diags.push(
+            Diagnostic::new(
+                Code::UnknowableChoice,
+                format!("role `{who}` cannot tell branches `{}` and `{}` apart", a.label, b.label),
+                c.span,
+                format!("`{chooser}` chooses here; `{who}` is not told which branch"),
+            )
+            .with_label(a.span, detail)
+            .with_label(b.span, format!("branch `{}`", b.label))
+            .with_help(format!(
+                "`{who}` must behave the same in every branch, or first receive, in each branch, a message \
+                 with a distinct label from the same sender (for example from `{chooser}`)"
+            )),
+        );
+    }
+}
+
+fn describe(a: Option<&Action>, roles: &[Role]) -> String {
+    let name = |p: &Participant| participant_name(roles, p);
+    match a {
+        None => "does nothing more".into(),
+        Some(Action::Send { to, label, .. }) => format!("sends `{label}` to `{}`", name(to)),
+        Some(Action::Recv { from, label, .. }) => {
+            format!("receives `{label}` from `{}`", name(from))
+        }
+        Some(Action::Branch { from, .. }) => format!("receives from `{}`", name(from)),
+        Some(Action::Select(_)) => "makes a choice".into(),
+        Some(Action::Loop { .. } | Action::Jump(_)) => "enters a loop".into(),
+        Some(Action::Repeat { .. }) => "repeats a round".into(),
+        Some(Action::Foreach { .. }) => "runs a round per member".into(),
+    }
+}
+
+/// Merges two branch projections, or says where they conflict.
+fn merge(a: &Seq, b: &Seq) -> Result<Seq, Box<Conflict>> {
+    let i = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
+    if i == a.len() && i == b.len() {
+        return Ok(a.clone());
+    }
+    let conflict = || {
+        Box::new(Conflict {
+            left: a.get(i).cloned(),
+            right: b.get(i).cloned(),
+        })
+    };
+    let (Some((fa, mut alts)), Some((fb, others))) = (alternatives(&a[i..]), alternatives(&b[i..]))
+    else {
+        return Err(conflict());
+    };
+    if fa != fb {
+        return Err(conflict());
+    }
+    for alt in others {
+        match alts.iter_mut().find(|x| x.label == alt.label) {
+            Some(x) => x.body = merge(&x.body, &alt.body)?,
+            None => alts.push(alt),
+        }
+    }
+    alts.sort_by(|x, y| x.label.cmp(&y.label));
+    let mut out = a[..i].to_vec();
+    out.push(Action::Branch { from: fa, alts });
+    Ok(out)
+}
+
+/// Two actions are the same when they do the same thing, whichever
+/// statement they come from.
+fn same(x: &Action, y: &Action) -> bool {
+    match (x, y) {
+        (
+            Action::Send {
+                to: a, label: l, ..
+            },
+            Action::Send {
+                to: b, label: m, ..
+            },
+        ) => a == b && l == m,
+        (
+            Action::Recv {
+                from: a, label: l, ..
+            },
+            Action::Recv {
+                from: b, label: m, ..
+            },
+        ) => a == b && l == m,
+        _ => x == y,
+    }
+}
+
+/// A sequence that starts with a receive, seen as an external choice.
+fn alternatives(seq: &[Action]) -> Option<(Participant, Vec<Alt>)> {
+    let (first, rest) = seq.split_first()?;
+    match first {
+        Action::Recv { from, label, msg } => Some((
+            from.clone(),
+            vec![Alt {
+                label: label.clone(),
+                msg: *msg,
+                body: rest.to_vec(),
+            }],
+        )),
+        Action::Branch { from, alts } => Some((
+            from.clone(),
+            alts.iter()
+                .map(|a| {
+                    let mut body = a.body.clone();
+                    body.extend_from_slice(rest);
+                    Alt {
+                        label: a.label.clone(),
+                        msg: a.msg,
+                        body,
+                    }
+                })
+                .collect(),
+        )),
+        _ => None,
+    }
+}
