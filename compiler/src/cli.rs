@@ -4,7 +4,7 @@ use choreoc::diag::{render_human, render_json, Code, Severity};
 use choreoc::driver::{self, Unit};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit code: everything is fine.
 const OK: i32 = 0;
@@ -150,7 +150,7 @@ fn check(paths: &[PathBuf], format: ErrorFormat) -> i32 {
     }
 }
 
-fn project(path: &PathBuf, protocol: Option<&str>, role: Option<&str>, format: ErrorFormat) -> i32 {
+fn project(path: &Path, protocol: Option<&str>, role: Option<&str>, format: ErrorFormat) -> i32 {
     let unit = match driver::compile_path(path) {
         Ok(unit) => unit,
         Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
