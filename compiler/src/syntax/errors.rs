@@ -169,6 +169,6 @@ fn describe(rule: Rule) -> &'static str {
         branch | branch_block => "a branch `Label -> ...`",
         module_decl => "`module`",
         file | EOI => "end of file",
-        WHITESPACE | sep | literal | ident_char | attr_arg | type_path | path_segment | s => "",
+        WHITESPACE | sep | literal | attr_arg | type_path | path_segment | s => "",
     }
 }

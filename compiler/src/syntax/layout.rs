@@ -129,7 +129,7 @@ impl<'a> Layout<'a> {
                     i += 1;
                     continue;
                 }
-                _ if c < 0x20 || c == 0x7f => return Err(bad_char(self.src, i)),
+                _ if c < 0x20 || c == 0x7f || c >= 0x80 => return Err(bad_char(self.src, i)),
                 b'-' if b.get(i + 1) == Some(&b'-') => {
                     let start = i;
                     while i < b.len() && b[i] != b'\n' {
@@ -378,6 +378,8 @@ fn bad_char(src: &str, at: usize) -> Diagnostic {
     let c = src[at..].chars().next().unwrap_or('\0');
     let what = if c == '\r' {
         "carriage return not followed by a line feed".to_string()
+    } else if !c.is_ascii() {
+        format!("non-ASCII character `{c}` outside a string or comment")
     } else {
         format!("control character U+{:04X} in the source", c as u32)
     };

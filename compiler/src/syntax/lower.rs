@@ -391,6 +391,12 @@ impl Lower<'_> {
 /// A Rust type with all whitespace and comments removed except where needed
 /// between words (`&'a mut T`).
 fn normalise_type(text: &str) -> String {
+    if !text
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b < 0x20 || b == b',' || b == b';')
+    {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     for c in text.chars() {
