@@ -136,7 +136,13 @@ fn generate(seed: u64) -> String {
     let mut rng = Rng(seed | 1);
     let roles = 2 + rng.below(4);
     let family = rng.below(2) == 0;
-    let mut g = Gen { rng, roles, family, label: 0, out: String::new() };
+    let mut g = Gen {
+        rng,
+        roles,
+        family,
+        label: 0,
+        out: String::new(),
+    };
     let mut names: Vec<String> = (0..roles).map(|r| format!("R{r}")).collect();
     if family {
         names.push("F[N]".into());
@@ -151,8 +157,14 @@ fn generate(seed: u64) -> String {
 fn count(seq: &[Action], sends: &mut HashMap<usize, usize>, recvs: &mut HashMap<usize, usize>) {
     for a in seq {
         match a {
-            Action::Send { msg: MsgRef::Stmt(id), .. } => *sends.entry(*id).or_default() += 1,
-            Action::Recv { msg: MsgRef::Stmt(id), .. } => *recvs.entry(*id).or_default() += 1,
+            Action::Send {
+                msg: MsgRef::Stmt(id),
+                ..
+            } => *sends.entry(*id).or_default() += 1,
+            Action::Recv {
+                msg: MsgRef::Stmt(id),
+                ..
+            } => *recvs.entry(*id).or_default() += 1,
             Action::Send { .. } | Action::Recv { .. } | Action::Jump(_) => {}
             Action::Select(branches) => branches.iter().for_each(|(_, b)| count(b, sends, recvs)),
             Action::Branch { alts, .. } => {
@@ -163,9 +175,9 @@ fn count(seq: &[Action], sends: &mut HashMap<usize, usize>, recvs: &mut HashMap<
                     count(&alt.body, sends, recvs);
                 }
             }
-            Action::Loop { body, .. } | Action::Repeat { body, .. } | Action::Foreach { body, .. } => {
-                count(body, sends, recvs)
-            }
+            Action::Loop { body, .. }
+            | Action::Repeat { body, .. }
+            | Action::Foreach { body, .. } => count(body, sends, recvs),
         }
     }
 }
