@@ -5,6 +5,7 @@
 use super::local::{Action, Alt, MsgRef, Seq};
 use super::{Projector, Target};
 use crate::check::model::{Loop, LoopKind, Participant, Sel};
+use crate::check::rules::each_message;
 
 /// The added control messages of one `loop decide by`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +158,30 @@ impl Projector<'_> {
                 .iter()
                 .filter(|u| u.role() == r && !self.includes(decider, **u))
                 .count();
-            if mine.len() == family_targets && decider.role != r {
+            // Inside `for v in F`, the member of the current round takes part
+            // (unless the body addresses the whole family).
+            let round_var = self
+                .for_scope
+                .iter()
+                .rev()
+                .find(|(_, fam)| *fam == r)
+                .map(|(v, _)| v.clone());
+            let mut whole = false;
+            each_message(&l.body, &mut |m| {
+                whole |= [&m.from, &m.to]
+                    .iter()
+                    .any(|p| p.role == r && p.sel == Sel::All)
+            });
+            if let (Some(var), false) = (round_var, whole) {
+                recipients.push(Recipient {
+                    peer: Participant {
+                        role: r,
+                        sel: Sel::Var(var),
+                    },
+                    fused: mine.iter().all(|(_, s)| fused(s)),
+                    targets: mine.iter().map(|(u, _)| *u).collect(),
+                });
+            } else if mine.len() == family_targets && decider.role != r {
                 recipients.push(Recipient {
                     peer: Participant {
                         role: r,

@@ -128,26 +128,83 @@ fn merge(a: &Seq, b: &Seq) -> Result<Seq, Box<Conflict>> {
 }
 
 /// Two actions are the same when they do the same thing, whichever
-/// statement they come from.
+/// statements and loops they come from: message and loop ids are ignored
+/// (loops are compared up to the renaming of their ids).
 fn same(x: &Action, y: &Action) -> bool {
-    match (x, y) {
-        (
-            Action::Send {
-                to: a, label: l, ..
-            },
-            Action::Send {
-                to: b, label: m, ..
-            },
-        ) => a == b && l == m,
-        (
-            Action::Recv {
-                from: a, label: l, ..
-            },
-            Action::Recv {
-                from: b, label: m, ..
-            },
-        ) => a == b && l == m,
-        _ => x == y,
+    Same::default().action(x, y)
+}
+
+#[derive(Default)]
+struct Same {
+    /// Loops entered on both sides: (left id, right id), innermost last.
+    loops: Vec<(usize, usize)>,
+}
+
+impl Same {
+    fn seq(&mut self, a: &[Action], b: &[Action]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| self.action(x, y))
+    }
+
+    fn action(&mut self, x: &Action, y: &Action) -> bool {
+        match (x, y) {
+            (
+                Action::Send {
+                    to: a, label: l, ..
+                },
+                Action::Send {
+                    to: b, label: m, ..
+                },
+            ) => a == b && l == m,
+            (
+                Action::Recv {
+                    from: a, label: l, ..
+                },
+                Action::Recv {
+                    from: b, label: m, ..
+                },
+            ) => a == b && l == m,
+            (Action::Select(a), Action::Select(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((l, x), (m, y))| l == m && self.seq(x, y))
+            }
+            (Action::Branch { from: f, alts: a }, Action::Branch { from: g, alts: b }) => {
+                f == g
+                    && a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x.label == y.label && self.seq(&x.body, &y.body))
+            }
+            (Action::Loop { id: i, body: a }, Action::Loop { id: j, body: b }) => {
+                self.loops.push((*i, *j));
+                let same = self.seq(a, b);
+                self.loops.pop();
+                same
+            }
+            (Action::Jump(i), Action::Jump(j)) => self
+                .loops
+                .iter()
+                .rev()
+                .find(|(l, _)| l == i)
+                .map_or(i == j, |(_, r)| r == j),
+            (Action::Repeat { count: c, body: a }, Action::Repeat { count: d, body: b }) => {
+                c == d && self.seq(a, b)
+            }
+            (
+                Action::Foreach {
+                    family: f,
+                    var: v,
+                    body: a,
+                },
+                Action::Foreach {
+                    family: g,
+                    var: w,
+                    body: b,
+                },
+            ) => f == g && v == w && self.seq(a, b),
+            _ => false,
+        }
     }
 }
 

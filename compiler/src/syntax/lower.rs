@@ -355,7 +355,7 @@ impl Lower<'_> {
         match pair.as_rule() {
             Rule::string => {
                 let raw = inner(pair).next().map(|p| p.as_str()).unwrap_or("");
-                Literal::Str(raw.replace("\\\"", "\"").replace("\\\\", "\\"), span)
+                Literal::Str(unescape(raw), span)
             }
             Rule::boolean => Literal::Bool(pair.as_str() == "true", span),
             Rule::integer => Literal::Int(self.int(&pair), span),
@@ -386,6 +386,23 @@ impl Lower<'_> {
             "does not fit in 64 bits",
         ));
     }
+}
+
+/// Resolves the two escapes of string literals, `\\"` and `\\\\`.
+fn unescape(raw: &str) -> String {
+    if !raw.contains('\\') {
+        return raw.to_string();
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or('\\')
+        } else {
+            c
+        });
+    }
+    out
 }
 
 /// A Rust type with all whitespace and comments removed except where needed

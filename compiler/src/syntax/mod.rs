@@ -21,3 +21,37 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<ast::File, Vec<Diagnostic>> {
         Err(e) => Err(vec![layout::not_utf8(e.valid_up_to())]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ast::{Literal, StmtKind};
+
+    #[test]
+    fn string_escapes_are_resolved() {
+        let src =
+            "protocol P =\n  roles A, B\n  A[audit_log = \"say \\\"hi\\\" \\\\ there\"] -> B : M\n";
+        let file = super::parse(src).expect("parses");
+        let StmtKind::Message(m) = &file.protocols[0].body[0].kind else {
+            panic!("a message")
+        };
+        let Literal::Str(s, span) = &m.from.annotations[0].value else {
+            panic!("a string")
+        };
+        assert_eq!(s, "say \"hi\" \\ there");
+        assert_eq!(&src[span.start..span.end], "\"say \\\"hi\\\" \\\\ there\"");
+    }
+
+    #[test]
+    fn payload_types_are_kept_as_written_without_layout() {
+        let src = "protocol P =\n  roles A, B\n  A -> B : M(v: Vec< u8 >, k: [u8 ;32], t: (A,B))\n";
+        let file = super::parse(src).expect("parses");
+        let StmtKind::Message(m) = &file.protocols[0].body[0].kind else {
+            panic!("a message")
+        };
+        let Some(super::ast::Payload::Fields(f)) = &m.payload else {
+            panic!("fields")
+        };
+        let types: Vec<&str> = f.iter().map(|f| f.ty.text.as_str()).collect();
+        assert_eq!(types, ["Vec<u8>", "[u8; 32]", "(A, B)"]);
+    }
+}
