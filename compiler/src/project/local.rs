@@ -184,17 +184,7 @@ impl Printer<'_> {
                 // The loop variable stays in scope for the rest of the
                 // enclosing sequence, which the body runs into.
                 self.loops.push((*id, n));
-                let scope = self.loops.len();
-                for (i, a) in body.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str("; ");
-                    }
-                    self.action(a);
-                }
-                self.loops.truncate(scope);
-                if body.is_empty() {
-                    self.out.push_str("skip");
-                }
+                self.seq(body);
             }
             Action::Jump(id) => {
                 let n = self
