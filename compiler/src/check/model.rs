@@ -168,6 +168,8 @@ pub struct Choice {
     pub branches: Vec<Branch>,
     /// The `case` header.
     pub span: Span,
+    /// Attributes of the statement (kept for the generated code).
+    pub attrs: Vec<Attribute>,
 }
 
 /// One branch of a choice.
@@ -192,6 +194,8 @@ pub struct Loop {
     pub body: Vec<Stmt>,
     /// The `loop` header.
     pub span: Span,
+    /// Attributes of the statement (kept for the generated code).
+    pub attrs: Vec<Attribute>,
 }
 
 /// The kinds of loop.
@@ -227,6 +231,8 @@ pub struct ForEach {
     pub body: Vec<Stmt>,
     /// The `for` header.
     pub span: Span,
+    /// Attributes of the statement (kept for the generated code).
+    pub attrs: Vec<Attribute>,
 }
 
 impl Protocol {

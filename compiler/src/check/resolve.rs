@@ -66,11 +66,25 @@ impl<'a> Resolver<'a> {
 
     fn stmt(&mut self, s: &ast::Stmt) -> Option<Stmt> {
         let parallel = self.attributes(s);
+        let attrs: Vec<Attribute> = s
+            .attrs
+            .iter()
+            .map(|a| Attribute {
+                name: a.name.name.clone(),
+                args: a.args.iter().map(render).collect(),
+            })
+            .collect();
         match &s.kind {
-            ast::StmtKind::Message(m) => self.message(m, s, parallel).map(Stmt::Message),
-            ast::StmtKind::Case(c) => self.case(c, s.span).map(Stmt::Choice),
-            ast::StmtKind::Loop(l) => self.loop_(l, s.span).map(Stmt::Loop),
-            ast::StmtKind::For(f) => self.for_(f, s.span, parallel).map(Stmt::ForEach),
+            ast::StmtKind::Message(m) => self.message(m, s, parallel, attrs).map(Stmt::Message),
+            ast::StmtKind::Case(c) => self
+                .case(c, s.span)
+                .map(|c| Stmt::Choice(Choice { attrs, ..c })),
+            ast::StmtKind::Loop(l) => self
+                .loop_(l, s.span)
+                .map(|l| Stmt::Loop(Loop { attrs, ..l })),
+            ast::StmtKind::For(f) => self
+                .for_(f, s.span, parallel)
+                .map(|f| Stmt::ForEach(ForEach { attrs, ..f })),
         }
     }
 
@@ -117,7 +131,13 @@ impl<'a> Resolver<'a> {
         parallel
     }
 
-    fn message(&mut self, m: &ast::Message, s: &ast::Stmt, parallel: bool) -> Option<Message> {
+    fn message(
+        &mut self,
+        m: &ast::Message,
+        s: &ast::Stmt,
+        parallel: bool,
+        attrs: Vec<Attribute>,
+    ) -> Option<Message> {
         let from = self.participant(&m.from);
         let to = self.participant(&m.to);
         let typed = |list: &[ast::Annotation], diags: &mut Vec<Diagnostic>| {
@@ -165,14 +185,6 @@ impl<'a> Resolver<'a> {
                     .collect(),
             ),
         };
-        let attrs = s
-            .attrs
-            .iter()
-            .map(|a| Attribute {
-                name: a.name.name.clone(),
-                args: a.args.iter().map(render).collect(),
-            })
-            .collect();
         Some(Message {
             id,
             from,
@@ -382,6 +394,7 @@ impl<'a> Resolver<'a> {
             chooser,
             branches,
             span,
+            attrs: Vec::new(),
         };
         super::rules::check_choice(self.roles, &choice, self.diags);
         Some(choice)
@@ -425,6 +438,7 @@ impl<'a> Resolver<'a> {
             kind: kind?,
             body,
             span,
+            attrs: Vec::new(),
         };
         if let (LoopKind::Decide(_), ast::LoopKind::Decide(r)) = (&lp.kind, &l.kind) {
             super::rules::check_decide(self.roles, &lp, r.span, self.diags);
@@ -486,6 +500,7 @@ impl<'a> Resolver<'a> {
             parallel,
             body,
             span,
+            attrs: Vec::new(),
         })
     }
 }
