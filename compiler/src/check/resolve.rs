@@ -12,8 +12,9 @@ pub(super) struct Resolver<'a> {
     roles: &'a [Role],
     names: &'a HashMap<String, RoleId>,
     diags: &'a mut Vec<Diagnostic>,
-    /// Bound index variables, innermost last: (name, family).
-    vars: Vec<(String, RoleId)>,
+    /// Bound index variables, innermost last: (name, family; `None` when
+    /// the `for` names no family, already reported).
+    vars: Vec<(String, Option<RoleId>)>,
     used: Vec<bool>,
     messages: usize,
     loops: usize,
@@ -266,7 +267,9 @@ impl<'a> Resolver<'a> {
                         .with_help(format!("bind it with `for {} in {name}`, or use `[*]` or a constant", v.name)),
                     )
                 }
-                Some((_, fam)) if *fam != role => {
+                // The `for` itself was rejected; that is reported already.
+                Some((_, None)) => return None,
+                Some((_, Some(fam))) if *fam != role => {
                     let other = &self.roles[*fam].name;
                     return self.fail(Diagnostic::new(
                         Code::BadFor,
@@ -298,7 +301,7 @@ impl<'a> Resolver<'a> {
                 ));
             }
         }
-        if let Some((var, _)) = self.vars.iter().find(|(_, f)| *f == role) {
+        if let Some((var, _)) = self.vars.iter().find(|(_, f)| *f == Some(role)) {
             return self.fail(
                 Diagnostic::new(
                     Code::MemberInOwnFor,
@@ -466,7 +469,7 @@ impl<'a> Resolver<'a> {
                 .with_help("declare the role as a family (`Name[N]`) to run a round per member"),
             ),
             Some(&role) => {
-                if let Some((var, _)) = self.vars.iter().find(|(_, fam)| *fam == role) {
+                if let Some((var, _)) = self.vars.iter().find(|(_, fam)| *fam == Some(role)) {
                     self.fail(Diagnostic::new(
                         Code::BadFor,
                         format!("already iterating over `{}` with `{var}`", f.family.name),
@@ -490,8 +493,7 @@ impl<'a> Resolver<'a> {
                 "choose another name",
             ));
         }
-        self.vars
-            .push((f.var.name.clone(), family.unwrap_or(usize::MAX)));
+        self.vars.push((f.var.name.clone(), family));
         let body = self.block(&f.body);
         self.vars.pop();
         Some(ForEach {

@@ -20,30 +20,44 @@ pub(super) fn syntax_error(err: pest::error::Error<Rule>, resolved: &Resolved) -
             .collect(),
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    let mut pos = pos;
     if let Some(attempts) = err.parse_attempts() {
-        // pest's token type is not nameable outside pest; its Display prints
-        // a literal as itself and a character range as `a..z`.
-        for token in attempts.expected_tokens() {
-            let token = token.to_string();
-            if token.chars().count() == 4 && token.contains("..") {
-                continue;
+        // Tokens (not only rules) were tried further on: report there.
+        if attempts.max_position > pos {
+            pos = attempts.max_position;
+            expected.clear();
+        }
+        if attempts.max_position == pos {
+            for stack in attempts.call_stacks() {
+                if let Some(rule) = stack.deepest.get_rule() {
+                    expected.push(describe(*rule).to_string());
+                }
             }
-            {
+            // pest's token type is not nameable outside pest; its Display
+            // prints a literal as itself and a character range as `a..z`.
+            for token in attempts.expected_tokens() {
+                let token = token.to_string();
+                let builtin =
+                    token.len() > 1 && token.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                if builtin || (token.chars().count() == 4 && token.contains("..")) {
+                    continue;
+                }
                 match token.as_str() {
                     " " | "\n" | "" => {}
-                    "\u{2}" | "{" => expected.push(describe(Rule::open).into()),
-                    "\u{3}" | "}" => expected.push(describe(Rule::close).into()),
+                    "\u{2}" => expected.push(describe(Rule::open).into()),
+                    "\u{3}" => expected.push(describe(Rule::close).into()),
                     "\u{1e}" | ";" => expected.push("a new line or `;`".into()),
                     t => expected.push(format!("`{t}`")),
                 }
             }
         }
     }
+    expected.retain(|e| !e.is_empty());
     expected.sort_unstable();
     expected.dedup();
-    let found = found_at(&resolved.text, pos);
     let is_layout = |c: char| matches!(c, OPEN | CLOSE | SEP | ' ' | '\n');
     let text = &resolved.text;
+    let found = found_at(text, pos);
     if resolved.virtual_at(pos) == Some(OPEN) {
         // Point at the token of the deeper line.
         let next = text[pos..]
@@ -81,10 +95,12 @@ pub(super) fn syntax_error(err: pest::error::Error<Rule>, resolved: &Resolved) -
             found.describe()
         ),
     };
+    // Keep the label inside the text (a zero-width label at the end of the file).
+    let end = (start + len).min(resolved.to_source(text.len()));
     Diagnostic::new(
         Code::Syntax,
         message,
-        Span::new(start, start + len),
+        Span::new(start.min(end), end),
         "unexpected here",
     )
 }
@@ -130,8 +146,10 @@ fn found_at(text: &str, pos: usize) -> Found<'_> {
 fn describe(rule: Rule) -> &'static str {
     use Rule::*;
     match rule {
-        open => "an indented block or `{`",
+        open => "an indented block",
         close => "the end of the block",
+        open_brace => "`{`",
+        close_brace => "`}`",
         kw_module => "`module`",
         kw_exposing => "`exposing`",
         kw_protocol | protocol => "`protocol`",

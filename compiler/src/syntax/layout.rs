@@ -98,8 +98,10 @@ impl<'a> Layout<'a> {
         let mut blank_prefix = true; // only spaces and tabs since the line break
         let mut first_tab: Option<usize> = None;
         if src_has_bom(self.src) {
+            // The mark is not text: the first line's columns start after it.
             self.blank(0, 3);
             i = 3;
+            line_start = 3;
         }
         while i < b.len() {
             let c = b[i];
@@ -311,7 +313,7 @@ impl<'a> Layout<'a> {
         while i < b.len() {
             if b[i] == b'{' && b.get(i + 1) == Some(&b'-') {
                 depth += 1;
-                if depth + self.stack.len() + self.braces + self.brackets > MAX_NESTING {
+                if depth + self.stack.len() - 1 + self.braces + self.brackets > MAX_NESTING {
                     return Err(too_deep(i));
                 }
                 i += 2;

@@ -42,6 +42,8 @@ fn is_token(rule: Rule) -> bool {
     matches!(
         rule,
         open | close
+            | open_brace
+            | close_brace
             | EOI
             | kw_module
             | kw_exposing
