@@ -186,7 +186,7 @@ fn describe(rule: Rule) -> &'static str {
         attribute | at_name => "an attribute `@name`",
         branch | branch_block => "a branch `Label -> ...`",
         module_decl => "`module`",
-        file | EOI => "end of file",
+        file | body_run | body_tail | EOI => "end of file",
         WHITESPACE | sep | literal | attr_arg | type_path | path_segment | s => "",
     }
 }

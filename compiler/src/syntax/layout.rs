@@ -37,6 +37,10 @@ pub struct Resolved {
     pub text: String,
     /// Offsets in `text` of every inserted character, ascending.
     inserted: Vec<usize>,
+    /// Separators between the top-level statements of an indented protocol
+    /// body: (offset in `text`, which top-level item). The text may be split
+    /// there and the pieces parsed in parallel.
+    pub(super) body_seps: Vec<(usize, usize)>,
 }
 
 impl Resolved {
@@ -74,6 +78,9 @@ struct Layout<'a> {
     stack: Vec<usize>,
     braces: usize,
     brackets: usize,
+    body_seps: Vec<(usize, usize)>,
+    items: usize,
+    after_attribute: bool,
 }
 
 impl<'a> Layout<'a> {
@@ -87,6 +94,9 @@ impl<'a> Layout<'a> {
             stack: vec![0],
             braces: 0,
             brackets: 0,
+            body_seps: Vec::new(),
+            items: 0,
+            after_attribute: false,
         }
     }
 
@@ -188,6 +198,7 @@ impl<'a> Layout<'a> {
         self.out.extend_from_slice(&b[self.copied..]);
         let text = String::from_utf8(self.out).expect("blanking replaces whole characters");
         Ok(Resolved {
+            body_seps: self.body_seps,
             text,
             inserted: self.inserted,
         })
@@ -257,6 +268,13 @@ impl<'a> Layout<'a> {
         }
         marks.push(SEP);
         self.mark(line_start, at, &marks);
+        match self.stack.len() {
+            1 => self.items += 1,
+            // Never between an attribute line and its statement.
+            2 if !self.after_attribute => self.body_seps.push((self.out.len() - 1, self.items)),
+            _ => {}
+        }
+        self.after_attribute = c == b'@';
         Ok(())
     }
 

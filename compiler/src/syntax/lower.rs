@@ -9,9 +9,17 @@ use pest::Parser as _;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../../grammar/choreo.pest"]
-struct ChoreoParser;
+pub(super) struct ChoreoParser;
 
 pub(super) fn parse_resolved(resolved: &Resolved) -> Result<File, Vec<Diagnostic>> {
+    if let Some(file) = super::split::parse_in_parallel(resolved) {
+        return Ok(file);
+    }
+    parse_sequential(resolved)
+}
+
+/// Parses the whole resolved text on this thread.
+pub(super) fn parse_sequential(resolved: &Resolved) -> Result<File, Vec<Diagnostic>> {
     let mut pairs = match ChoreoParser::parse(Rule::file, &resolved.text) {
         Ok(pairs) => pairs,
         Err(_) => {
@@ -24,10 +32,7 @@ pub(super) fn parse_resolved(resolved: &Resolved) -> Result<File, Vec<Diagnostic
         }
     };
     let file = pairs.next().expect("the file rule always yields one pair");
-    let mut lower = Lower {
-        resolved,
-        diags: Vec::new(),
-    };
+    let mut lower = Lower::new(resolved, 0);
     let file = lower.file(file);
     if lower.diags.is_empty() {
         Ok(file)
@@ -64,19 +69,30 @@ fn is_token(rule: Rule) -> bool {
     )
 }
 
-fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+pub(super) fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
     pair.into_inner().filter(|p| !is_token(p.as_rule()))
 }
 
-struct Lower<'r> {
+/// Lowers pairs parsed from `resolved.text[base..]`.
+pub(super) struct Lower<'r> {
     resolved: &'r Resolved,
-    diags: Vec<Diagnostic>,
+    base: usize,
+    pub(super) diags: Vec<Diagnostic>,
 }
 
-impl Lower<'_> {
-    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+impl<'r> Lower<'r> {
+    pub(super) fn new(resolved: &'r Resolved, base: usize) -> Self {
+        Lower {
+            resolved,
+            base,
+            diags: Vec::new(),
+        }
+    }
+
+    pub(super) fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        self.resolved.span(s.start(), s.end())
+        self.resolved
+            .span(self.base + s.start(), self.base + s.end())
     }
 
     fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
@@ -86,7 +102,7 @@ impl Lower<'_> {
         }
     }
 
-    fn file(&mut self, pair: Pair<'_, Rule>) -> File {
+    pub(super) fn file(&mut self, pair: Pair<'_, Rule>) -> File {
         let mut module = None;
         let mut protocols = Vec::new();
         for p in inner(pair) {
@@ -116,7 +132,7 @@ impl Lower<'_> {
         }
     }
 
-    fn protocol(&mut self, pair: Pair<'_, Rule>) -> Protocol {
+    pub(super) fn protocol(&mut self, pair: Pair<'_, Rule>) -> Protocol {
         let span = self.span(&pair);
         let mut it = inner(pair);
         let name = self.ident(it.next().expect("protocol name"));
@@ -153,7 +169,7 @@ impl Lower<'_> {
         inner(pair).map(|p| self.stmt(p)).collect()
     }
 
-    fn stmt(&mut self, pair: Pair<'_, Rule>) -> Stmt {
+    pub(super) fn stmt(&mut self, pair: Pair<'_, Rule>) -> Stmt {
         let mut attrs = Vec::new();
         for p in inner(pair) {
             let whole = self.span(&p);

@@ -5,6 +5,7 @@ pub mod ast;
 mod errors;
 pub mod layout;
 mod lower;
+mod split;
 
 use crate::diag::Diagnostic;
 
@@ -12,6 +13,21 @@ use crate::diag::Diagnostic;
 pub fn parse(src: &str) -> Result<ast::File, Vec<Diagnostic>> {
     let resolved = layout::resolve(src).map_err(|d| vec![d])?;
     lower::parse_resolved(&resolved)
+}
+
+/// Parses a whole file on the calling thread only (the result equals [`parse`]'s).
+pub fn parse_sequential(src: &str) -> Result<ast::File, Vec<Diagnostic>> {
+    let resolved = layout::resolve(src).map_err(|d| vec![d])?;
+    lower::parse_sequential(&resolved)
+}
+
+/// Parses a file cut into `pieces` parsed on as many threads, as [`parse`]
+/// does for large files; `None` when the file has no indented protocol body
+/// long enough to cut, or a piece does not parse. For tests and benchmarks.
+#[doc(hidden)]
+pub fn parse_in_pieces(src: &str, pieces: usize) -> Option<ast::File> {
+    let resolved = layout::resolve(src).ok()?;
+    split::parse_in_pieces(&resolved, pieces)
 }
 
 /// Parses raw bytes, reporting input that is not UTF-8 as a diagnostic.
