@@ -136,7 +136,6 @@ cases! {
         "      A ->",
     ]);
     e0001_truncated_in_annotation_list: Syntax at 3:19 => "protocol P =\n  roles A, B\n  A[flow_cost = 1,";
-    #[ignore = "BUG: `protocol P` without `=` is reported at 1:1 (`found protocol`) instead of after `P`"]
     e0001_truncated_header: Syntax at 1:11 => "protocol P";
     e0001_missing_protocol_name: Syntax at 1:10 => lines(&[
         "protocol = ",
@@ -162,7 +161,6 @@ cases! {
         "      A -> B",
         "    Abort -> {}",
     ]);
-    #[ignore = "BUG: a stray `}` closes the indented protocol block; the error lands after it (3:15) and says `found the end of the block`"]
     e0001_stray_closing_brace: Syntax at 3:14 => lines(&[
         "protocol P =",
         "  roles A, B",
@@ -199,7 +197,7 @@ cases! {
 
     // ---- E0004: nesting too deep ------------------------------------------
     e0004_deep_parentheses: TooDeep at 3:268 => deep_parens(300);
-    #[ignore = "BUG: block comments are limited one level earlier than blocks and brackets: rejected at total nesting 256, not 257"]
+    e0004_deep_indentation: TooDeep at 259:515 => nested_loops(257);
     e0004_deep_block_comments: TooDeep at 4:768 => deep_comments(300);
     e0004_deep_braces: TooDeep at 3:3329 => deep_braces(200);
 
@@ -209,6 +207,11 @@ cases! {
     e0005_invalid_utf8: BadChar at 2:10 => b"protocol P =\n  roles A\xff\xfe, B\n";
     e0005_nul_byte: BadChar at 3:8 => b"protocol P =\n  roles A, B\n  A -> \x00 : M\n";
     e0005_lone_carriage_return: BadChar at 1:13 => "protocol P =\r  roles A, B\r  A -> B : M\r";
+    e0005_non_ascii_in_a_name: BadChar at 3:4 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  Ré -> B : M",
+    ]);
     e0005_control_character_in_comment: BadChar at 3:10 => "protocol P =\n  roles A, B\n  -- bad \u{1b} escape\n  A -> B : M\n";
 
     // ---- E0006: unterminated string ---------------------------------------
@@ -286,7 +289,6 @@ cases! {
         "    Withdraw ->",
         "      Sender -> Receiver : Withdrawn",
     ]);
-    #[ignore = "BUG: panics (index out of bounds in check/resolve.rs) when a `for` names an undeclared family and its variable is used"]
     e0101_undeclared_family_in_for: UndeclaredRole at 3:12 => lines(&[
         "protocol P =",
         "  roles Coordinator, Workers[3]",
@@ -310,6 +312,12 @@ cases! {
         "protocol P =",
         "  roles A, B",
         "  Guardian[*][guard_capability = \"respond\", flow_cost = 200] -> A : Respond(crate::Response)",
+    ]);
+
+    e0101_column_counts_characters_not_bytes: UndeclaredRole at 3:29 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[audit_log = \"héllo\"] -> C : M",
     ]);
 
     // ---- E0102: duplicate role --------------------------------------------
@@ -345,7 +353,6 @@ cases! {
     ]);
 
     // ---- E0105: no protocol -----------------------------------------------
-    #[ignore = "BUG: a file with only a `module` line is a syntax error (E0001 at `)`, `expected a name`), not E0105"]
     e0105_module_without_protocol: NoProtocol at 1:1 => lines(&[
         "module m exposing ()",
     ]);
@@ -445,7 +452,6 @@ cases! {
         "  for i in W",
         "    A -> V[i] : M",
     ]);
-    #[ignore = "BUG: panics (index out of bounds in check/resolve.rs) when the variable of a rejected `for` is used"]
     e0305_nested_for_same_family: BadFor at 4:14 => lines(&[
         "protocol P =",
         "  roles A, W[N]",
@@ -795,7 +801,7 @@ fn truncated_protocol_files_never_panic() {
     let mut files: Vec<_> = walk(std::path::Path::new(dir));
     files.sort();
     assert!(!files.is_empty(), "no .choreo files under {dir}");
-    for path in files.iter().take(4) {
+    for path in &files {
         let bytes = std::fs::read(path).expect("readable protocol file");
         // Cut at every line end and at a spread of other offsets, including
         // the middle of statements and of multi-byte characters.
@@ -952,4 +958,103 @@ fn clean_input_has_no_diagnostics() {
     ]);
     let unit = run(&src);
     assert!(unit.diagnostics.is_empty(), "{}", listing(&unit));
+}
+
+// ---- Nesting up to the limit compiles; past it is E0004, not a crash --------
+
+/// A protocol whose blocks nest `depth` levels deep by indentation:
+/// the body, then `depth - 1` nested loops.
+fn nested_loops(depth: usize) -> String {
+    let mut s = String::from("protocol P =\n  roles A, B\n");
+    for k in 1..depth {
+        s.push_str(&"  ".repeat(k));
+        s.push_str("loop repeat 2\n");
+    }
+    s.push_str(&"  ".repeat(depth));
+    s.push_str("A -> B : M\n");
+    s
+}
+
+/// `levels` nested one-branch choices by indentation (two blocks each).
+fn nested_cases(levels: usize) -> String {
+    let mut s = String::from("protocol P =\n  roles A, B\n");
+    for k in 0..levels {
+        let ind = " ".repeat(2 + 4 * k);
+        s.push_str(&format!("{ind}case choose A of\n{ind}  X ->\n"));
+    }
+    s.push_str(&" ".repeat(2 + 4 * levels));
+    s.push_str("A -> B : M\n");
+    s
+}
+
+/// Runs `f` on a thread with the default stack size of spawned threads
+/// (2 MiB), as a build script or a test calling the library would.
+fn on_default_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("no panic")
+}
+
+#[test]
+fn nesting_at_the_limit_is_accepted() {
+    for src in [
+        nested_loops(256),
+        nested_cases(127),
+        deep_braces(127),
+        format!(
+            "protocol P =\n  roles A, B\n  A -> B : M{}{}\n",
+            "(".repeat(255),
+            ")".repeat(255)
+        ),
+    ] {
+        let unit = on_default_thread(move || run(src));
+        assert!(!unit.has_errors(), "{}", listing(&unit));
+        assert_eq!(unit.projections.len(), 1);
+    }
+}
+
+// ---- The text of syntax errors ------------------------------------------------
+
+/// Inputs with a syntax error at various places.
+const SYNTAX_ERRORS: &[&str] = &[
+    "protocol P",
+    "protocol P =",
+    "protocol P =\n  roles A, B\n  A -> B :",
+    "protocol P =\n  roles A, B\n  A -> B M\n",
+    "protocol P =\n  roles A, B\n  case choose A of\n    X ->\n      A -> B\n",
+    "protocol P =\n  roles A, B\n  A[flow_cost = 1,",
+    "module m exposing (P\n",
+    "@parallel\n@parallel",
+];
+
+#[test]
+fn syntax_errors_name_only_real_tokens() {
+    for src in SYNTAX_ERRORS {
+        let unit = run(src);
+        let d = &unit.diagnostics[0];
+        assert_eq!(d.code, Code::Syntax, "{src:?}: {}", listing(&unit));
+        assert!(
+            !d.message.contains("BUILTIN_RULE") && !d.message.contains("WHITE_SPACE"),
+            "{src:?}: {}",
+            d.message
+        );
+    }
+}
+
+#[test]
+fn labels_stay_within_the_text() {
+    for src in SYNTAX_ERRORS {
+        let unit = run(src);
+        for d in &unit.diagnostics {
+            assert!(
+                d.primary.span.start <= d.primary.span.end && d.primary.span.end <= src.len(),
+                "{src:?}: label {:?} outside 0..{}",
+                d.primary.span,
+                src.len()
+            );
+        }
+    }
 }
