@@ -8,8 +8,10 @@
 //! `every_code_has_a_case` fails when a code of `Code::ALL` has no entry, so a
 //! new code must come with a test here.
 
+mod common;
 use choreoc::diag::{Code, Diagnostic};
 use choreoc::driver::{compile, Unit};
+use common::listing;
 
 /// The source made of `lines`, each ended by a line feed.
 fn lines(lines: &[&str]) -> String {
@@ -19,23 +21,6 @@ fn lines(lines: &[&str]) -> String {
         s.push('\n');
     }
     s
-}
-
-/// Every diagnostic of `unit`, one per line, as `line:col CODE message`.
-fn listing(unit: &Unit) -> String {
-    unit.diagnostics
-        .iter()
-        .map(|d| {
-            let lc = unit.file.line_col(d.primary.span.start);
-            format!(
-                "  {}:{} {} {}\n",
-                lc.line,
-                lc.column,
-                d.code.as_str(),
-                d.message
-            )
-        })
-        .collect()
 }
 
 /// Compiles `src` (which must not panic) and returns the unit.

@@ -5,27 +5,12 @@
 //! type in canonical notation), so that a test passes only when the block
 //! structure was understood, not merely parsed.
 
+mod common;
 use choreoc::check::model::{Protocol, Stmt};
 use choreoc::diag::Code;
 use choreoc::driver::{compile, Unit};
 use choreoc::project::local::print;
-
-/// Every diagnostic of `unit`, one per line, as `line:col CODE message`.
-fn listing(unit: &Unit) -> String {
-    unit.diagnostics
-        .iter()
-        .map(|d| {
-            let lc = unit.file.line_col(d.primary.span.start);
-            format!(
-                "  {}:{} {} {}\n",
-                lc.line,
-                lc.column,
-                d.code.as_str(),
-                d.message
-            )
-        })
-        .collect()
-}
+use common::listing;
 
 /// Compiles `src`, requires it to have no diagnostic at all, and returns the
 /// projection of every protocol: one `Name: type` line per local type.
