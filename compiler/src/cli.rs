@@ -58,6 +58,35 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
         error_format: ErrorFormat,
     },
+    /// Run every role of a protocol together and report, for every combination of
+    /// choices and loop decisions (up to the bounds), whether every role finished.
+    ///
+    /// Each role runs its projected local type over in-memory channels; a family runs
+    /// one process per member. A path on which some role is stuck is reported with the
+    /// action each stuck role waits on, and the exit code is 1.
+    Simulate {
+        /// The .choreo file.
+        file: PathBuf,
+        /// Only this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Members of a family, as `NAME=N` (repeatable); families whose size is not
+        /// fixed in the file default to 3.
+        #[arg(long = "family", value_name = "NAME=N", value_parser = parse_binding)]
+        families: Vec<(String, u64)>,
+        /// Value of a symbolic `loop repeat` count, as `NAME=N` (repeatable; default 2).
+        #[arg(long = "param", value_name = "NAME=N", value_parser = parse_binding)]
+        params: Vec<(String, u64)>,
+        /// Explore at most this many paths.
+        #[arg(long, default_value_t = 1000)]
+        max_paths: usize,
+        /// Rounds a `loop decide by` or `loop forever` may run on one path.
+        #[arg(long, default_value_t = 2)]
+        max_rounds: u32,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+    },
     /// Explain a diagnostic code (`E0501`), or list every code.
     Explain {
         /// The code; omit to list all.
@@ -91,6 +120,24 @@ pub fn run() -> i32 {
             role,
             error_format,
         } => project(&file, protocol.as_deref(), role.as_deref(), error_format),
+        Command::Simulate {
+            file,
+            protocol,
+            families,
+            params,
+            max_paths,
+            max_rounds,
+            error_format,
+        } => {
+            let config = choreoc::simulate::Config {
+                families: families.into_iter().map(|(k, v)| (k, v as usize)).collect(),
+                params: params.into_iter().collect(),
+                max_paths,
+                max_rounds,
+                ..Default::default()
+            };
+            simulate(&file, protocol.as_deref(), &config, error_format)
+        }
         Command::Explain { code } => explain(code.as_deref()),
     }
 }
@@ -213,6 +260,71 @@ fn project(path: &Path, protocol: Option<&str>, role: Option<&str>, format: Erro
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     OK
+}
+
+fn parse_binding(s: &str) -> Result<(String, u64), String> {
+    let (name, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=N, got `{s}`"))?;
+    let n = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a non-negative integer"))?;
+    Ok((name.trim().to_string(), n))
+}
+
+fn simulate(
+    path: &Path,
+    protocol: Option<&str>,
+    config: &choreoc::simulate::Config,
+    format: ErrorFormat,
+) -> i32 {
+    let unit = match driver::compile_path(path) {
+        Ok(unit) => unit,
+        Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+    };
+    let (errors, _) = report(&unit, format);
+    let Some(module) = unit.module.as_ref().filter(|_| errors == 0) else {
+        return PROBLEMS;
+    };
+    for name in config.families.keys() {
+        let known = module.protocols.iter().any(|p| {
+            p.roles
+                .iter()
+                .any(|r| r.family.is_some() && &r.name == name)
+        });
+        if !known {
+            return usage_error(format!(
+                "--family {name}: no family `{name}` in {}",
+                path.display()
+            ));
+        }
+    }
+    let chosen: Vec<_> = unit
+        .projections
+        .iter()
+        .filter(|(i, _)| protocol.is_none_or(|n| module.protocols[*i].name == n))
+        .collect();
+    if chosen.is_empty() {
+        return usage_error(format!(
+            "no protocol `{}` in {}",
+            protocol.unwrap_or_default(),
+            path.display()
+        ));
+    }
+    let mut ok = true;
+    let mut out = String::new();
+    for (i, proj) in chosen {
+        let report = choreoc::simulate::simulate(&module.protocols[*i], proj, config);
+        ok &= report.ok();
+        out.push_str(&report.to_string());
+    }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    if ok {
+        OK
+    } else {
+        PROBLEMS
+    }
 }
 
 fn explain(code: Option<&str>) -> i32 {

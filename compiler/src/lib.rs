@@ -7,4 +7,5 @@ pub mod check;
 pub mod diag;
 pub mod driver;
 pub mod project;
+pub mod simulate;
 pub mod syntax;
