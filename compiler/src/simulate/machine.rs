@@ -453,7 +453,7 @@ impl<'a> Machine<'a> {
                     ));
                 };
                 *rounds += 1;
-                if *rounds >= self.config.max_rounds + 1 {
+                if *rounds >= self.config.max_rounds {
                     state.status[p] = Status::Bounded;
                     return Step::Idle;
                 }
