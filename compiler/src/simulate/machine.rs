@@ -34,10 +34,12 @@ enum Frame<'a> {
         seq: &'a [Action],
         pos: usize,
     },
+    /// `decided`: a `loop decide by`, whose decider bounds the rounds itself.
     Loop {
         id: usize,
         body: &'a [Action],
         rounds: u32,
+        decided: bool,
     },
     Repeat {
         body: &'a [Action],
@@ -430,10 +432,16 @@ impl<'a> Machine<'a> {
             }
             Action::Loop { id, body } => {
                 advance(&mut state.stacks[p]);
+                let decided = match body.first() {
+                    Some(Action::Select(b)) => b.iter().any(|(l, _)| l == "Done"),
+                    Some(Action::Branch { alts, .. }) => alts.iter().any(|a| a.label == "Done"),
+                    _ => false,
+                };
                 state.stacks[p].push(Frame::Loop {
                     id: *id,
                     body,
                     rounds: 0,
+                    decided,
                 });
                 state.stacks[p].push(Frame::Seq { seq: body, pos: 0 });
                 Step::Progress
@@ -446,14 +454,20 @@ impl<'a> Machine<'a> {
                     }
                     stack.pop();
                 }
-                let Some(Frame::Loop { body, rounds, .. }) = stack.last_mut() else {
+                let Some(Frame::Loop {
+                    body,
+                    rounds,
+                    decided,
+                    ..
+                }) = stack.last_mut()
+                else {
                     return Step::Error(format!(
                         "{}: jump to a loop that is not running",
                         self.procs[p].name
                     ));
                 };
                 *rounds += 1;
-                if *rounds >= self.config.max_rounds {
+                if !*decided && *rounds >= self.config.max_rounds {
                     state.status[p] = Status::Bounded;
                     return Step::Idle;
                 }
