@@ -6,6 +6,7 @@
 pub mod check;
 pub mod diag;
 pub mod driver;
+pub mod emit;
 pub mod project;
 pub mod simulate;
 pub mod syntax;

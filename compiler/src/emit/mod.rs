@@ -1,0 +1,4 @@
+//! Emitters: turn checked protocols and their projections into artifacts.
+//! Emitters never re-parse; they read the model and the local types.
+
+pub mod rust;
