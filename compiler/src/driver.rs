@@ -94,3 +94,17 @@ pub fn find_sources(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+/// Writes `content` to `path` only when the file does not already hold it
+/// (creating parent directories); returns whether it wrote. Unchanged files
+/// keep their modification time, so build tools do not rebuild for nothing.
+pub fn write_if_changed(path: &Path, content: &str) -> io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|old| old == content.as_bytes()) {
+        return Ok(false);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, content)?;
+    Ok(true)
+}

@@ -129,10 +129,7 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
             }
         ));
         if !check {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-            }
-            std::fs::write(&path, text)
+            driver::write_if_changed(&path, text)
                 .map_err(|e| format!("cannot write {}: {e}", rel.display()))?;
             written += 1;
         }
