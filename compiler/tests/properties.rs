@@ -166,7 +166,9 @@ fn count(seq: &[Action], sends: &mut HashMap<usize, usize>, recvs: &mut HashMap<
                 ..
             } => *recvs.entry(*id).or_default() += 1,
             Action::Send { .. } | Action::Recv { .. } | Action::Jump(_) => {}
-            Action::Select(branches) => branches.iter().for_each(|(_, b)| count(b, sends, recvs)),
+            Action::Select { branches, .. } => {
+                branches.iter().for_each(|(_, b)| count(b, sends, recvs))
+            }
             Action::Branch { alts, .. } => {
                 for alt in alts {
                     if let MsgRef::Stmt(id) = alt.msg {

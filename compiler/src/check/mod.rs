@@ -110,7 +110,7 @@ fn protocol(p: &ast::Protocol, exposed: bool, diags: &mut Vec<Diagnostic>) -> mo
     }
     let mut r = resolve::Resolver::new(&roles, &names, diags);
     let body = r.block(&p.body);
-    let (used, messages, loops) = r.finish();
+    let (used, messages, loops, choices) = r.finish();
     for (role, used) in roles.iter().zip(used) {
         if !used {
             diags.push(
@@ -135,5 +135,6 @@ fn protocol(p: &ast::Protocol, exposed: bool, diags: &mut Vec<Diagnostic>) -> mo
         body,
         messages,
         loops,
+        choices,
     }
 }

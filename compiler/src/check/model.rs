@@ -32,6 +32,8 @@ pub struct Protocol {
     pub messages: usize,
     /// How many loops the body holds (ids are `0..loops`).
     pub loops: usize,
+    /// How many choices the body holds (ids are `0..choices`).
+    pub choices: usize,
 }
 
 /// A declared role.
@@ -162,6 +164,8 @@ pub struct Attribute {
 /// A choice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Choice {
+    /// Unique within the protocol, in source order.
+    pub id: usize,
     /// Who chooses.
     pub chooser: Participant,
     /// The branches, in source order.

@@ -18,6 +18,7 @@ pub(super) struct Resolver<'a> {
     used: Vec<bool>,
     messages: usize,
     loops: usize,
+    choices: usize,
 }
 
 impl<'a> Resolver<'a> {
@@ -34,12 +35,13 @@ impl<'a> Resolver<'a> {
             used: vec![false; roles.len()],
             messages: 0,
             loops: 0,
+            choices: 0,
         }
     }
 
-    /// Which roles were used, and the message and loop counts.
-    pub(super) fn finish(self) -> (Vec<bool>, usize, usize) {
-        (self.used, self.messages, self.loops)
+    /// Which roles were used, and the message, loop and choice counts.
+    pub(super) fn finish(self) -> (Vec<bool>, usize, usize, usize) {
+        (self.used, self.messages, self.loops, self.choices)
     }
 
     pub(super) fn block(&mut self, stmts: &[ast::Stmt]) -> Vec<Stmt> {
@@ -393,7 +395,10 @@ impl<'a> Resolver<'a> {
                 .with_help("let one member (`F[0]`) or every member on its own (`F[*]`) choose"),
             );
         }
+        let id = self.choices;
+        self.choices += 1;
         let choice = Choice {
+            id,
             chooser,
             branches,
             span,

@@ -40,8 +40,13 @@ pub enum Action {
         /// The message.
         msg: MsgRef,
     },
-    /// `+{A: T1, B: T2}`: this role picks the branch. Sorted by label.
-    Select(Vec<(String, Seq)>),
+    /// `+{A: T1, B: T2}`: this role picks the branch.
+    Select {
+        /// Which decision of the protocol this is.
+        decision: Decision,
+        /// The branches, sorted by label.
+        branches: Vec<(String, Seq)>,
+    },
     /// `&{?B.M1; T1, ?B.M2; T2}`: told apart by the first message received.
     Branch {
         /// The sender of the first messages.
@@ -74,6 +79,16 @@ pub enum Action {
         /// One round.
         body: Seq,
     },
+}
+
+/// A decision a role makes: a `case` it chooses, or whether a loop it
+/// decides runs another round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Decision {
+    /// The choice with this id.
+    Case(usize),
+    /// The `loop decide by` with this id (`Continue` or `Done`).
+    Loop(usize),
 }
 
 /// One alternative of an external choice: receive `label`, then `body`.
@@ -148,7 +163,7 @@ impl Printer<'_> {
                 self.out.push('.');
                 self.out.push_str(label);
             }
-            Action::Select(branches) => {
+            Action::Select { branches, .. } => {
                 self.out.push_str("+{");
                 for (i, (label, body)) in branches.iter().enumerate() {
                     if i > 0 {

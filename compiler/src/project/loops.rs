@@ -2,7 +2,7 @@
 //! which roles must learn each decision, and for which of them the first
 //! message of a round already tells them "another round" (fused).
 
-use super::local::{Action, Alt, MsgRef, Seq};
+use super::local::{Action, Alt, Decision, MsgRef, Seq};
 use super::{Projector, Target};
 use crate::check::model::{Loop, LoopKind, Participant, Sel};
 use crate::check::rules::each_message;
@@ -67,8 +67,10 @@ impl Projector<'_> {
                         .iter()
                         .map(|r| control_send(r, DONE, MsgRef::Done(l.id)))
                         .collect();
-                    let select =
-                        Action::Select(vec![(CONTINUE.into(), round), (DONE.into(), done)]);
+                    let select = Action::Select {
+                        decision: Decision::Loop(l.id),
+                        branches: vec![(CONTINUE.into(), round), (DONE.into(), done)],
+                    };
                     out.push(Action::Loop {
                         id: l.id,
                         body: vec![select],

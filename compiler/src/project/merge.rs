@@ -89,7 +89,7 @@ fn describe(a: Option<&Action>, roles: &[Role]) -> String {
             format!("receives `{label}` from `{}`", name(from))
         }
         Some(Action::Branch { from, .. }) => format!("receives from `{}`", name(from)),
-        Some(Action::Select(_)) => "makes a choice".into(),
+        Some(Action::Select { .. }) => "makes a choice".into(),
         Some(Action::Loop { .. } | Action::Jump(_)) => "enters a loop".into(),
         Some(Action::Repeat { .. }) => "repeats a round".into(),
         Some(Action::Foreach { .. }) => "runs a round per member".into(),
@@ -163,7 +163,7 @@ impl Same {
                     from: b, label: m, ..
                 },
             ) => a == b && l == m,
-            (Action::Select(a), Action::Select(b)) => {
+            (Action::Select { branches: a, .. }, Action::Select { branches: b, .. }) => {
                 a.len() == b.len()
                     && a.iter()
                         .zip(b)

@@ -267,7 +267,10 @@ impl<'a> Projector<'a> {
                             .map(|b| (b.label.clone(), self.project(t, &b.body)))
                             .collect();
                         branches.sort_by(|a, b| a.0.cmp(&b.0));
-                        out.push(Action::Select(branches));
+                        out.push(Action::Select {
+                            decision: local::Decision::Case(c.id),
+                            branches,
+                        });
                     } else {
                         let merged = self.merge_branches(t, c);
                         out.extend(merged);

@@ -378,7 +378,7 @@ impl<'a> Machine<'a> {
                 advance(&mut state.stacks[p]);
                 Step::Progress
             }
-            Action::Select(branches) => {
+            Action::Select { branches, .. } => {
                 let at_bound = matches!(
                     state.stacks[p].iter().rev().nth(1),
                     Some(Frame::Loop { rounds, .. }) if *rounds >= self.config.max_rounds
@@ -433,7 +433,7 @@ impl<'a> Machine<'a> {
             Action::Loop { id, body } => {
                 advance(&mut state.stacks[p]);
                 let decided = match body.first() {
-                    Some(Action::Select(b)) => b.iter().any(|(l, _)| l == "Done"),
+                    Some(Action::Select { branches: b, .. }) => b.iter().any(|(l, _)| l == "Done"),
                     Some(Action::Branch { alts, .. }) => alts.iter().any(|a| a.label == "Done"),
                     _ => false,
                 };
@@ -604,7 +604,7 @@ fn choose(stack: &mut Vec<Frame<'_>>, i: usize) {
     let Some(Frame::Seq { seq, pos }) = stack.last_mut() else {
         return;
     };
-    let Action::Select(branches) = &seq[*pos] else {
+    let Action::Select { branches, .. } = &seq[*pos] else {
         return;
     };
     *pos += 1;
