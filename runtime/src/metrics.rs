@@ -1,0 +1,110 @@
+//! Per-session metrics, updated by the effects layer on every send and receive.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Identifier of one session on one endpoint, counting from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Count, total, minimum and maximum of a series of durations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyStats {
+    /// How many durations were recorded.
+    pub count: u64,
+    /// Their sum.
+    pub total: Duration,
+    /// The shortest (zero while `count` is 0).
+    pub min: Duration,
+    /// The longest.
+    pub max: Duration,
+}
+
+impl LatencyStats {
+    /// Adds one duration.
+    pub fn record(&mut self, sample: Duration) {
+        self.min = if self.count == 0 {
+            sample
+        } else {
+            self.min.min(sample)
+        };
+        self.max = self.max.max(sample);
+        self.total = self.total.saturating_add(sample);
+        self.count += 1;
+    }
+
+    /// The mean, if anything was recorded.
+    pub fn mean(&self) -> Option<Duration> {
+        let count = u32::try_from(self.count).ok().filter(|c| *c > 0)?;
+        Some(self.total / count)
+    }
+}
+
+/// What one session did, as seen by one endpoint.
+///
+/// Times come from tokio's clock, so they follow `tokio::time::pause` in tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionMetrics {
+    /// The session these figures belong to.
+    pub session: SessionId,
+    /// The protocol the session runs.
+    pub protocol: &'static str,
+    /// Messages the transport accepted from this endpoint.
+    pub messages_sent: u64,
+    /// Messages this endpoint received.
+    pub messages_received: u64,
+    /// Bytes of the sent frames (label header included).
+    pub bytes_sent: u64,
+    /// Bytes of the received frames (label header included).
+    pub bytes_received: u64,
+    /// Per sent message: time from handing the frame to the transport until it was accepted.
+    pub send_time: LatencyStats,
+    /// Per received message: time from the start of the receive until the message was there.
+    pub receive_wait: LatencyStats,
+    /// Receives that gave up after the session's timeout.
+    pub timeouts: u64,
+    /// Time since the session started (its whole length once it has ended).
+    pub duration: Duration,
+}
+
+impl SessionMetrics {
+    /// Zeroed metrics for a new session.
+    pub fn new(session: SessionId, protocol: &'static str) -> Self {
+        SessionMetrics {
+            session,
+            protocol,
+            messages_sent: 0,
+            messages_received: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            send_time: LatencyStats::default(),
+            receive_wait: LatencyStats::default(),
+            timeouts: 0,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_stats_track_min_max_and_mean() {
+        let mut stats = LatencyStats::default();
+        assert_eq!(stats.mean(), None);
+        for ms in [30, 10, 20] {
+            stats.record(Duration::from_millis(ms));
+        }
+        assert_eq!(stats.count, 3);
+        assert_eq!(stats.min, Duration::from_millis(10));
+        assert_eq!(stats.max, Duration::from_millis(30));
+        assert_eq!(stats.mean(), Some(Duration::from_millis(20)));
+    }
+}
