@@ -126,13 +126,10 @@ impl<T: Transport> ChoreographicEffects for Effects<T> {
     async fn send_to_role_bytes(&self, to: &Peer, bytes: Vec<u8>) -> Result<(), EffectError> {
         self.check(to)?;
         let len = bytes.len() as u64;
-        let start = Instant::now();
         self.transport.send(to, bytes).await?;
-        let elapsed = start.elapsed();
         self.record(|m| {
             m.messages_sent += 1;
             m.bytes_sent += len;
-            m.send_time.record(elapsed);
         });
         Ok(())
     }
@@ -140,7 +137,8 @@ impl<T: Transport> ChoreographicEffects for Effects<T> {
     async fn receive_from_role_bytes(&self, from: &Peer) -> Result<Vec<u8>, EffectError> {
         self.check(from)?;
         let start = Instant::now();
-        match tokio::time::timeout(self.timeout, self.transport.recv(from)).await {
+        let deadline = start + self.timeout;
+        match tokio::time::timeout_at(deadline, self.transport.recv(from)).await {
             Ok(Ok(frame)) => {
                 let (len, waited) = (frame.len() as u64, start.elapsed());
                 self.record(|m| {

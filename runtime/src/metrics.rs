@@ -63,9 +63,8 @@ pub struct SessionMetrics {
     pub bytes_sent: u64,
     /// Bytes of the received frames (label header included).
     pub bytes_received: u64,
-    /// Per sent message: time from handing the frame to the transport until it was accepted.
-    pub send_time: LatencyStats,
-    /// Per received message: time from the start of the receive until the message was there.
+    /// Per-message latency, per received message: time from the start of the
+    /// receive until the message was there (zero if it was already waiting).
     pub receive_wait: LatencyStats,
     /// Receives that gave up after the session's timeout.
     pub timeouts: u64,
@@ -83,7 +82,6 @@ impl SessionMetrics {
             messages_received: 0,
             bytes_sent: 0,
             bytes_received: 0,
-            send_time: LatencyStats::default(),
             receive_wait: LatencyStats::default(),
             timeouts: 0,
             duration: Duration::ZERO,

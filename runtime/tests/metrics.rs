@@ -55,7 +55,6 @@ async fn byte_level_counts_bytes_waits_timeouts_and_duration() {
     let ma = fx[0].end_session().unwrap();
     assert_eq!((ma.messages_sent, ma.bytes_sent), (5, 70));
     assert_eq!((ma.messages_received, ma.bytes_received), (0, 0));
-    assert_eq!(ma.send_time.count, 5);
     let mb = fx[1].end_session().unwrap();
     assert_eq!((mb.messages_received, mb.bytes_received), (4, 65));
     assert_eq!(mb.receive_wait.count, 4);
