@@ -139,7 +139,9 @@ pub enum ErrorKind {
         /// The decoder's explanation.
         reason: String,
     },
-    /// An outgoing payload could not be encoded; nothing was charged, recorded or sent.
+    /// An outgoing message could not be encoded. Payloads are encoded before any
+    /// guard effect (then nothing was charged, recorded or sent); the header,
+    /// which carries the journal for `journal_merge`, after them.
     #[error("cannot encode `{label}`: {reason}")]
     Encode {
         /// The label of the message.

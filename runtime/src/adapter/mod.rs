@@ -7,7 +7,11 @@
 //! When a message with an expected label arrives carrying the sender's journal
 //! (`journal_merge`), it is merged into this role's journal at once.
 
+mod offer;
 mod wire;
+
+use offer::Expected;
+pub use offer::{Choice, Offer};
 
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
@@ -26,96 +30,6 @@ pub struct Adapter<E> {
     protocol: &'static str,
     effects: E,
     ctx: RoleContext,
-}
-
-/// A received message whose label was one of those expected, payload not yet decoded.
-#[derive(Clone, Debug)]
-pub struct Offer {
-    label: &'static str,
-    from: Peer,
-    frame: Vec<u8>,
-    offset: usize,
-    protocol: &'static str,
-    role: Peer,
-    expected: Expected,
-}
-
-/// A type a runner branches on: one variant per label of an external choice.
-pub trait Choice: Sized {
-    /// The labels that select a branch.
-    const LABELS: &'static [&'static str];
-
-    /// Builds the branch from a received offer (typically `match offer.label()`
-    /// with [`Offer::decode`], and [`Offer::unexpected`] for other labels).
-    fn from_offer(offer: Offer) -> Result<Self, Error>;
-}
-
-/// The labels a receive accepts.
-#[derive(Clone, Copy, Debug)]
-enum Expected {
-    One(&'static str),
-    Any(&'static [&'static str]),
-}
-
-impl Expected {
-    fn find(self, label: &str) -> Option<&'static str> {
-        match self {
-            Expected::One(one) => (one == label).then_some(one),
-            Expected::Any(any) => any.iter().copied().find(|l| *l == label),
-        }
-    }
-
-    fn to_vec(self) -> Vec<&'static str> {
-        match self {
-            Expected::One(one) => vec![one],
-            Expected::Any(any) => any.to_vec(),
-        }
-    }
-}
-
-impl Offer {
-    /// The label that arrived (one of those expected).
-    pub fn label(&self) -> &'static str {
-        self.label
-    }
-
-    /// The sender.
-    pub fn from(&self) -> &Peer {
-        &self.from
-    }
-
-    /// The encoded payload.
-    pub fn payload(&self) -> &[u8] {
-        self.frame.get(self.offset..).unwrap_or_default()
-    }
-
-    /// Decodes the payload as `M`.
-    pub fn decode<M: DeserializeOwned>(&self) -> Result<M, Error> {
-        wire::decode_payload(self.payload()).map_err(|reason| {
-            self.error(ErrorKind::Decode {
-                expected: self.expected.to_vec(),
-                received: Some(self.label.to_owned()),
-                reason,
-            })
-        })
-    }
-
-    /// The error for a label the caller did not expect after all.
-    pub fn unexpected(&self) -> Error {
-        self.error(ErrorKind::WrongLabel {
-            expected: self.expected.to_vec(),
-            received: self.label.to_owned(),
-        })
-    }
-
-    fn error(&self, kind: ErrorKind) -> Error {
-        Error::new(
-            self.protocol,
-            self.role.clone(),
-            Some(self.from.clone()),
-            kind,
-        )
-    }
 }
 
 impl<E: ChoreographicEffects> Adapter<E> {
@@ -221,6 +135,7 @@ impl<E: ChoreographicEffects> Adapter<E> {
 
     /// Receives one message labelled `label` from each peer of `from`, returned
     /// in that order: all awaited at once if `parallel`, else one after another.
+    /// The first failure in that order is returned.
     pub async fn fan_in<M: DeserializeOwned>(
         &mut self,
         from: &[Peer],
