@@ -82,3 +82,6 @@ pub use metrics::{LatencyStats, SessionId, SessionMetrics};
 pub use roster::{Peer, Roster};
 pub use transport::memory::{InMemoryNetwork, MemoryEndpoint};
 pub use transport::Transport;
+
+/// serde, re-exported so that generated crates need no dependency but this one.
+pub use serde;
