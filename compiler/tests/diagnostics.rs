@@ -669,6 +669,16 @@ cases! {
         "  roles A, B",
         "  A[flow_cost = 1, flow_cost = 2] -> B : M",
     ]);
+    e0805_leak_over_budget: LeakOverBudget at 3:12 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[leak = \"External,Neighbor\", leakage_budget = [0, 1, 1]] -> B : Hello",
+    ]);
+    e0805_counted_leak_over_budget: LeakOverBudget at 3:12 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[leak = \"neighbor:3\", leakage_budget = [0, 2, 0]] -> B : Hello",
+    ]);
 
     // ---- W0901: unused role -----------------------------------------------
     w0901_unused_role: UnusedRole at 2:15 => lines(&[

@@ -59,7 +59,56 @@ pub(super) fn typed(list: &[Annotation], diags: &mut Vec<Diagnostic>) -> Annotat
             }
         }
     }
+    over_budget(list, &out, diags);
     out
+}
+
+/// A send whose `leak` exceeds its own `leakage_budget` would be refused
+/// every time: that is an error here rather than at run time.
+fn over_budget(list: &[Annotation], out: &Annotations, diags: &mut Vec<Diagnostic>) {
+    let (Some(leak), Some(budget)) = (&out.leak, out.leakage_budget) else {
+        return;
+    };
+    const CLASSES: [&str; 3] = ["External", "Neighbor", "Group"];
+    let mut amounts = [0u64; 3];
+    for item in leak.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, units) = match item.split_once(':') {
+            Some((name, n)) => (name.trim(), n.trim().parse::<u64>().ok()),
+            None => (item, Some(1)),
+        };
+        if let (Some(i), Some(units)) = (
+            CLASSES.iter().position(|c| c.eq_ignore_ascii_case(name)),
+            units,
+        ) {
+            amounts[i] = amounts[i].saturating_add(units);
+        }
+    }
+    for (i, class) in CLASSES.iter().enumerate() {
+        if amounts[i] > budget[i] {
+            let span = list
+                .iter()
+                .find(|a| a.key.name == "leak")
+                .map_or_else(Default::default, |a| a.value.span());
+            let budget_span = list
+                .iter()
+                .find(|a| a.key.name == "leakage_budget")
+                .map_or(span, |a| a.value.span());
+            diags.push(
+                Diagnostic::new(
+                    Code::LeakOverBudget,
+                    format!(
+                        "this send leaks {} to {class}, but its `leakage_budget` allows {}",
+                        amounts[i], budget[i]
+                    ),
+                    span,
+                    format!("leaks {} to {class}", amounts[i]),
+                )
+                .with_label(budget_span, format!("allows {} to {class}", budget[i]))
+                .with_help("the guard chain would refuse this send every time; raise the budget or leak less"),
+            );
+            return;
+        }
+    }
 }
 
 fn string(key: &str, v: &Literal, diags: &mut Vec<Diagnostic>) -> Option<String> {

@@ -71,6 +71,7 @@ codes! {
     NegativeCost = "E0802", Error, "`flow_cost` (or a leakage budget entry) is negative";
     BudgetShape = "E0803", Error, "`leakage_budget` does not have exactly three entries";
     DuplicateAnnotation = "E0804", Error, "the same annotation key is given twice on one role";
+    LeakOverBudget = "E0805", Error, "a send's `leak` exceeds its own `leakage_budget`, so it would always be refused";
     UnusedRole = "W0901", Warning, "a declared role takes part in no statement";
     UnknownAnnotation = "W0902", Warning, "an annotation key that the compiler does not know (kept and passed on)";
     UnknownAttribute = "W0903", Warning, "a statement attribute that the compiler does not know (kept and passed on)";
