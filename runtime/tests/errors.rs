@@ -267,3 +267,21 @@ async fn family_choice_collects_one_offer_per_member() {
         ]
     );
 }
+
+#[tokio::test]
+async fn members_beyond_the_family_size_are_errors_not_panics() {
+    let (init, _g) = pair();
+    assert_eq!(init.member("Guardian", 0).unwrap(), guardian(0));
+    assert_eq!(
+        init.member_range("Guardian", 0, 1).unwrap(),
+        vec![guardian(0)]
+    );
+    let err = init.member("Guardian", 3).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::UnknownPeer);
+    assert_eq!(err.peer(), Some(&guardian(3)));
+    assert!(init.member_range("Guardian", 0, 2).is_err());
+    assert!(matches!(
+        init.member("Nobody", 0).unwrap_err().kind(),
+        ErrorKind::UnknownFamily(_)
+    ));
+}

@@ -75,6 +75,28 @@ impl<E: ChoreographicEffects> Adapter<E> {
             .ok_or_else(|| self.error(None, ErrorKind::UnknownFamily(family.to_owned())))
     }
 
+    /// The members `start..end` of `family` (a range `F[a..b]`, or one member
+    /// `F[k]` as `k..k + 1`); an error if the family is smaller.
+    pub fn member_range(&self, family: &str, start: u32, end: u32) -> Result<Vec<Peer>, Error> {
+        let members = self.members(family)?;
+        members
+            .get(start as usize..end as usize)
+            .map(<[Peer]>::to_vec)
+            .ok_or_else(|| {
+                self.error(
+                    Some(&Peer::member(family, end.saturating_sub(1))),
+                    ErrorKind::UnknownPeer,
+                )
+            })
+    }
+
+    /// Member `index` of `family`; an error if the family is smaller.
+    pub fn member(&self, family: &str, index: u32) -> Result<Peer, Error> {
+        let mut one = self.member_range(family, index, index.saturating_add(1))?;
+        one.pop()
+            .ok_or_else(|| self.error(Some(&Peer::member(family, index)), ErrorKind::UnknownPeer))
+    }
+
     /// Starts a session of the protocol.
     pub fn start(&mut self) -> Result<SessionId, Error> {
         let protocol = self.protocol;
