@@ -87,6 +87,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
         error_format: ErrorFormat,
     },
+    /// Generate one Rust crate per protocol: role traits, message types, one runner
+    /// per role and an `execute_as` entry point, targeting the choreo-runtime crate.
+    ///
+    /// Files are only rewritten when their content changes. With --check nothing is
+    /// written, and the exit code is 1 when any file is stale or missing.
+    Build {
+        /// .choreo files or directories (searched recursively).
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<PathBuf>,
+        /// Where the crates go (one directory per protocol).
+        #[arg(long, default_value = "generated/crates")]
+        out: PathBuf,
+        /// Depend on the runtime at this path (as seen from the current directory).
+        #[arg(long, conflicts_with = "runtime_version")]
+        runtime_path: Option<PathBuf>,
+        /// Depend on this version of choreo-runtime from crates.io (the default: 0.1).
+        #[arg(long)]
+        runtime_version: Option<String>,
+        /// Write nothing; exit 1 if any generated file is stale or missing.
+        #[arg(long)]
+        check: bool,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+    },
     /// Explain a diagnostic code (`E0501`), or list every code.
     Explain {
         /// The code; omit to list all.
@@ -138,6 +163,21 @@ pub fn run() -> i32 {
             };
             simulate(&file, protocol.as_deref(), &config, error_format)
         }
+        Command::Build {
+            inputs,
+            out,
+            runtime_path,
+            runtime_version,
+            check,
+            error_format,
+        } => build(
+            &inputs,
+            &out,
+            runtime_path.as_deref(),
+            runtime_version,
+            check,
+            error_format,
+        ),
         Command::Explain { code } => explain(code.as_deref()),
     }
 }
@@ -324,6 +364,117 @@ fn simulate(
         OK
     } else {
         PROBLEMS
+    }
+}
+
+fn build(
+    inputs: &[PathBuf],
+    out: &Path,
+    runtime_path: Option<&Path>,
+    runtime_version: Option<String>,
+    check: bool,
+    format: ErrorFormat,
+) -> i32 {
+    use choreoc::emit::rust::{crate_dir, render, RuntimeDep};
+    let files = match driver::find_sources(inputs) {
+        Ok(files) => files,
+        Err(e) => return usage_error(e),
+    };
+    let (mut errors, mut written, mut unchanged, mut stale) = (0, 0, 0, Vec::new());
+    for path in &files {
+        let unit = match driver::compile_path(path) {
+            Ok(unit) => unit,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        };
+        errors += report(&unit, format).0;
+        let Some(module) = unit.module.as_ref().filter(|_| !unit.has_errors()) else {
+            continue;
+        };
+        for (i, proj) in &unit.projections {
+            let protocol = &module.protocols[*i];
+            let runtime = match (runtime_path, &runtime_version) {
+                (Some(p), _) => RuntimeDep::Path(relative(&out.join(crate_dir(&protocol.name)), p)),
+                (None, Some(v)) => RuntimeDep::Version(v.clone()),
+                (None, None) => RuntimeDep::Version("0.1".into()),
+            };
+            let line_of = |offset: usize| unit.file.line_col(offset).line;
+            let source = path.display().to_string().replace('\\', "/");
+            for file in render(protocol, proj, &source, &line_of, &runtime) {
+                let target = out.join(&file.path);
+                let current = std::fs::read_to_string(&target).ok();
+                if current.as_deref() == Some(file.content.as_str()) {
+                    unchanged += 1;
+                    continue;
+                }
+                if check {
+                    stale.push(format!(
+                        "{} ({})",
+                        target.display(),
+                        if current.is_some() {
+                            "stale"
+                        } else {
+                            "missing"
+                        }
+                    ));
+                    continue;
+                }
+                if let Err(e) = driver::write_if_changed(&target, &file.content) {
+                    return usage_error(format!("cannot write {}: {e}", target.display()));
+                }
+                written += 1;
+            }
+        }
+    }
+    if errors > 0 {
+        return PROBLEMS;
+    }
+    if check {
+        if stale.is_empty() {
+            return OK;
+        }
+        eprintln!("generated code is not up to date:");
+        for s in &stale {
+            eprintln!("  {s}");
+        }
+        eprintln!("run `choreoc build` (or `cargo xtask codegen`) to regenerate it");
+        return PROBLEMS;
+    }
+    eprintln!(
+        "{}: {written} written, {unchanged} unchanged",
+        out.display()
+    );
+    OK
+}
+
+/// The path of `target` as seen from directory `from` (both relative to the
+/// current directory, or both absolute), with `/` separators.
+fn relative(from: &Path, target: &Path) -> String {
+    let abs = |p: &Path| {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let norm = |p: PathBuf| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => out.push(c.as_os_str().to_string_lossy().into_owned()),
+            }
+        }
+        out
+    };
+    let (from, target) = (norm(abs(from)), norm(abs(target)));
+    let common = from.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); from.len() - common];
+    parts.extend(target[common..].iter().cloned());
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
     }
 }
 

@@ -657,7 +657,7 @@ fn wrapped_annotation_lists() {
         "         journal_facts = \"InvitationFact::Sent\"] -> Receiver : Offer(crate::Offer)",
         "  Receiver[",
         "    leakage_budget = [1,",
-        "      0, 0],",
+        "      1, 0],",
         "  -- a comment inside the list",
         "leak = \"External,Neighbor\",",
         "",
@@ -682,7 +682,7 @@ fn wrapped_annotation_lists() {
         panic!("expected a message")
     };
     let a = reply.from_annotations.as_ref().expect("annotations");
-    assert_eq!(a.leakage_budget, Some([1, 0, 0]));
+    assert_eq!(a.leakage_budget, Some([1, 1, 0]));
     assert_eq!(a.leak.as_deref(), Some("External,Neighbor"));
     assert_eq!(
         reply.payload,

@@ -7,6 +7,7 @@
 
 use choreoc::diag::render_human;
 use choreoc::driver;
+use choreoc::emit::{self, rust::RuntimeDep};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -90,6 +91,16 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
             .unwrap_or(&rel)
             .with_extension("txt");
         out.insert(Path::new("generated/projections").join(name), text);
+        // One crate per protocol, depending on the workspace's runtime.
+        let source = rel.display().to_string().replace('\\', "/");
+        let line_of = |offset: usize| unit.file.line_col(offset).line;
+        let runtime = RuntimeDep::Path("../../../runtime".into());
+        for (i, proj) in &unit.projections {
+            for file in emit::rust::render(&module.protocols[*i], proj, &source, &line_of, &runtime)
+            {
+                out.insert(Path::new("generated/crates").join(&file.path), file.content);
+            }
+        }
     }
     Ok((!failed).then_some(out))
 }
@@ -99,18 +110,20 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
         eprintln!("error: protocols/ has errors; nothing was generated");
         return Ok(ExitCode::from(1));
     };
-    let dir = root.join("generated/projections");
-    let existing: Vec<PathBuf> = if dir.exists() {
-        walkdir::WalkDir::new(&dir)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut existing: Vec<PathBuf> = Vec::new();
+    for dir in ["generated/projections", "generated/crates"].map(|d| root.join(d)) {
+        if !dir.exists() {
+            continue;
+        }
+        existing.extend(
+            walkdir::WalkDir::new(&dir)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf)),
+        );
+    }
     let mut stale = Vec::new();
     let mut written = 0;
     for (rel, text) in &files {

@@ -90,6 +90,11 @@ impl<E: ChoreographicEffects> Adapter<E> {
             })
     }
 
+    /// The error for running as a role or member the protocol has no part for.
+    pub fn not_a_participant(&self) -> Error {
+        self.error(Some(self.role()), ErrorKind::UnknownPeer)
+    }
+
     /// Member `index` of `family`; an error if the family is smaller.
     pub fn member(&self, family: &str, index: u32) -> Result<Peer, Error> {
         let mut one = self.member_range(family, index, index.saturating_add(1))?;

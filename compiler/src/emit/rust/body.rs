@@ -1,0 +1,452 @@
+//! Runner bodies: one async function per local type, written statement by
+//! statement from the actions (the file around them comes from templates).
+
+use super::plan::Plan;
+use crate::check::model::{Count, Participant, Protocol, Sel};
+use crate::project::local::{Action, Alt, Decision, MsgRef};
+
+/// Writes the body of the runner of role `role` for local type `seq`.
+pub struct Body<'a> {
+    protocol: &'a Protocol,
+    plan: &'a Plan,
+    role: usize,
+    out: String,
+    depth: usize,
+    /// Loop ids whose decider is this role (they count rounds).
+    counted: Vec<usize>,
+    /// Index variables bound by generated `for` loops: (var, family, used).
+    bound: Vec<(String, usize, bool)>,
+    /// Inside a per-member alternative: (family, peer variable).
+    focus: Vec<(usize, String)>,
+    /// Whether the body uses `params` / `role`.
+    pub uses_params: bool,
+    /// Whether the body calls the role's trait.
+    pub uses_role: bool,
+}
+
+impl<'a> Body<'a> {
+    /// A writer for role `role`.
+    pub fn new(protocol: &'a Protocol, plan: &'a Plan, role: usize) -> Self {
+        Body {
+            protocol,
+            plan,
+            role,
+            out: String::new(),
+            depth: 1,
+            counted: Vec::new(),
+            bound: Vec::new(),
+            focus: Vec::new(),
+            uses_params: false,
+            uses_role: false,
+        }
+    }
+
+    /// Writes `seq` as the function body; returns the code.
+    pub fn write(mut self, seq: &[Action]) -> (String, bool, bool) {
+        let diverges = self.seq(seq);
+        if !diverges {
+            self.line("Ok(())");
+        }
+        (self.out, self.uses_params, self.uses_role)
+    }
+
+    fn line(&mut self, text: &str) {
+        for _ in 0..self.depth {
+            self.out.push_str("    ");
+        }
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    /// Writes a sequence; returns whether it never falls through.
+    fn seq(&mut self, seq: &[Action]) -> bool {
+        let mut diverges = false;
+        for a in seq {
+            diverges = self.action(a);
+        }
+        diverges
+    }
+
+    fn family(&self, r: usize) -> &str {
+        &self.protocol.roles[r].name
+    }
+
+    /// An expression for the one peer `p` stands for, if it is one.
+    fn one(&mut self, p: &Participant) -> Option<String> {
+        let fam = self.family(p.role).to_string();
+        Some(match &p.sel {
+            Sel::Single => format!("rt::Peer::role({fam:?})"),
+            Sel::Member(k) => format!("adapter.member({fam:?}, {k})?"),
+            Sel::Var(v) => match self
+                .bound
+                .iter_mut()
+                .rev()
+                .find(|(n, f, _)| n == v && *f == p.role)
+            {
+                Some((name, _, used)) => {
+                    *used = true;
+                    format!("adapter.member({fam:?}, {})?", super::names::ident(name))
+                }
+                // A member's own round: the variable is the member itself.
+                None => "adapter.role().clone()".to_string(),
+            },
+            Sel::All => {
+                let (_, var) = self.focus.iter().rev().find(|(f, _)| *f == p.role)?;
+                format!("{var}.clone()")
+            }
+            Sel::Range(..) => return None,
+        })
+    }
+
+    /// An expression for the several peers `p` stands for.
+    fn many(&self, p: &Participant) -> String {
+        let fam = self.family(p.role);
+        match &p.sel {
+            Sel::Range(a, b) => format!("adapter.member_range({fam:?}, {a}, {b})?"),
+            _ => format!("adapter.members({fam:?})?"),
+        }
+    }
+
+    fn label_of(msg: MsgRef, label: &str) -> String {
+        match msg {
+            MsgRef::Stmt(_) => format!("{label:?}"),
+            MsgRef::Continue(_) => "\"Continue\"".into(),
+            MsgRef::Done(_) => "\"Done\"".into(),
+        }
+    }
+
+    fn payload_type(&self, msg: MsgRef) -> String {
+        match msg {
+            MsgRef::Stmt(id) => self.plan.payload[id].clone(),
+            _ => "()".into(),
+        }
+    }
+
+    fn guard(&self, msg: MsgRef, label: &str) -> String {
+        match msg {
+            MsgRef::Stmt(id) => format!("&{}", super::guard_name(label, id)),
+            _ => "&rt::SendGuard::NONE".into(),
+        }
+    }
+
+    fn parallel(&self, msg: MsgRef) -> bool {
+        let MsgRef::Stmt(id) = msg else { return false };
+        let mut parallel = false;
+        crate::check::rules::each_message(&self.protocol.body, &mut |m| {
+            if m.id == id {
+                parallel = m.parallel;
+            }
+        });
+        parallel
+    }
+
+    fn action(&mut self, a: &Action) -> bool {
+        match a {
+            Action::Send { to, label, msg } => self.send(to, label, *msg),
+            Action::Recv { from, label, msg } => self.recv(from, label, *msg),
+            Action::Select {
+                decision: Decision::Case(c),
+                branches,
+            } => {
+                let method = self
+                    .plan
+                    .method_name(self.role, "case", *c)
+                    .unwrap_or("choose")
+                    .to_string();
+                let e = &self.plan.enums[c];
+                let arms: Vec<(String, &[Action])> = branches
+                    .iter()
+                    .map(|(label, body)| {
+                        let v = e
+                            .variants
+                            .iter()
+                            .find(|(_, l)| l == label)
+                            .map_or("", |(v, _)| v.as_str());
+                        (format!("choice::{}::{v}", e.name), body.as_slice())
+                    })
+                    .collect();
+                self.uses_role = true;
+                self.line(&format!("match role.{method}() {{"));
+                let mut diverges = true;
+                for (pattern, body) in arms {
+                    self.line(&format!("    {pattern} => {{"));
+                    self.depth += 2;
+                    diverges &= self.seq(body);
+                    self.depth -= 2;
+                    self.line("    }");
+                }
+                self.line("}");
+                diverges
+            }
+            Action::Select {
+                decision: Decision::Loop(l),
+                branches,
+            } => {
+                let method = self
+                    .plan
+                    .method_name(self.role, "loop", *l)
+                    .unwrap_or("another_round")
+                    .to_string();
+                self.uses_role = true;
+                let body = |label: &str| {
+                    branches
+                        .iter()
+                        .find(|(b, _)| b == label)
+                        .map(|(_, s)| s.as_slice())
+                        .unwrap_or(&[])
+                };
+                self.line(&format!("if role.{method}(round_{l}) {{"));
+                self.depth += 1;
+                let a = self.seq(body("Continue"));
+                self.depth -= 1;
+                self.line("} else {");
+                self.depth += 1;
+                let b = self.seq(body("Done"));
+                self.depth -= 1;
+                self.line("}");
+                a && b
+            }
+            Action::Branch { from, alts } => self.branch(from, alts),
+            Action::Loop { id, body } => {
+                let decides = body.first().is_some_and(
+                    |a| matches!(a, Action::Select { decision: Decision::Loop(l), .. } if l == id),
+                );
+                if decides {
+                    self.counted.push(*id);
+                    self.line(&format!("let mut round_{id}: u32 = 0;"));
+                }
+                self.line(&format!("'l{id}: loop {{"));
+                self.depth += 1;
+                let diverges = self.seq(body);
+                if !diverges {
+                    self.line(&format!("break 'l{id};"));
+                }
+                self.depth -= 1;
+                self.line("}");
+                diverges
+            }
+            Action::Jump(id) => {
+                if self.counted.contains(id) {
+                    self.line(&format!("round_{id} += 1;"));
+                }
+                self.line(&format!("continue 'l{id};"));
+                true
+            }
+            Action::Repeat { count, body } => {
+                let n = match count {
+                    Count::Const(n) => n.to_string(),
+                    Count::Param(p) => {
+                        self.uses_params = true;
+                        format!(
+                            "params.{}",
+                            super::names::ident(&super::names::snake_case(p))
+                        )
+                    }
+                };
+                self.line(&format!("for _ in 0..{n} {{"));
+                self.depth += 1;
+                self.seq(body);
+                self.depth -= 1;
+                self.line("}");
+                false
+            }
+            Action::Foreach { family, var, body } => {
+                let fam = self.family(*family).to_string();
+                let start = self.out.len();
+                self.line(&format!(
+                    "for {} in 0..adapter.members({fam:?})?.len() as u32 {{",
+                    super::names::ident(var)
+                ));
+                self.bound.push((var.clone(), *family, false));
+                self.depth += 1;
+                self.seq(body);
+                self.depth -= 1;
+                self.line("}");
+                let (_, _, used) = self.bound.pop().unwrap_or_default();
+                if !used {
+                    let header = format!("for {} in", super::names::ident(var));
+                    let fixed = self.out[start..].replacen(&header, "for _ in", 1);
+                    self.out.truncate(start);
+                    self.out.push_str(&fixed);
+                }
+                false
+            }
+        }
+    }
+
+    fn send(&mut self, to: &Participant, label: &str, msg: MsgRef) -> bool {
+        let guard = self.guard(msg, label);
+        let label = Self::label_of(msg, label);
+        let ty = self.payload_type(msg);
+        let method = match msg {
+            MsgRef::Stmt(id) => self
+                .plan
+                .method_name(self.role, "send", id)
+                .map(str::to_string),
+            _ => None,
+        };
+        if method.is_some() {
+            self.uses_role = true;
+        }
+        match self.one(to) {
+            Some(peer) => {
+                self.line("{");
+                self.line(&format!("    let to = {peer};"));
+                let payload = match &method {
+                    Some(m) => {
+                        self.line(&format!("    let payload = role.{m}(&to);"));
+                        "&payload"
+                    }
+                    None => "&()",
+                };
+                self.line(&format!(
+                    "    adapter.send(&to, {label}, {guard}, {payload}).await?;"
+                ));
+                self.line("}");
+            }
+            None => {
+                let parallel = self.parallel(msg);
+                self.line("{");
+                self.line(&format!("    let to = {};", self.many(to)));
+                let make = match &method {
+                    Some(m) => format!("|p| {{ let m = role.{m}(&p); (p, m) }}"),
+                    None => "|p| (p, ())".to_string(),
+                };
+                self.line(&format!("    let messages: Vec<(rt::Peer, {ty})> = to.into_iter().map({make}).collect();"));
+                self.line(&format!(
+                    "    adapter.fan_out({label}, {guard}, {parallel}, &messages).await?;"
+                ));
+                self.line("}");
+            }
+        }
+        false
+    }
+
+    fn recv(&mut self, from: &Participant, label: &str, msg: MsgRef) -> bool {
+        let label = Self::label_of(msg, label);
+        let ty = self.payload_type(msg);
+        let method = match msg {
+            MsgRef::Stmt(id) => self
+                .plan
+                .method_name(self.role, "recv", id)
+                .map(str::to_string),
+            _ => None,
+        };
+        if method.is_some() {
+            self.uses_role = true;
+        }
+        let unit = ty == "()";
+        match self.one(from) {
+            Some(peer) => {
+                self.line("{");
+                self.line(&format!("    let from = {peer};"));
+                if unit {
+                    self.line(&format!("    adapter.recv::<()>(&from, {label}).await?;"));
+                    if let Some(m) = &method {
+                        self.line(&format!("    role.{m}(&from);"));
+                    }
+                } else {
+                    self.line(&format!(
+                        "    let msg: {ty} = adapter.recv(&from, {label}).await?;"
+                    ));
+                    match &method {
+                        Some(m) => self.line(&format!("    role.{m}(&from, msg);")),
+                        None => self.line("    let _ = msg;"),
+                    }
+                }
+                self.line("}");
+            }
+            None => {
+                let parallel = self.parallel(msg);
+                self.line("{");
+                self.line(&format!("    let from = {};", self.many(from)));
+                self.line(&format!(
+                    "    let msgs: Vec<{ty}> = adapter.fan_in(&from, {label}, {parallel}).await?;"
+                ));
+                match (&method, unit) {
+                    (Some(m), true) => {
+                        self.line("    for peer in from.iter().take(msgs.len()) {");
+                        self.line(&format!("        role.{m}(peer);"));
+                        self.line("    }");
+                    }
+                    (Some(m), false) => {
+                        self.line("    for (peer, msg) in from.iter().zip(msgs) {");
+                        self.line(&format!("        role.{m}(peer, msg);"));
+                        self.line("    }");
+                    }
+                    (None, _) => self.line("    let _ = msgs;"),
+                }
+                self.line("}");
+            }
+        }
+        false
+    }
+
+    fn branch(&mut self, from: &Participant, alts: &[Alt]) -> bool {
+        let labels: Vec<String> = alts.iter().map(|a| format!("{:?}", a.label)).collect();
+        let labels = format!("&[{}]", labels.join(", "));
+        let single = self.one(from);
+        self.line("{");
+        self.depth += 1;
+        let per_member = single.is_none();
+        match &single {
+            Some(peer) => {
+                self.line(&format!("let from = {peer};"));
+                self.line(&format!(
+                    "let offer = adapter.recv_choice(&from, {labels}).await?;"
+                ));
+            }
+            None => {
+                let parallel = alts.iter().any(|a| self.parallel(a.msg));
+                self.line(&format!("let from = {};", self.many(from)));
+                self.line(&format!(
+                    "for offer in adapter.fan_in_choice(&from, {labels}, {parallel}).await? {{"
+                ));
+                self.depth += 1;
+                self.line("let from = offer.from().clone();");
+                self.focus.push((from.role, "from".into()));
+            }
+        }
+        self.line("match offer.label() {");
+        let mut diverges = true;
+        for alt in alts {
+            self.line(&format!("    {:?} => {{", alt.label));
+            self.depth += 2;
+            let ty = self.payload_type(alt.msg);
+            let method = match alt.msg {
+                MsgRef::Stmt(id) => self
+                    .plan
+                    .method_name(self.role, "recv", id)
+                    .map(str::to_string),
+                _ => None,
+            };
+            match (&method, ty == "()") {
+                (Some(m), true) => {
+                    self.uses_role = true;
+                    self.line("offer.decode::<()>()?;");
+                    self.line(&format!("role.{m}(&from);"));
+                }
+                (Some(m), false) => {
+                    self.uses_role = true;
+                    self.line(&format!("let msg: {ty} = offer.decode()?;"));
+                    self.line(&format!("role.{m}(&from, msg);"));
+                }
+                (None, _) => self.line(&format!("offer.decode::<{ty}>()?;")),
+            }
+            diverges &= self.seq(&alt.body);
+            self.depth -= 2;
+            self.line("    }");
+        }
+        self.line("    _ => return Err(offer.unexpected()),");
+        self.line("}");
+        if per_member {
+            self.focus.pop();
+            self.depth -= 1;
+            self.line("}");
+            diverges = false;
+        }
+        self.depth -= 1;
+        self.line("}");
+        diverges
+    }
+}

@@ -1,0 +1,357 @@
+//! What a generated crate declares: payload types, choice enums, symbolic
+//! parameters and, per role, the trait its user code implements (one method
+//! per message it sends with a payload, per message it receives, per choice
+//! it makes, per loop it decides).
+
+use super::names::{ident, snake_case, upper_camel};
+use super::types::TypeMap;
+use crate::check::model::{Count, LoopKind, Payload, Protocol, Stmt};
+use crate::check::rules::each_message;
+use crate::project::local::{Action, Decision, MsgRef};
+use crate::project::Projection;
+use std::collections::BTreeMap;
+
+/// A message struct for a `Label(field: Type, ...)` payload.
+#[derive(Clone, Debug)]
+pub struct StructDef {
+    /// The struct's name in module `msg`.
+    pub name: String,
+    /// Whether it is generic over `T: Types` (a field names a user type).
+    pub generic: bool,
+    /// `(field, rust type)`.
+    pub fields: Vec<(String, String)>,
+    /// The label it carries.
+    pub label: String,
+}
+
+/// The branches of one `case`, as an enum in module `choice`.
+#[derive(Clone, Debug)]
+pub struct ChoiceEnum {
+    /// The enum's name.
+    pub name: String,
+    /// `(variant, branch label)`, sorted by label.
+    pub variants: Vec<(String, String)>,
+    /// Who chooses, for the docs.
+    pub chooser: String,
+}
+
+/// One method of a role trait.
+#[derive(Clone, Debug)]
+pub struct Method {
+    /// The method's name.
+    pub name: String,
+    /// Its signature after `fn name`.
+    pub signature: String,
+    /// Its doc comment.
+    pub doc: String,
+}
+
+/// The trait of one role.
+#[derive(Clone, Debug)]
+pub struct RoleIface {
+    /// Methods, in order of first use.
+    pub methods: Vec<Method>,
+}
+
+/// Everything a crate declares, and the lookups runners need.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// User types bound through `Types`.
+    pub types: TypeMap,
+    /// Message structs.
+    pub structs: Vec<StructDef>,
+    /// Choice enums, by choice id.
+    pub enums: BTreeMap<usize, ChoiceEnum>,
+    /// Symbolic `loop repeat` counts.
+    pub params: Vec<String>,
+    /// One trait per role, in declaration order.
+    pub roles: Vec<RoleIface>,
+    /// The Rust payload type of each message, by message id.
+    pub payload: Vec<String>,
+    /// Method names: (role, kind, key) → name, where kind is `send`, `recv`,
+    /// `case` or `loop` and key the message, choice or loop id.
+    pub methods: BTreeMap<(usize, &'static str, usize), String>,
+}
+
+/// Builds the plan of a protocol's crate.
+pub fn plan(protocol: &Protocol, projection: &Projection) -> Plan {
+    let mut types = TypeMap::default();
+    let mut structs: Vec<StructDef> = Vec::new();
+    let mut payload = vec![String::from("()"); protocol.messages];
+    each_message(&protocol.body, &mut |m| {
+        payload[m.id] = match &m.payload {
+            Payload::Unit => "()".into(),
+            Payload::Type(t) => types.rewrite(t).0,
+            Payload::Fields(fields) => {
+                let mut generic = false;
+                let fields: Vec<(String, String)> = fields
+                    .iter()
+                    .map(|(n, t)| {
+                        let (ty, user) = types.rewrite(t);
+                        generic |= user;
+                        (ident(&snake_case(n)), ty)
+                    })
+                    .collect();
+                let base = upper_camel(&m.label);
+                let existing = structs
+                    .iter()
+                    .find(|s| s.label == m.label && s.fields == fields);
+                let name = match existing {
+                    Some(s) => s.name.clone(),
+                    None => {
+                        let mut name = base.clone();
+                        let mut n = 2;
+                        while structs.iter().any(|s| s.name == name) {
+                            name = format!("{base}{n}");
+                            n += 1;
+                        }
+                        structs.push(StructDef {
+                            name: name.clone(),
+                            generic,
+                            fields,
+                            label: m.label.clone(),
+                        });
+                        name
+                    }
+                };
+                if generic {
+                    format!("msg::{name}<T>")
+                } else {
+                    format!("msg::{name}")
+                }
+            }
+        };
+    });
+    let mut enums = BTreeMap::new();
+    let mut params = Vec::new();
+    collect_decisions(protocol, &protocol.body, &mut enums, &mut params);
+    let mut plan = Plan {
+        types,
+        structs,
+        enums,
+        params,
+        roles: Vec::new(),
+        payload,
+        methods: BTreeMap::new(),
+    };
+    for (r, role) in protocol.roles.iter().enumerate() {
+        let _ = role;
+        let mut iface = RoleIface {
+            methods: Vec::new(),
+        };
+        for local in projection.locals.iter().filter(|l| l.target.role() == r) {
+            plan.collect_methods(protocol, r, &local.body, &mut iface);
+        }
+        plan.roles.push(iface);
+    }
+    plan
+}
+
+fn collect_decisions(
+    protocol: &Protocol,
+    stmts: &[Stmt],
+    enums: &mut BTreeMap<usize, ChoiceEnum>,
+    params: &mut Vec<String>,
+) {
+    for s in stmts {
+        match s {
+            Stmt::Message(_) => {}
+            Stmt::Choice(c) => {
+                let mut labels: Vec<&str> = c.branches.iter().map(|b| b.label.as_str()).collect();
+                labels.sort_unstable();
+                let mut variants: Vec<(String, String)> = Vec::new();
+                for l in &labels {
+                    let mut v = upper_camel(l);
+                    if variants.iter().any(|(x, _)| *x == v) {
+                        v = format!("{v}{}", variants.len() + 1);
+                    }
+                    variants.push((v, l.to_string()));
+                }
+                let base: String = variants
+                    .iter()
+                    .map(|(v, _)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("Or");
+                let mut name = base.clone();
+                if enums.values().any(|e: &ChoiceEnum| e.name == name) {
+                    name = format!("{base}{}", c.id + 1);
+                }
+                let chooser = protocol.participant_name(&c.chooser);
+                enums.insert(
+                    c.id,
+                    ChoiceEnum {
+                        name,
+                        variants,
+                        chooser,
+                    },
+                );
+                c.branches
+                    .iter()
+                    .for_each(|b| collect_decisions(protocol, &b.body, enums, params));
+            }
+            Stmt::Loop(l) => {
+                if let LoopKind::Repeat(Count::Param(p)) = &l.kind {
+                    let p = ident(&snake_case(p));
+                    if !params.contains(&p) {
+                        params.push(p);
+                    }
+                }
+                collect_decisions(protocol, &l.body, enums, params);
+            }
+            Stmt::ForEach(e) => collect_decisions(protocol, &e.body, enums, params),
+        }
+    }
+}
+
+impl Plan {
+    fn collect_methods(
+        &mut self,
+        protocol: &Protocol,
+        r: usize,
+        seq: &[Action],
+        iface: &mut RoleIface,
+    ) {
+        for a in seq {
+            match a {
+                Action::Send {
+                    to,
+                    label,
+                    msg: MsgRef::Stmt(id),
+                } => {
+                    let ty = self.payload[*id].clone();
+                    if ty != "()" {
+                        let peer = protocol.participant_name(to);
+                        let doc = format!("The payload of `{label}` to `to` (`{peer}`).");
+                        let sig = format!("(&mut self, to: &rt::Peer) -> {ty}");
+                        self.method(r, "send", *id, snake_case(label), sig, doc, iface);
+                    }
+                }
+                Action::Recv {
+                    from,
+                    label,
+                    msg: MsgRef::Stmt(id),
+                } => self.receive(protocol, r, from, label, *id, iface),
+                Action::Branch { from, alts } => {
+                    for alt in alts {
+                        if let MsgRef::Stmt(id) = alt.msg {
+                            self.receive(protocol, r, from, &alt.label, id, iface);
+                        }
+                        self.collect_methods(protocol, r, &alt.body, iface);
+                    }
+                }
+                Action::Select { decision, branches } => {
+                    match decision {
+                        Decision::Case(c) => {
+                            let e = &self.enums[c];
+                            let labels: Vec<&str> =
+                                e.variants.iter().map(|(_, l)| l.as_str()).collect();
+                            let doc = format!(
+                                "Which branch `{}` takes: {}.",
+                                e.chooser,
+                                labels.join(", ")
+                            );
+                            let sig = format!("(&mut self) -> choice::{}", e.name);
+                            let name = format!("choose_{}", snake_case(&e.name));
+                            self.method(r, "case", *c, name, sig, doc, iface);
+                        }
+                        Decision::Loop(l) => {
+                            let doc = format!(
+                                "Whether loop {} runs another round, given the rounds done so far.",
+                                l + 1
+                            );
+                            let sig = "(&mut self, rounds_done: u32) -> bool".to_string();
+                            self.method(
+                                r,
+                                "loop",
+                                *l,
+                                format!("another_round_{}", l + 1),
+                                sig,
+                                doc,
+                                iface,
+                            );
+                        }
+                    }
+                    for (_, body) in branches {
+                        self.collect_methods(protocol, r, body, iface);
+                    }
+                }
+                Action::Loop { body, .. }
+                | Action::Repeat { body, .. }
+                | Action::Foreach { body, .. } => self.collect_methods(protocol, r, body, iface),
+                Action::Send { .. } | Action::Recv { .. } | Action::Jump(_) => {}
+            }
+        }
+    }
+
+    fn receive(
+        &mut self,
+        protocol: &Protocol,
+        r: usize,
+        from: &crate::check::model::Participant,
+        label: &str,
+        id: usize,
+        iface: &mut RoleIface,
+    ) {
+        let ty = self.payload[id].clone();
+        let peer = protocol.participant_name(from);
+        let doc = format!("`{label}` received from `from` (`{peer}`).");
+        let sig = if ty == "()" {
+            "(&mut self, from: &rt::Peer)".to_string()
+        } else {
+            format!("(&mut self, from: &rt::Peer, msg: {ty})")
+        };
+        self.method(
+            r,
+            "recv",
+            id,
+            format!("on_{}", snake_case(label)),
+            sig,
+            doc,
+            iface,
+        );
+    }
+
+    /// Registers a method; the same name and signature is one method, the same
+    /// name with another signature gets a numbered name.
+    #[allow(clippy::too_many_arguments)]
+    fn method(
+        &mut self,
+        r: usize,
+        kind: &'static str,
+        key: usize,
+        name: String,
+        signature: String,
+        doc: String,
+        iface: &mut RoleIface,
+    ) {
+        if self.methods.contains_key(&(r, kind, key)) {
+            return;
+        }
+        let name = ident(&name);
+        let mut chosen = name.clone();
+        let mut n = 2;
+        loop {
+            match iface.methods.iter().find(|m| m.name == chosen) {
+                Some(m) if m.signature == signature => break,
+                Some(_) => {
+                    chosen = format!("{name}_{n}");
+                    n += 1;
+                }
+                None => {
+                    iface.methods.push(Method {
+                        name: chosen.clone(),
+                        signature,
+                        doc,
+                    });
+                    break;
+                }
+            }
+        }
+        self.methods.insert((r, kind, key), chosen);
+    }
+
+    /// The method of role `r` for (kind, key), if it has one.
+    pub fn method_name(&self, r: usize, kind: &'static str, key: usize) -> Option<&str> {
+        self.methods.get(&(r, kind, key)).map(String::as_str)
+    }
+}
