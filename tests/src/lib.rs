@@ -130,3 +130,55 @@ fn walk(
         }
     }
 }
+
+/// Compiles a protocol file of `protocols/`: its (only) protocol and projection.
+pub fn compile(file: &str) -> (Protocol, choreoc::project::Projection) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../protocols")
+        .join(file);
+    let unit = choreoc::driver::compile_path(&path).expect("protocol file");
+    assert!(!unit.has_errors(), "{file}: {:?}", unit.diagnostics);
+    let module = unit.module.expect("compiles");
+    let (i, proj) = unit.projections.into_iter().next().expect("one protocol");
+    (module.protocols[i].clone(), proj)
+}
+
+/// The runtime peer of a simulated process (`Initiator`, `Guardian[2]`).
+pub fn peer_of(process: &str) -> choreo_runtime::Peer {
+    match process.split_once('[') {
+        Some((family, rest)) => {
+            let index = rest.trim_end_matches(']').parse().expect("member index");
+            choreo_runtime::Peer::member(family.to_string(), index)
+        }
+        None => choreo_runtime::Peer::role(process.to_string()),
+    }
+}
+
+/// The roster of the simulated processes: each role, each family at its size.
+pub fn roster_of(processes: &[String]) -> choreo_runtime::Roster {
+    let mut sizes: BTreeMap<String, u32> = BTreeMap::new();
+    let mut roster = choreo_runtime::Roster::new();
+    for p in processes {
+        let peer = peer_of(p);
+        match peer.index() {
+            Some(k) => {
+                let size = sizes.entry(peer.name().to_string()).or_default();
+                *size = (*size).max(k + 1);
+            }
+            None => roster = roster.with_role(peer.name().to_string()),
+        }
+    }
+    for (family, size) in sizes {
+        roster = roster.with_family(family, size);
+    }
+    roster
+}
+
+/// The decisions process `process` took on a simulated path, in order.
+pub fn decisions_of(decisions: &[String], process: &str) -> Vec<String> {
+    let prefix = format!("{process}: ");
+    decisions
+        .iter()
+        .filter_map(|d| d.strip_prefix(&prefix).map(str::to_string))
+        .collect()
+}

@@ -3,7 +3,7 @@
 
 use super::{Config, PathReport, Report};
 use crate::check::model::{Count, Participant, Protocol, Sel};
-use crate::project::local::{Action, Alt};
+use crate::project::local::{Action, Alt, MsgRef};
 use crate::project::{Projection, Target};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -76,6 +76,10 @@ struct State<'a> {
     queues: BTreeMap<(usize, usize), VecDeque<&'a str>>,
     delivered: usize,
     decisions: Vec<String>,
+    /// Per process: the messages of the protocol it sent and received, in
+    /// order, as `!Peer.Label` / `?Peer.Label` (added control messages are
+    /// not traced).
+    traces: Vec<Vec<String>>,
 }
 
 enum Step<'a> {
@@ -126,6 +130,7 @@ pub(super) fn explore(
         queues: BTreeMap::new(),
         delivered: 0,
         decisions: Vec::new(),
+        traces: vec![Vec::new(); procs.len()],
     };
     let mut m = Machine {
         protocol,
@@ -171,6 +176,7 @@ impl<'a> Machine<'a> {
                     decisions: state.decisions,
                     outcome,
                     messages: state.delivered,
+                    traces: state.traces,
                 });
             }
             Err(e) => {
@@ -178,6 +184,7 @@ impl<'a> Machine<'a> {
                     decisions: state.decisions,
                     outcome: Outcome::Error(e),
                     messages: state.delivered,
+                    traces: state.traces,
                 });
             }
         }
@@ -276,6 +283,7 @@ impl<'a> Machine<'a> {
                         None => Step::Error(self.unexpected(p, from, label, &labels(alts))),
                         Some(alt) => {
                             self.dequeue(state, from, p);
+                            self.trace(state, p, from, '?', alt.msg, label);
                             if let Some(Frame::Members { current, next, .. }) =
                                 state.stacks[p].last_mut()
                             {
@@ -345,18 +353,19 @@ impl<'a> Machine<'a> {
 
     fn action(&self, state: &mut State<'a>, p: usize, action: &'a Action) -> Step<'a> {
         match action {
-            Action::Send { to, label, .. } => {
+            Action::Send { to, label, msg } => {
                 let targets = match self.resolve(state, p, to) {
                     Ok(t) => t,
                     Err(e) => return Step::Error(e),
                 };
                 for t in targets {
                     state.queues.entry((p, t)).or_default().push_back(label);
+                    self.trace(state, p, t, '!', *msg, label);
                 }
                 advance(&mut state.stacks[p]);
                 Step::Progress
             }
-            Action::Recv { from, label, .. } => {
+            Action::Recv { from, label, msg } => {
                 let senders = match self.resolve(state, p, from) {
                     Ok(s) => s,
                     Err(e) => return Step::Error(e),
@@ -374,6 +383,7 @@ impl<'a> Machine<'a> {
                 }
                 for s in senders {
                     self.dequeue(state, s, p);
+                    self.trace(state, p, s, '?', *msg, label);
                 }
                 advance(&mut state.stacks[p]);
                 Step::Progress
@@ -420,6 +430,7 @@ impl<'a> Machine<'a> {
                         None => Step::Error(self.unexpected(p, s, label, &labels(alts))),
                         Some(alt) => {
                             self.dequeue(state, s, p);
+                            self.trace(state, p, s, '?', alt.msg, label);
                             advance(&mut state.stacks[p]);
                             state.stacks[p].push(Frame::Seq {
                                 seq: &alt.body,
@@ -552,6 +563,22 @@ impl<'a> Machine<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Records, in `p`'s trace, a message of the protocol sent to (`!`) or
+    /// received from (`?`) process `peer`.
+    fn trace(
+        &self,
+        state: &mut State<'a>,
+        p: usize,
+        peer: usize,
+        dir: char,
+        msg: MsgRef,
+        label: &str,
+    ) {
+        if let MsgRef::Stmt(_) = msg {
+            state.traces[p].push(format!("{dir}{}.{label}", self.procs[peer].name));
         }
     }
 

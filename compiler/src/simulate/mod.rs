@@ -59,6 +59,9 @@ pub struct PathReport {
     pub outcome: Outcome,
     /// Messages delivered on the path.
     pub messages: usize,
+    /// Per process (in [`Report::processes`] order): the protocol's messages
+    /// it sent and received, as `!Peer.Label` / `?Peer.Label`.
+    pub traces: Vec<Vec<String>>,
 }
 
 /// The result of simulating one protocol.

@@ -98,6 +98,51 @@ struct LibRs<'a> {
     enums: Vec<plan::ChoiceEnum>,
     guards: Vec<GuardData>,
     roles: Vec<RoleData>,
+    all_capabilities: Vec<String>,
+    scripted: Vec<ScriptedImpl>,
+}
+
+struct ScriptedImpl {
+    trait_name: String,
+    methods: Vec<String>,
+}
+
+/// The scripted implementation of one method (see the template's `scripted`).
+fn scripted_method(m: &plan::Method, plan: &plan::Plan) -> String {
+    let sig = m
+        .signature
+        .replace("T::", "<Defaults as Types>::")
+        .replace("<T>", "<Defaults>")
+        .replace("msg: ", "_msg: ")
+        .replace("rounds_done: ", "_rounds_done: ");
+    let body = match m.kind {
+        "send" => format!(
+            "self.trace.push(format!(\"!{{to}}.{}\")); Default::default()",
+            m.subject
+        ),
+        "recv" => format!("self.trace.push(format!(\"?{{from}}.{}\"));", m.subject),
+        "case" => {
+            let e = plan.enums.values().find(|e| e.name == m.subject);
+            let variants = e.map(|e| e.variants.clone()).unwrap_or_default();
+            let labels: Vec<String> = variants.iter().map(|(_, l)| format!("{l:?}")).collect();
+            let mut arms: Vec<String> = variants
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, (v, _))| format!("{i} => choice::{}::{v},", m.subject))
+                .collect();
+            if let Some((v, _)) = variants.first() {
+                arms.push(format!("_ => choice::{}::{v},", m.subject));
+            }
+            format!(
+                "match self.decide(&[{}]) {{ {} }}",
+                labels.join(", "),
+                arms.join(" ")
+            )
+        }
+        _ => "self.decide(&[\"Done\", \"Continue\"]) == 1".to_string(),
+    };
+    format!("fn {}{sig} {{ {body} }}", m.name)
 }
 
 /// Renders the crate of one protocol. `source` names the `.choreo` file in
@@ -150,7 +195,28 @@ pub fn render(
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let mut all_capabilities: Vec<String> = Vec::new();
+    crate::check::rules::each_message(&protocol.body, &mut |m| {
+        if let Some(a) = &m.from_annotations {
+            all_capabilities.extend(a.guard_capability.iter().cloned());
+        }
+    });
+    all_capabilities.sort();
+    all_capabilities.dedup();
+    let scripted = roles
+        .iter()
+        .map(|r| ScriptedImpl {
+            trait_name: r.trait_name.clone(),
+            methods: r
+                .methods
+                .iter()
+                .map(|m| scripted_method(m, &plan))
+                .collect(),
+        })
+        .collect();
     let lib = LibRs {
+        all_capabilities,
+        scripted,
         source,
         protocol: &protocol.name,
         role_list,

@@ -44,6 +44,10 @@ pub struct Method {
     pub signature: String,
     /// Its doc comment.
     pub doc: String,
+    /// `send`, `recv`, `case` or `loop`.
+    pub kind: &'static str,
+    /// The message label (`send`, `recv`) or choice enum (`case`).
+    pub subject: String,
 }
 
 /// The trait of one role.
@@ -223,7 +227,8 @@ impl Plan {
                         let peer = protocol.participant_name(to);
                         let doc = format!("The payload of `{label}` to `to` (`{peer}`).");
                         let sig = format!("(&mut self, to: &rt::Peer) -> {ty}");
-                        self.method(r, "send", *id, snake_case(label), sig, doc, iface);
+                        let spec = label.to_string();
+                        self.method(r, "send", *id, snake_case(label), sig, doc, spec, iface);
                     }
                 }
                 Action::Recv {
@@ -252,7 +257,8 @@ impl Plan {
                             );
                             let sig = format!("(&mut self) -> choice::{}", e.name);
                             let name = format!("choose_{}", snake_case(&e.name));
-                            self.method(r, "case", *c, name, sig, doc, iface);
+                            let spec = e.name.clone();
+                            self.method(r, "case", *c, name, sig, doc, spec, iface);
                         }
                         Decision::Loop(l) => {
                             let doc = format!(
@@ -267,6 +273,7 @@ impl Plan {
                                 format!("another_round_{}", l + 1),
                                 sig,
                                 doc,
+                                String::new(),
                                 iface,
                             );
                         }
@@ -300,6 +307,7 @@ impl Plan {
         } else {
             format!("(&mut self, from: &rt::Peer, msg: {ty})")
         };
+        let spec = label.to_string();
         self.method(
             r,
             "recv",
@@ -307,6 +315,7 @@ impl Plan {
             format!("on_{}", snake_case(label)),
             sig,
             doc,
+            spec,
             iface,
         );
     }
@@ -322,6 +331,7 @@ impl Plan {
         name: String,
         signature: String,
         doc: String,
+        subject: String,
         iface: &mut RoleIface,
     ) {
         if self.methods.contains_key(&(r, kind, key)) {
@@ -342,6 +352,8 @@ impl Plan {
                         name: chosen.clone(),
                         signature,
                         doc,
+                        kind,
+                        subject,
                     });
                     break;
                 }

@@ -79,6 +79,7 @@ pub mod msg {
 
     /// The payload of `AmpReceipt`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct AmpReceipt {
         /// `seq`.
@@ -89,6 +90,7 @@ pub mod msg {
 
     /// The payload of `RatchetCheckpoint`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct RatchetCheckpoint {
         /// `epoch`.
@@ -99,6 +101,7 @@ pub mod msg {
 
     /// The payload of `CheckpointAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct CheckpointAck {
         /// `generation`.
@@ -367,4 +370,128 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type ChannelOpen = u64;
+        type ChannelAccept = u64;
+        type AmpEnvelope = u64;
+        type ChannelClose = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["amp:channel", "amp:send"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        Params { window: n }
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Sender<Defaults> for Script {
+        fn channel_open(&mut self, to: &rt::Peer) -> <Defaults as Types>::ChannelOpen {
+            self.trace.push(format!("!{to}.ChannelOpen"));
+            Default::default()
+        }
+        fn on_channel_accept(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ChannelAccept) {
+            self.trace.push(format!("?{from}.ChannelAccept"));
+        }
+        fn amp_message(&mut self, to: &rt::Peer) -> <Defaults as Types>::AmpEnvelope {
+            self.trace.push(format!("!{to}.AmpMessage"));
+            Default::default()
+        }
+        fn on_amp_receipt(&mut self, from: &rt::Peer, _msg: msg::AmpReceipt) {
+            self.trace.push(format!("?{from}.AmpReceipt"));
+        }
+        fn ratchet_checkpoint(&mut self, to: &rt::Peer) -> msg::RatchetCheckpoint {
+            self.trace.push(format!("!{to}.RatchetCheckpoint"));
+            Default::default()
+        }
+        fn on_checkpoint_ack(&mut self, from: &rt::Peer, _msg: msg::CheckpointAck) {
+            self.trace.push(format!("?{from}.CheckpointAck"));
+        }
+        fn channel_close(&mut self, to: &rt::Peer) -> <Defaults as Types>::ChannelClose {
+            self.trace.push(format!("!{to}.ChannelClose"));
+            Default::default()
+        }
+    }
+
+    impl super::Receiver<Defaults> for Script {
+        fn on_channel_open(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ChannelOpen) {
+            self.trace.push(format!("?{from}.ChannelOpen"));
+        }
+        fn channel_accept(&mut self, to: &rt::Peer) -> <Defaults as Types>::ChannelAccept {
+            self.trace.push(format!("!{to}.ChannelAccept"));
+            Default::default()
+        }
+        fn on_amp_message(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::AmpEnvelope) {
+            self.trace.push(format!("?{from}.AmpMessage"));
+        }
+        fn amp_receipt(&mut self, to: &rt::Peer) -> msg::AmpReceipt {
+            self.trace.push(format!("!{to}.AmpReceipt"));
+            Default::default()
+        }
+        fn on_ratchet_checkpoint(&mut self, from: &rt::Peer, _msg: msg::RatchetCheckpoint) {
+            self.trace.push(format!("?{from}.RatchetCheckpoint"));
+        }
+        fn checkpoint_ack(&mut self, to: &rt::Peer) -> msg::CheckpointAck {
+            self.trace.push(format!("!{to}.CheckpointAck"));
+            Default::default()
+        }
+        fn on_channel_close(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ChannelClose) {
+            self.trace.push(format!("?{from}.ChannelClose"));
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Sender => As::Sender(script),
+                Role::Receiver => As::Receiver(script),
+            }
+        }
+    }
 }

@@ -86,6 +86,7 @@ pub mod msg {
 
     /// The payload of `ResultAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ResultAck {
         /// `consensus_id`.
@@ -349,4 +350,133 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type ExecuteMsg = u64;
+        type NonceCommitMsg = u64;
+        type SignRequestMsg = u64;
+        type SignShareMsg = u64;
+        type ConsensusResultMsg = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &[
+        "consensus:aggregate",
+        "consensus:finalize",
+        "consensus:initiate",
+        "consensus:sign",
+        "consensus:witness",
+    ];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Coordinator<Defaults> for Script {
+        fn execute(&mut self, to: &rt::Peer) -> <Defaults as Types>::ExecuteMsg {
+            self.trace.push(format!("!{to}.Execute"));
+            Default::default()
+        }
+        fn on_nonce_commit(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::NonceCommitMsg) {
+            self.trace.push(format!("?{from}.NonceCommit"));
+        }
+        fn sign_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::SignRequestMsg {
+            self.trace.push(format!("!{to}.SignRequest"));
+            Default::default()
+        }
+        fn on_sign_share(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::SignShareMsg) {
+            self.trace.push(format!("?{from}.SignShare"));
+        }
+        fn consensus_result(&mut self, to: &rt::Peer) -> <Defaults as Types>::ConsensusResultMsg {
+            self.trace.push(format!("!{to}.ConsensusResult"));
+            Default::default()
+        }
+        fn on_result_ack(&mut self, from: &rt::Peer, _msg: msg::ResultAck) {
+            self.trace.push(format!("?{from}.ResultAck"));
+        }
+    }
+
+    impl super::Witness<Defaults> for Script {
+        fn on_execute(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ExecuteMsg) {
+            self.trace.push(format!("?{from}.Execute"));
+        }
+        fn nonce_commit(&mut self, to: &rt::Peer) -> <Defaults as Types>::NonceCommitMsg {
+            self.trace.push(format!("!{to}.NonceCommit"));
+            Default::default()
+        }
+        fn on_sign_request(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::SignRequestMsg) {
+            self.trace.push(format!("?{from}.SignRequest"));
+        }
+        fn sign_share(&mut self, to: &rt::Peer) -> <Defaults as Types>::SignShareMsg {
+            self.trace.push(format!("!{to}.SignShare"));
+            Default::default()
+        }
+        fn on_consensus_result(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::ConsensusResultMsg,
+        ) {
+            self.trace.push(format!("?{from}.ConsensusResult"));
+        }
+        fn result_ack(&mut self, to: &rt::Peer) -> msg::ResultAck {
+            self.trace.push(format!("!{to}.ResultAck"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Coordinator => As::Coordinator(script),
+                Role::Witness => As::Witness(script),
+            }
+        }
+    }
 }

@@ -84,6 +84,7 @@ pub mod msg {
 
     /// The payload of `ShareCommitment`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ShareCommitment {
         /// `commitment`.
@@ -94,6 +95,7 @@ pub mod msg {
 
     /// The payload of `DerivationAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct DerivationAck {
         /// `key_digest`.
@@ -356,4 +358,126 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type DerivationRequest = u64;
+        type CommitmentSet = u64;
+        type DerivationShare = u64;
+        type DerivedPublicKey = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["dkd:contribute", "dkd:initiate"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Initiator<Defaults> for Script {
+        fn derivation_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::DerivationRequest {
+            self.trace.push(format!("!{to}.DerivationRequest"));
+            Default::default()
+        }
+        fn on_share_commitment(&mut self, from: &rt::Peer, _msg: msg::ShareCommitment) {
+            self.trace.push(format!("?{from}.ShareCommitment"));
+        }
+        fn commitment_set(&mut self, to: &rt::Peer) -> <Defaults as Types>::CommitmentSet {
+            self.trace.push(format!("!{to}.CommitmentSet"));
+            Default::default()
+        }
+        fn on_share_reveal(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::DerivationShare) {
+            self.trace.push(format!("?{from}.ShareReveal"));
+        }
+        fn derived_key(&mut self, to: &rt::Peer) -> <Defaults as Types>::DerivedPublicKey {
+            self.trace.push(format!("!{to}.DerivedKey"));
+            Default::default()
+        }
+        fn on_derivation_ack(&mut self, from: &rt::Peer, _msg: msg::DerivationAck) {
+            self.trace.push(format!("?{from}.DerivationAck"));
+        }
+    }
+
+    impl super::Participant<Defaults> for Script {
+        fn on_derivation_request(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::DerivationRequest,
+        ) {
+            self.trace.push(format!("?{from}.DerivationRequest"));
+        }
+        fn share_commitment(&mut self, to: &rt::Peer) -> msg::ShareCommitment {
+            self.trace.push(format!("!{to}.ShareCommitment"));
+            Default::default()
+        }
+        fn on_commitment_set(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::CommitmentSet) {
+            self.trace.push(format!("?{from}.CommitmentSet"));
+        }
+        fn share_reveal(&mut self, to: &rt::Peer) -> <Defaults as Types>::DerivationShare {
+            self.trace.push(format!("!{to}.ShareReveal"));
+            Default::default()
+        }
+        fn on_derived_key(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::DerivedPublicKey) {
+            self.trace.push(format!("?{from}.DerivedKey"));
+        }
+        fn derivation_ack(&mut self, to: &rt::Peer) -> msg::DerivationAck {
+            self.trace.push(format!("!{to}.DerivationAck"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Initiator => As::Initiator(script),
+                Role::Participant => As::Participant(script),
+            }
+        }
+    }
 }

@@ -78,6 +78,7 @@ pub mod msg {
 
     /// The payload of `EpochConfirmation`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct EpochConfirmation {
         /// `current_epoch`.
@@ -88,6 +89,7 @@ pub mod msg {
 
     /// The payload of `CheckpointRequest`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct CheckpointRequest {
         /// `epoch`.
@@ -98,6 +100,7 @@ pub mod msg {
 
     /// The payload of `DeltaMerged`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct DeltaMerged {
         /// `journal_head`.
@@ -106,6 +109,7 @@ pub mod msg {
 
     /// The payload of `EpochCommit`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct EpochCommit {
         /// `new_epoch`.
@@ -116,6 +120,7 @@ pub mod msg {
 
     /// The payload of `EpochRotationAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct EpochRotationAck {
         /// `new_epoch`.
@@ -514,4 +519,147 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type EpochRotationProposal = u64;
+        type JournalCheckpoint = u64;
+        type JournalDelta = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] =
+        &["sync:checkpoint", "sync:epoch:commit", "sync:epoch:propose"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Coordinator<Defaults> for Script {
+        fn epoch_rotation_proposal(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::EpochRotationProposal {
+            self.trace.push(format!("!{to}.EpochRotationProposal"));
+            Default::default()
+        }
+        fn on_epoch_confirmation(&mut self, from: &rt::Peer, _msg: msg::EpochConfirmation) {
+            self.trace.push(format!("?{from}.EpochConfirmation"));
+        }
+        fn checkpoint_request(&mut self, to: &rt::Peer) -> msg::CheckpointRequest {
+            self.trace.push(format!("!{to}.CheckpointRequest"));
+            Default::default()
+        }
+        fn on_journal_checkpoint(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::JournalCheckpoint,
+        ) {
+            self.trace.push(format!("?{from}.JournalCheckpoint"));
+        }
+        fn journal_delta(&mut self, to: &rt::Peer) -> <Defaults as Types>::JournalDelta {
+            self.trace.push(format!("!{to}.JournalDelta"));
+            Default::default()
+        }
+        fn on_delta_merged(&mut self, from: &rt::Peer, _msg: msg::DeltaMerged) {
+            self.trace.push(format!("?{from}.DeltaMerged"));
+        }
+        fn epoch_commit(&mut self, to: &rt::Peer) -> msg::EpochCommit {
+            self.trace.push(format!("!{to}.EpochCommit"));
+            Default::default()
+        }
+        fn on_epoch_rotation_ack(&mut self, from: &rt::Peer, _msg: msg::EpochRotationAck) {
+            self.trace.push(format!("?{from}.EpochRotationAck"));
+        }
+    }
+
+    impl super::Participant<Defaults> for Script {
+        fn on_epoch_rotation_proposal(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::EpochRotationProposal,
+        ) {
+            self.trace.push(format!("?{from}.EpochRotationProposal"));
+        }
+        fn epoch_confirmation(&mut self, to: &rt::Peer) -> msg::EpochConfirmation {
+            self.trace.push(format!("!{to}.EpochConfirmation"));
+            Default::default()
+        }
+        fn on_checkpoint_request(&mut self, from: &rt::Peer, _msg: msg::CheckpointRequest) {
+            self.trace.push(format!("?{from}.CheckpointRequest"));
+        }
+        fn journal_checkpoint(&mut self, to: &rt::Peer) -> <Defaults as Types>::JournalCheckpoint {
+            self.trace.push(format!("!{to}.JournalCheckpoint"));
+            Default::default()
+        }
+        fn on_journal_delta(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::JournalDelta) {
+            self.trace.push(format!("?{from}.JournalDelta"));
+        }
+        fn delta_merged(&mut self, to: &rt::Peer) -> msg::DeltaMerged {
+            self.trace.push(format!("!{to}.DeltaMerged"));
+            Default::default()
+        }
+        fn on_epoch_commit(&mut self, from: &rt::Peer, _msg: msg::EpochCommit) {
+            self.trace.push(format!("?{from}.EpochCommit"));
+        }
+        fn epoch_rotation_ack(&mut self, to: &rt::Peer) -> msg::EpochRotationAck {
+            self.trace.push(format!("!{to}.EpochRotationAck"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Coordinator => As::Coordinator(script),
+                Role::Participant => As::Participant(script),
+            }
+        }
+    }
 }

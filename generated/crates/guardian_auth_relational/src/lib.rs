@@ -84,6 +84,7 @@ pub mod msg {
 
     /// The payload of `AuthChallenge`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct AuthChallenge {
         /// `nonce`.
@@ -96,6 +97,7 @@ pub mod msg {
 
     /// The payload of `SessionBinding`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SessionBinding {
         /// `session_id`.
@@ -335,4 +337,133 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type RelationalAuthRequest = u64;
+        type RelationalProof = u64;
+        type GuardianAttestation = u64;
+        type SessionReceipt = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["auth:guardian:attest", "auth:guardian:request"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Account<Defaults> for Script {
+        fn relational_auth_request(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::RelationalAuthRequest {
+            self.trace.push(format!("!{to}.RelationalAuthRequest"));
+            Default::default()
+        }
+        fn on_auth_challenge(&mut self, from: &rt::Peer, _msg: msg::AuthChallenge) {
+            self.trace.push(format!("?{from}.AuthChallenge"));
+        }
+        fn auth_proof(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelationalProof {
+            self.trace.push(format!("!{to}.AuthProof"));
+            Default::default()
+        }
+        fn on_auth_attestation(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianAttestation,
+        ) {
+            self.trace.push(format!("?{from}.AuthAttestation"));
+        }
+        fn session_binding(&mut self, to: &rt::Peer) -> msg::SessionBinding {
+            self.trace.push(format!("!{to}.SessionBinding"));
+            Default::default()
+        }
+        fn on_session_bound(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::SessionReceipt) {
+            self.trace.push(format!("?{from}.SessionBound"));
+        }
+    }
+
+    impl super::Guardian<Defaults> for Script {
+        fn on_relational_auth_request(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::RelationalAuthRequest,
+        ) {
+            self.trace.push(format!("?{from}.RelationalAuthRequest"));
+        }
+        fn auth_challenge(&mut self, to: &rt::Peer) -> msg::AuthChallenge {
+            self.trace.push(format!("!{to}.AuthChallenge"));
+            Default::default()
+        }
+        fn on_auth_proof(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelationalProof) {
+            self.trace.push(format!("?{from}.AuthProof"));
+        }
+        fn auth_attestation(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianAttestation {
+            self.trace.push(format!("!{to}.AuthAttestation"));
+            Default::default()
+        }
+        fn on_session_binding(&mut self, from: &rt::Peer, _msg: msg::SessionBinding) {
+            self.trace.push(format!("?{from}.SessionBinding"));
+        }
+        fn session_bound(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionReceipt {
+            self.trace.push(format!("!{to}.SessionBound"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Account => As::Account(script),
+                Role::Guardian => As::Guardian(script),
+            }
+        }
+    }
 }

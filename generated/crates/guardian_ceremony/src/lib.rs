@@ -90,6 +90,7 @@ pub mod msg {
 
     /// The payload of `ShareInstalled`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ShareInstalled {
         /// `ceremony_id`.
@@ -385,4 +386,150 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type CeremonyProposal = u64;
+        type CeremonyResponse = u64;
+        type CeremonyCommit = u64;
+        type EncryptedKeyShare = u64;
+        type CeremonyAbort = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &[
+        "ceremony:abort",
+        "ceremony:commit",
+        "ceremony:propose",
+        "ceremony:respond",
+    ];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Initiator<Defaults> for Script {
+        fn propose_rotation(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyProposal {
+            self.trace.push(format!("!{to}.ProposeRotation"));
+            Default::default()
+        }
+        fn on_ceremony_response(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::CeremonyResponse,
+        ) {
+            self.trace.push(format!("?{from}.CeremonyResponse"));
+        }
+        fn choose_abort_or_commit(&mut self) -> choice::AbortOrCommit {
+            match self.decide(&["Abort", "Commit"]) {
+                1 => choice::AbortOrCommit::Commit,
+                _ => choice::AbortOrCommit::Abort,
+            }
+        }
+        fn abort_ceremony(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyAbort {
+            self.trace.push(format!("!{to}.AbortCeremony"));
+            Default::default()
+        }
+        fn commit_ceremony(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyCommit {
+            self.trace.push(format!("!{to}.CommitCeremony"));
+            Default::default()
+        }
+        fn key_share_delivery(&mut self, to: &rt::Peer) -> <Defaults as Types>::EncryptedKeyShare {
+            self.trace.push(format!("!{to}.KeyShareDelivery"));
+            Default::default()
+        }
+        fn on_share_installed(&mut self, from: &rt::Peer, _msg: msg::ShareInstalled) {
+            self.trace.push(format!("?{from}.ShareInstalled"));
+        }
+    }
+
+    impl super::Guardian<Defaults> for Script {
+        fn on_propose_rotation(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::CeremonyProposal,
+        ) {
+            self.trace.push(format!("?{from}.ProposeRotation"));
+        }
+        fn ceremony_response(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyResponse {
+            self.trace.push(format!("!{to}.CeremonyResponse"));
+            Default::default()
+        }
+        fn on_abort_ceremony(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::CeremonyAbort) {
+            self.trace.push(format!("?{from}.AbortCeremony"));
+        }
+        fn on_commit_ceremony(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::CeremonyCommit,
+        ) {
+            self.trace.push(format!("?{from}.CommitCeremony"));
+        }
+        fn on_key_share_delivery(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::EncryptedKeyShare,
+        ) {
+            self.trace.push(format!("?{from}.KeyShareDelivery"));
+        }
+        fn share_installed(&mut self, to: &rt::Peer) -> msg::ShareInstalled {
+            self.trace.push(format!("!{to}.ShareInstalled"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Initiator => As::Initiator(script),
+                Role::Guardian => As::Guardian(script),
+            }
+        }
+    }
 }

@@ -93,6 +93,7 @@ pub mod msg {
 
     /// The payload of `GuardianTerms`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct GuardianTerms {
         /// `threshold`.
@@ -105,6 +106,7 @@ pub mod msg {
 
     /// The payload of `JoinNoticeAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct JoinNoticeAck {
         /// `guardian_id`.
@@ -404,4 +406,166 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type GuardianInvite = u64;
+        type GuardianInviteResponse = u64;
+        type GuardianBindingSignature = u64;
+        type GuardianJoinNotice = u64;
+        type GuardianRelationship = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["guardian:accept", "invitation:guardian"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Inviter<Defaults> for Script {
+        fn guardian_invite(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianInvite {
+            self.trace.push(format!("!{to}.GuardianInvite"));
+            Default::default()
+        }
+        fn on_guardian_invite_response(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianInviteResponse,
+        ) {
+            self.trace.push(format!("?{from}.GuardianInviteResponse"));
+        }
+        fn guardian_terms(&mut self, to: &rt::Peer) -> msg::GuardianTerms {
+            self.trace.push(format!("!{to}.GuardianTerms"));
+            Default::default()
+        }
+        fn on_guardian_binding(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianBindingSignature,
+        ) {
+            self.trace.push(format!("?{from}.GuardianBinding"));
+        }
+        fn guardian_join_notice(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::GuardianJoinNotice {
+            self.trace.push(format!("!{to}.GuardianJoinNotice"));
+            Default::default()
+        }
+        fn on_join_notice_ack(&mut self, from: &rt::Peer, _msg: msg::JoinNoticeAck) {
+            self.trace.push(format!("?{from}.JoinNoticeAck"));
+        }
+        fn invitation_complete(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::GuardianRelationship {
+            self.trace.push(format!("!{to}.InvitationComplete"));
+            Default::default()
+        }
+    }
+
+    impl super::Invitee<Defaults> for Script {
+        fn on_guardian_invite(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianInvite,
+        ) {
+            self.trace.push(format!("?{from}.GuardianInvite"));
+        }
+        fn guardian_invite_response(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::GuardianInviteResponse {
+            self.trace.push(format!("!{to}.GuardianInviteResponse"));
+            Default::default()
+        }
+        fn on_guardian_terms(&mut self, from: &rt::Peer, _msg: msg::GuardianTerms) {
+            self.trace.push(format!("?{from}.GuardianTerms"));
+        }
+        fn guardian_binding(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::GuardianBindingSignature {
+            self.trace.push(format!("!{to}.GuardianBinding"));
+            Default::default()
+        }
+        fn on_invitation_complete(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianRelationship,
+        ) {
+            self.trace.push(format!("?{from}.InvitationComplete"));
+        }
+    }
+
+    impl super::Guardian<Defaults> for Script {
+        fn on_guardian_join_notice(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianJoinNotice,
+        ) {
+            self.trace.push(format!("?{from}.GuardianJoinNotice"));
+        }
+        fn join_notice_ack(&mut self, to: &rt::Peer) -> msg::JoinNoticeAck {
+            self.trace.push(format!("!{to}.JoinNoticeAck"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Inviter => As::Inviter(script),
+                Role::Invitee => As::Invitee(script),
+                Role::Guardian => As::Guardian(script),
+            }
+        }
+    }
 }

@@ -93,6 +93,7 @@ pub mod msg {
 
     /// The payload of `ReshareRequest`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ReshareRequest {
         /// `roster_digest`.
@@ -105,6 +106,7 @@ pub mod msg {
 
     /// The payload of `MembershipCommitted`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct MembershipCommitted {
         /// `epoch`.
@@ -461,4 +463,163 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type MembershipChangeProposal = u64;
+        type MembershipVote = u64;
+        type MembershipNotice = u64;
+        type CandidateConfirmation = u64;
+        type ReshareCommitment = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["guardian:membership:propose", "guardian:membership:vote"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Account<Defaults> for Script {
+        fn membership_proposal(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::MembershipChangeProposal {
+            self.trace.push(format!("!{to}.MembershipProposal"));
+            Default::default()
+        }
+        fn on_membership_vote(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::MembershipVote,
+        ) {
+            self.trace.push(format!("?{from}.MembershipVote"));
+        }
+        fn membership_notice(&mut self, to: &rt::Peer) -> <Defaults as Types>::MembershipNotice {
+            self.trace.push(format!("!{to}.MembershipNotice"));
+            Default::default()
+        }
+        fn on_candidate_confirmation(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::CandidateConfirmation,
+        ) {
+            self.trace.push(format!("?{from}.CandidateConfirmation"));
+        }
+        fn reshare_request(&mut self, to: &rt::Peer) -> msg::ReshareRequest {
+            self.trace.push(format!("!{to}.ReshareRequest"));
+            Default::default()
+        }
+        fn on_reshare_commitment(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::ReshareCommitment,
+        ) {
+            self.trace.push(format!("?{from}.ReshareCommitment"));
+        }
+        fn membership_committed(&mut self, to: &rt::Peer) -> msg::MembershipCommitted {
+            self.trace.push(format!("!{to}.MembershipCommitted"));
+            Default::default()
+        }
+    }
+
+    impl super::Guardian<Defaults> for Script {
+        fn on_membership_proposal(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::MembershipChangeProposal,
+        ) {
+            self.trace.push(format!("?{from}.MembershipProposal"));
+        }
+        fn membership_vote(&mut self, to: &rt::Peer) -> <Defaults as Types>::MembershipVote {
+            self.trace.push(format!("!{to}.MembershipVote"));
+            Default::default()
+        }
+        fn on_reshare_request(&mut self, from: &rt::Peer, _msg: msg::ReshareRequest) {
+            self.trace.push(format!("?{from}.ReshareRequest"));
+        }
+        fn reshare_commitment(&mut self, to: &rt::Peer) -> <Defaults as Types>::ReshareCommitment {
+            self.trace.push(format!("!{to}.ReshareCommitment"));
+            Default::default()
+        }
+        fn on_membership_committed(&mut self, from: &rt::Peer, _msg: msg::MembershipCommitted) {
+            self.trace.push(format!("?{from}.MembershipCommitted"));
+        }
+    }
+
+    impl super::Candidate<Defaults> for Script {
+        fn on_membership_notice(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::MembershipNotice,
+        ) {
+            self.trace.push(format!("?{from}.MembershipNotice"));
+        }
+        fn candidate_confirmation(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::CandidateConfirmation {
+            self.trace.push(format!("!{to}.CandidateConfirmation"));
+            Default::default()
+        }
+        fn on_membership_committed(&mut self, from: &rt::Peer, _msg: msg::MembershipCommitted) {
+            self.trace.push(format!("?{from}.MembershipCommitted"));
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Account => As::Account(script),
+                Role::Guardian => As::Guardian(script),
+                Role::Candidate => As::Candidate(script),
+            }
+        }
+    }
 }

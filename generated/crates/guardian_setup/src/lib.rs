@@ -84,6 +84,7 @@ pub mod msg {
 
     /// The payload of `ShareAccepted`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ShareAccepted {
         /// `share_index`.
@@ -94,6 +95,7 @@ pub mod msg {
 
     /// The payload of `SetupComplete`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SetupComplete {
         /// `group_public_key`.
@@ -369,4 +371,141 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type SetupInvitation = u64;
+        type GuardianPublicKey = u64;
+        type GuardianRoster = u64;
+        type EncryptedKeyShare = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["guardian:enroll", "guardian:setup"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Account<Defaults> for Script {
+        fn setup_invitation(&mut self, to: &rt::Peer) -> <Defaults as Types>::SetupInvitation {
+            self.trace.push(format!("!{to}.SetupInvitation"));
+            Default::default()
+        }
+        fn on_guardian_key_announcement(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianPublicKey,
+        ) {
+            self.trace.push(format!("?{from}.GuardianKeyAnnouncement"));
+        }
+        fn roster_announcement(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianRoster {
+            self.trace.push(format!("!{to}.RosterAnnouncement"));
+            Default::default()
+        }
+        fn share_delivery(&mut self, to: &rt::Peer) -> <Defaults as Types>::EncryptedKeyShare {
+            self.trace.push(format!("!{to}.ShareDelivery"));
+            Default::default()
+        }
+        fn on_share_accepted(&mut self, from: &rt::Peer, _msg: msg::ShareAccepted) {
+            self.trace.push(format!("?{from}.ShareAccepted"));
+        }
+        fn setup_complete(&mut self, to: &rt::Peer) -> msg::SetupComplete {
+            self.trace.push(format!("!{to}.SetupComplete"));
+            Default::default()
+        }
+    }
+
+    impl super::Guardian<Defaults> for Script {
+        fn on_setup_invitation(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SetupInvitation,
+        ) {
+            self.trace.push(format!("?{from}.SetupInvitation"));
+        }
+        fn guardian_key_announcement(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::GuardianPublicKey {
+            self.trace.push(format!("!{to}.GuardianKeyAnnouncement"));
+            Default::default()
+        }
+        fn on_roster_announcement(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianRoster,
+        ) {
+            self.trace.push(format!("?{from}.RosterAnnouncement"));
+        }
+        fn on_share_delivery(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::EncryptedKeyShare,
+        ) {
+            self.trace.push(format!("?{from}.ShareDelivery"));
+        }
+        fn share_accepted(&mut self, to: &rt::Peer) -> msg::ShareAccepted {
+            self.trace.push(format!("!{to}.ShareAccepted"));
+            Default::default()
+        }
+        fn on_setup_complete(&mut self, from: &rt::Peer, _msg: msg::SetupComplete) {
+            self.trace.push(format!("?{from}.SetupComplete"));
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Account => As::Account(script),
+                Role::Guardian => As::Guardian(script),
+            }
+        }
+    }
 }

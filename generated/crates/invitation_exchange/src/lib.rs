@@ -78,6 +78,7 @@ pub mod msg {
 
     /// The payload of `RelationshipEstablished`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct RelationshipEstablished {
         /// `context_id`.
@@ -88,6 +89,7 @@ pub mod msg {
 
     /// The payload of `InvitationAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct InvitationAck {
         /// `context_id`.
@@ -341,4 +343,147 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type InvitationOffer = u64;
+        type InvitationResponse = u64;
+        type ContactDescriptor = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["invitation:respond", "invitation:send"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Sender<Defaults> for Script {
+        fn invitation_offer(&mut self, to: &rt::Peer) -> <Defaults as Types>::InvitationOffer {
+            self.trace.push(format!("!{to}.InvitationOffer"));
+            Default::default()
+        }
+        fn on_invitation_response(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::InvitationResponse,
+        ) {
+            self.trace.push(format!("?{from}.InvitationResponse"));
+        }
+        fn contact_descriptor(&mut self, to: &rt::Peer) -> <Defaults as Types>::ContactDescriptor {
+            self.trace.push(format!("!{to}.ContactDescriptor"));
+            Default::default()
+        }
+        fn on_contact_descriptor_reply(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::ContactDescriptor,
+        ) {
+            self.trace.push(format!("?{from}.ContactDescriptorReply"));
+        }
+        fn relationship_established(&mut self, to: &rt::Peer) -> msg::RelationshipEstablished {
+            self.trace.push(format!("!{to}.RelationshipEstablished"));
+            Default::default()
+        }
+        fn on_invitation_ack(&mut self, from: &rt::Peer, _msg: msg::InvitationAck) {
+            self.trace.push(format!("?{from}.InvitationAck"));
+        }
+    }
+
+    impl super::Receiver<Defaults> for Script {
+        fn on_invitation_offer(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::InvitationOffer,
+        ) {
+            self.trace.push(format!("?{from}.InvitationOffer"));
+        }
+        fn invitation_response(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::InvitationResponse {
+            self.trace.push(format!("!{to}.InvitationResponse"));
+            Default::default()
+        }
+        fn on_contact_descriptor(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::ContactDescriptor,
+        ) {
+            self.trace.push(format!("?{from}.ContactDescriptor"));
+        }
+        fn contact_descriptor_reply(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::ContactDescriptor {
+            self.trace.push(format!("!{to}.ContactDescriptorReply"));
+            Default::default()
+        }
+        fn on_relationship_established(
+            &mut self,
+            from: &rt::Peer,
+            _msg: msg::RelationshipEstablished,
+        ) {
+            self.trace.push(format!("?{from}.RelationshipEstablished"));
+        }
+        fn invitation_ack(&mut self, to: &rt::Peer) -> msg::InvitationAck {
+            self.trace.push(format!("!{to}.InvitationAck"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Sender => As::Sender(script),
+                Role::Receiver => As::Receiver(script),
+            }
+        }
+    }
 }

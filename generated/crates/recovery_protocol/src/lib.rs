@@ -93,6 +93,7 @@ pub mod msg {
 
     /// The payload of `DeviceBinding`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct DeviceBinding {
         /// `device_key`.
@@ -406,4 +407,162 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type RecoveryRequest = u64;
+        type GuardianApprovalRequest = u64;
+        type GuardianApproval = u64;
+        type RecoveryShareBundle = u64;
+        type RecoveryOutcome = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] =
+        &["recovery:approve", "recovery:finalize", "recovery:initiate"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Requester<Defaults> for Script {
+        fn recovery_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryRequest {
+            self.trace.push(format!("!{to}.RecoveryRequest"));
+            Default::default()
+        }
+        fn on_recovery_bundle(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::RecoveryShareBundle,
+        ) {
+            self.trace.push(format!("?{from}.RecoveryBundle"));
+        }
+        fn device_binding(&mut self, to: &rt::Peer) -> msg::DeviceBinding {
+            self.trace.push(format!("!{to}.DeviceBinding"));
+            Default::default()
+        }
+        fn on_recovery_complete(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::RecoveryOutcome,
+        ) {
+            self.trace.push(format!("?{from}.RecoveryComplete"));
+        }
+    }
+
+    impl super::Coordinator<Defaults> for Script {
+        fn on_recovery_request(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::RecoveryRequest,
+        ) {
+            self.trace.push(format!("?{from}.RecoveryRequest"));
+        }
+        fn approval_request(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::GuardianApprovalRequest {
+            self.trace.push(format!("!{to}.ApprovalRequest"));
+            Default::default()
+        }
+        fn on_guardian_approval(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianApproval,
+        ) {
+            self.trace.push(format!("?{from}.GuardianApproval"));
+        }
+        fn recovery_bundle(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryShareBundle {
+            self.trace.push(format!("!{to}.RecoveryBundle"));
+            Default::default()
+        }
+        fn on_device_binding(&mut self, from: &rt::Peer, _msg: msg::DeviceBinding) {
+            self.trace.push(format!("?{from}.DeviceBinding"));
+        }
+        fn recovery_finalized(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryOutcome {
+            self.trace.push(format!("!{to}.RecoveryFinalized"));
+            Default::default()
+        }
+        fn recovery_complete(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryOutcome {
+            self.trace.push(format!("!{to}.RecoveryComplete"));
+            Default::default()
+        }
+    }
+
+    impl super::Guardian<Defaults> for Script {
+        fn on_approval_request(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::GuardianApprovalRequest,
+        ) {
+            self.trace.push(format!("?{from}.ApprovalRequest"));
+        }
+        fn guardian_approval(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianApproval {
+            self.trace.push(format!("!{to}.GuardianApproval"));
+            Default::default()
+        }
+        fn on_recovery_finalized(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::RecoveryOutcome,
+        ) {
+            self.trace.push(format!("?{from}.RecoveryFinalized"));
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Requester => As::Requester(script),
+                Role::Coordinator => As::Coordinator(script),
+                Role::Guardian => As::Guardian(script),
+            }
+        }
+    }
 }

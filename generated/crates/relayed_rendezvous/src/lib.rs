@@ -81,6 +81,7 @@ pub mod msg {
 
     /// The payload of `RelayRelease`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct RelayRelease {
         /// `slot_id`.
@@ -448,4 +449,175 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type RelayRequest = u64;
+        type RelayEnvelope = u64;
+        type SealedHandshake = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["relay:forward", "rendezvous:relay"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Initiator<Defaults> for Script {
+        fn relay_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayRequest {
+            self.trace.push(format!("!{to}.RelayRequest"));
+            Default::default()
+        }
+        fn on_relay_complete(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayEnvelope) {
+            self.trace.push(format!("?{from}.RelayComplete"));
+        }
+        fn sealed_handshake(&mut self, to: &rt::Peer) -> <Defaults as Types>::SealedHandshake {
+            self.trace.push(format!("!{to}.SealedHandshake"));
+            Default::default()
+        }
+        fn on_sealed_handshake_reply(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) {
+            self.trace.push(format!("?{from}.SealedHandshakeReply"));
+        }
+        fn relay_release(&mut self, to: &rt::Peer) -> msg::RelayRelease {
+            self.trace.push(format!("!{to}.RelayRelease"));
+            Default::default()
+        }
+    }
+
+    impl super::Relay<Defaults> for Script {
+        fn on_relay_request(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayRequest) {
+            self.trace.push(format!("?{from}.RelayRequest"));
+        }
+        fn relay_forward(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayEnvelope {
+            self.trace.push(format!("!{to}.RelayForward"));
+            Default::default()
+        }
+        fn on_relay_response(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayEnvelope) {
+            self.trace.push(format!("?{from}.RelayResponse"));
+        }
+        fn relay_complete(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayEnvelope {
+            self.trace.push(format!("!{to}.RelayComplete"));
+            Default::default()
+        }
+        fn on_sealed_handshake(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) {
+            self.trace.push(format!("?{from}.SealedHandshake"));
+        }
+        fn sealed_handshake(&mut self, to: &rt::Peer) -> <Defaults as Types>::SealedHandshake {
+            self.trace.push(format!("!{to}.SealedHandshake"));
+            Default::default()
+        }
+        fn on_sealed_handshake_reply(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) {
+            self.trace.push(format!("?{from}.SealedHandshakeReply"));
+        }
+        fn sealed_handshake_reply(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::SealedHandshake {
+            self.trace.push(format!("!{to}.SealedHandshakeReply"));
+            Default::default()
+        }
+        fn on_relay_release(&mut self, from: &rt::Peer, _msg: msg::RelayRelease) {
+            self.trace.push(format!("?{from}.RelayRelease"));
+        }
+        fn relay_release(&mut self, to: &rt::Peer) -> msg::RelayRelease {
+            self.trace.push(format!("!{to}.RelayRelease"));
+            Default::default()
+        }
+    }
+
+    impl super::Responder<Defaults> for Script {
+        fn on_relay_forward(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayEnvelope) {
+            self.trace.push(format!("?{from}.RelayForward"));
+        }
+        fn relay_response(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayEnvelope {
+            self.trace.push(format!("!{to}.RelayResponse"));
+            Default::default()
+        }
+        fn on_sealed_handshake(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) {
+            self.trace.push(format!("?{from}.SealedHandshake"));
+        }
+        fn sealed_handshake_reply(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::SealedHandshake {
+            self.trace.push(format!("!{to}.SealedHandshakeReply"));
+            Default::default()
+        }
+        fn on_relay_release(&mut self, from: &rt::Peer, _msg: msg::RelayRelease) {
+            self.trace.push(format!("?{from}.RelayRelease"));
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Initiator => As::Initiator(script),
+                Role::Relay => As::Relay(script),
+                Role::Responder => As::Responder(script),
+            }
+        }
+    }
 }

@@ -78,6 +78,7 @@ pub mod msg {
 
     /// The payload of `VersionHandshakeRequest`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct VersionHandshakeRequest {
         /// `version`.
@@ -92,6 +93,7 @@ pub mod msg {
 
     /// The payload of `ChannelEstablished`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ChannelEstablished {
         /// `channel_id`.
@@ -379,4 +381,158 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type HandshakeOutcome = u64;
+        type TransportDescriptor = u64;
+        type NoiseHandshake = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["rendezvous:connect", "rendezvous:respond"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Initiator<Defaults> for Script {
+        fn version_handshake_request(&mut self, to: &rt::Peer) -> msg::VersionHandshakeRequest {
+            self.trace.push(format!("!{to}.VersionHandshakeRequest"));
+            Default::default()
+        }
+        fn on_version_handshake_response(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::HandshakeOutcome,
+        ) {
+            self.trace.push(format!("?{from}.VersionHandshakeResponse"));
+        }
+        fn rendezvous_descriptor(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::TransportDescriptor {
+            self.trace.push(format!("!{to}.RendezvousDescriptor"));
+            Default::default()
+        }
+        fn on_descriptor_reply(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::TransportDescriptor,
+        ) {
+            self.trace.push(format!("?{from}.DescriptorReply"));
+        }
+        fn handshake_init(&mut self, to: &rt::Peer) -> <Defaults as Types>::NoiseHandshake {
+            self.trace.push(format!("!{to}.HandshakeInit"));
+            Default::default()
+        }
+        fn on_handshake_complete(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::NoiseHandshake,
+        ) {
+            self.trace.push(format!("?{from}.HandshakeComplete"));
+        }
+        fn channel_established(&mut self, to: &rt::Peer) -> msg::ChannelEstablished {
+            self.trace.push(format!("!{to}.ChannelEstablished"));
+            Default::default()
+        }
+    }
+
+    impl super::Responder<Defaults> for Script {
+        fn on_version_handshake_request(
+            &mut self,
+            from: &rt::Peer,
+            _msg: msg::VersionHandshakeRequest,
+        ) {
+            self.trace.push(format!("?{from}.VersionHandshakeRequest"));
+        }
+        fn version_handshake_response(
+            &mut self,
+            to: &rt::Peer,
+        ) -> <Defaults as Types>::HandshakeOutcome {
+            self.trace.push(format!("!{to}.VersionHandshakeResponse"));
+            Default::default()
+        }
+        fn on_rendezvous_descriptor(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::TransportDescriptor,
+        ) {
+            self.trace.push(format!("?{from}.RendezvousDescriptor"));
+        }
+        fn descriptor_reply(&mut self, to: &rt::Peer) -> <Defaults as Types>::TransportDescriptor {
+            self.trace.push(format!("!{to}.DescriptorReply"));
+            Default::default()
+        }
+        fn on_handshake_init(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::NoiseHandshake,
+        ) {
+            self.trace.push(format!("?{from}.HandshakeInit"));
+        }
+        fn handshake_complete(&mut self, to: &rt::Peer) -> <Defaults as Types>::NoiseHandshake {
+            self.trace.push(format!("!{to}.HandshakeComplete"));
+            Default::default()
+        }
+        fn on_channel_established(&mut self, from: &rt::Peer, _msg: msg::ChannelEstablished) {
+            self.trace.push(format!("?{from}.ChannelEstablished"));
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Initiator => As::Initiator(script),
+                Role::Responder => As::Responder(script),
+            }
+        }
+    }
 }

@@ -78,6 +78,7 @@ pub mod msg {
 
     /// The payload of `SessionReject`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SessionReject {
         /// `reason`.
@@ -86,6 +87,7 @@ pub mod msg {
 
     /// The payload of `SessionAborted`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SessionAborted {
         /// `reason`.
@@ -94,6 +96,7 @@ pub mod msg {
 
     /// The payload of `OutcomeAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
     #[serde(crate = "choreo_runtime::serde")]
     pub struct OutcomeAck {
         /// `session_id`.
@@ -395,4 +398,145 @@ pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
     let metrics = adapter.finish();
     run?;
     metrics
+}
+
+/// A scripted implementation of every role (feature `scripted`), for tests
+/// and simulations: default payloads, decisions taken from a script, and a
+/// trace of the protocol's messages each role sent and received.
+#[cfg(feature = "scripted")]
+pub mod scripted {
+    #[allow(unused_imports)]
+    use super::{choice, msg, rt, As, Params, Role, Types};
+    use std::collections::VecDeque;
+
+    /// Payload types for scripts: every user type of the protocol is `u64`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Defaults;
+
+    impl Types for Defaults {
+        type SessionRequest = u64;
+        type SessionResponse = u64;
+        type SessionHandle = u64;
+    }
+
+    /// Every capability the protocol's sends require.
+    pub const CAPABILITIES: &[&str] = &["session:create", "session:join"];
+
+    /// Parameters with every symbolic `loop repeat` count set to `n`.
+    pub fn params(n: u64) -> Params {
+        let _ = n;
+        Params {}
+    }
+
+    /// Plays any role: sends default payloads, takes each decision from
+    /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
+    /// when they run out, the first branch and no further round), and records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    #[derive(Clone, Debug, Default)]
+    pub struct Script {
+        /// Decisions still to take, in order.
+        pub decisions: VecDeque<String>,
+        /// The messages sent and received so far.
+        pub trace: Vec<String>,
+    }
+
+    impl Script {
+        /// A script taking `decisions` in order.
+        pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
+            Script {
+                decisions: decisions.into_iter().map(Into::into).collect(),
+                trace: Vec::new(),
+            }
+        }
+
+        /// The index in `labels` of the next decision (0 when none is left).
+        #[allow(dead_code)]
+        fn decide(&mut self, labels: &[&str]) -> usize {
+            let next = self.decisions.pop_front();
+            next.and_then(|d| labels.iter().position(|l| *l == d))
+                .unwrap_or(0)
+        }
+    }
+
+    impl super::Coordinator<Defaults> for Script {
+        fn session_invite(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionRequest {
+            self.trace.push(format!("!{to}.SessionInvite"));
+            Default::default()
+        }
+        fn on_session_accept(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SessionResponse,
+        ) {
+            self.trace.push(format!("?{from}.SessionAccept"));
+        }
+        fn on_session_reject(&mut self, from: &rt::Peer, _msg: msg::SessionReject) {
+            self.trace.push(format!("?{from}.SessionReject"));
+        }
+        fn choose_failure_or_success(&mut self) -> choice::FailureOrSuccess {
+            match self.decide(&["failure", "success"]) {
+                1 => choice::FailureOrSuccess::Success,
+                _ => choice::FailureOrSuccess::Failure,
+            }
+        }
+        fn session_aborted(&mut self, to: &rt::Peer) -> msg::SessionAborted {
+            self.trace.push(format!("!{to}.SessionAborted"));
+            Default::default()
+        }
+        fn session_established(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionHandle {
+            self.trace.push(format!("!{to}.SessionEstablished"));
+            Default::default()
+        }
+        fn on_outcome_ack(&mut self, from: &rt::Peer, _msg: msg::OutcomeAck) {
+            self.trace.push(format!("?{from}.OutcomeAck"));
+        }
+    }
+
+    impl super::Participants<Defaults> for Script {
+        fn on_session_invite(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SessionRequest,
+        ) {
+            self.trace.push(format!("?{from}.SessionInvite"));
+        }
+        fn choose_accept_or_reject(&mut self) -> choice::AcceptOrReject {
+            match self.decide(&["accept", "reject"]) {
+                1 => choice::AcceptOrReject::Reject,
+                _ => choice::AcceptOrReject::Accept,
+            }
+        }
+        fn session_accept(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionResponse {
+            self.trace.push(format!("!{to}.SessionAccept"));
+            Default::default()
+        }
+        fn session_reject(&mut self, to: &rt::Peer) -> msg::SessionReject {
+            self.trace.push(format!("!{to}.SessionReject"));
+            Default::default()
+        }
+        fn on_session_aborted(&mut self, from: &rt::Peer, _msg: msg::SessionAborted) {
+            self.trace.push(format!("?{from}.SessionAborted"));
+        }
+        fn on_session_established(
+            &mut self,
+            from: &rt::Peer,
+            _msg: <Defaults as Types>::SessionHandle,
+        ) {
+            self.trace.push(format!("?{from}.SessionEstablished"));
+        }
+        fn outcome_ack(&mut self, to: &rt::Peer) -> msg::OutcomeAck {
+            self.trace.push(format!("!{to}.OutcomeAck"));
+            Default::default()
+        }
+    }
+
+    impl<'a> As<'a, Defaults> {
+        /// `role` played by `script`.
+        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
+            match role {
+                Role::Coordinator => As::Coordinator(script),
+                Role::Participants => As::Participants(script),
+            }
+        }
+    }
 }

@@ -1,0 +1,140 @@
+//! Trace conformance of every protocol in `protocols/`: all roles run through
+//! their generated runners over the in-memory runtime, on every path that
+//! `choreoc simulate` explores (every combination of choices and loop
+//! decisions, up to two rounds), with families of 1 and 5 members. Each
+//! role's trace of sent and received messages must be exactly the trace of
+//! the same process in the simulation of the global protocol's projections.
+
+use choreo_e2e::{compile, decisions_of, peer_of, roster_of};
+use choreo_runtime::{Adapter, Effects, InMemoryNetwork, RoleContext};
+use choreoc::simulate::{simulate, Config, Outcome};
+
+macro_rules! conformance {
+    ($test:ident, $k:ident, $file:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            use $k::scripted::{self, Defaults, Script};
+            let (protocol, projection) = compile($file);
+            for size in [1usize, 5] {
+                let config = Config {
+                    default_family_size: size,
+                    max_paths: 64,
+                    ..Config::default()
+                };
+                let report = simulate(&protocol, &projection, &config);
+                assert!(!report.paths.is_empty());
+                for path in &report.paths {
+                    assert_eq!(path.outcome, Outcome::Finished, "{}", report);
+                    let roster = roster_of(&report.processes);
+                    let net = InMemoryNetwork::new();
+                    let mut endpoints = net.endpoints(&roster).expect("endpoints");
+                    let mut tasks = Vec::new();
+                    for name in &report.processes {
+                        let peer = peer_of(name);
+                        let role = $k::Role::ALL
+                            .into_iter()
+                            .find(|r| r.name() == peer.name())
+                            .expect("a role of the protocol");
+                        let decisions = decisions_of(&path.decisions, name);
+                        let effects = Effects::new(
+                            endpoints.remove(&peer).expect("endpoint"),
+                            roster.clone(),
+                        );
+                        let ctx = RoleContext::new()
+                            .with_capabilities(scripted::CAPABILITIES.iter().copied())
+                            .with_default_budget(1 << 40);
+                        tasks.push(tokio::spawn(async move {
+                            let mut script = Script::new(decisions);
+                            let mut adapter = Adapter::new($k::PROTOCOL, effects, ctx);
+                            let role = $k::As::scripted(role, &mut script);
+                            $k::execute_as::<Defaults, _>(role, &mut adapter, &scripted::params(2))
+                                .await
+                                .map(|_| script.trace)
+                        }));
+                    }
+                    for (i, task) in tasks.into_iter().enumerate() {
+                        let trace = task.await.expect("no role panics").unwrap_or_else(|e| {
+                            panic!("{} runs to the end: {e}", report.processes[i])
+                        });
+                        assert_eq!(
+                            trace, path.traces[i],
+                            "{}: {} on path {:?} with families of {size}",
+                            $file, report.processes[i], path.decisions
+                        );
+                    }
+                }
+            }
+        }
+    };
+}
+
+conformance!(
+    aura_consensus,
+    choreo_aura_consensus,
+    "consensus/choreography.choreo"
+);
+conformance!(
+    amp_transport,
+    choreo_amp_transport,
+    "transport/choreography.choreo"
+);
+conformance!(
+    rendezvous_exchange,
+    choreo_rendezvous_exchange,
+    "rendezvous/protocol.rendezvous_exchange.choreo"
+);
+conformance!(
+    relayed_rendezvous,
+    choreo_relayed_rendezvous,
+    "rendezvous/protocol.relayed_rendezvous.choreo"
+);
+conformance!(
+    guardian_auth_relational,
+    choreo_guardian_auth_relational,
+    "authentication/guardian_auth_relational.choreo"
+);
+conformance!(
+    dkd_choreography,
+    choreo_dkd_choreography,
+    "authentication/dkd.choreo"
+);
+conformance!(
+    recovery_protocol,
+    choreo_recovery_protocol,
+    "recovery/recovery_protocol.choreo"
+);
+conformance!(
+    guardian_membership_change,
+    choreo_guardian_membership_change,
+    "recovery/guardian_membership.choreo"
+);
+conformance!(
+    guardian_ceremony,
+    choreo_guardian_ceremony,
+    "recovery/guardian_ceremony.choreo"
+);
+conformance!(
+    guardian_setup,
+    choreo_guardian_setup,
+    "recovery/guardian_setup.choreo"
+);
+conformance!(
+    invitation_exchange,
+    choreo_invitation_exchange,
+    "invitation/protocol.invitation_exchange.choreo"
+);
+conformance!(
+    guardian_invitation,
+    choreo_guardian_invitation,
+    "invitation/protocol.guardian_invitation.choreo"
+);
+conformance!(
+    epoch_rotation_protocol,
+    choreo_epoch_rotation_protocol,
+    "sync/epochs.choreo"
+);
+conformance!(
+    session_coordination_choreography,
+    choreo_session_coordination_choreography,
+    "demo/coordination.choreo"
+);
