@@ -131,10 +131,11 @@ fn walk(
     }
 }
 
-/// Compiles a protocol file of `protocols/`: its (only) protocol and projection.
+/// Compiles a `.choreo` file (a path from the workspace root): its (only)
+/// protocol and projection.
 pub fn compile(file: &str) -> (Protocol, choreoc::project::Projection) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../protocols")
+        .join("..")
         .join(file);
     let unit = choreoc::driver::compile_path(&path).expect("protocol file");
     assert!(!unit.has_errors(), "{file}: {:?}", unit.diagnostics);

@@ -11,11 +11,14 @@ use choreoc::simulate::{simulate, Config, Outcome};
 
 macro_rules! conformance {
     ($test:ident, $k:ident, $file:literal) => {
+        conformance!($test, $k, $file, [1usize, 5]);
+    };
+    ($test:ident, $k:ident, $file:literal, $sizes:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
             use $k::scripted::{self, Defaults, Script};
-            let (protocol, projection) = compile($file);
-            for size in [1usize, 5] {
+            let (protocol, projection) = compile(concat!("protocols/", $file));
+            for size in $sizes {
                 let config = Config {
                     default_family_size: size,
                     max_paths: 64,
@@ -137,4 +140,12 @@ conformance!(
     session_coordination_choreography,
     choreo_session_coordination_choreography,
     "demo/coordination.choreo"
+);
+
+// The fixture names members 0 to 2, so its family has at least 3.
+conformance!(
+    fixture,
+    choreo_fixture,
+    "../tests/fixtures/fixture.choreo",
+    [3usize, 5]
 );

@@ -293,6 +293,10 @@ impl<'a> Body<'a> {
                 self.line("{");
                 self.line(&format!("    let to = {peer};"));
                 let payload = match &method {
+                    Some(m) if ty == "()" => {
+                        self.line(&format!("    role.{m}(&to);"));
+                        "&()"
+                    }
                     Some(m) => {
                         self.line(&format!("    let payload = role.{m}(&to);"));
                         "&payload"
@@ -309,6 +313,7 @@ impl<'a> Body<'a> {
                 self.line("{");
                 self.line(&format!("    let to = {};", self.many(to)));
                 let make = match &method {
+                    Some(m) if ty == "()" => format!("|p| {{ role.{m}(&p); (p, ()) }}"),
                     Some(m) => format!("|p| {{ let m = role.{m}(&p); (p, m) }}"),
                     None => "|p| (p, ())".to_string(),
                 };

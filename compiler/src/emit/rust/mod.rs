@@ -116,6 +116,9 @@ fn scripted_method(m: &plan::Method, plan: &plan::Plan) -> String {
         .replace("msg: ", "_msg: ")
         .replace("rounds_done: ", "_rounds_done: ");
     let body = match m.kind {
+        "send" if !m.signature.contains("->") => {
+            format!("self.trace.push(format!(\"!{{to}}.{}\"));", m.subject)
+        }
         "send" => format!(
             "self.trace.push(format!(\"!{{to}}.{}\")); Default::default()",
             m.subject

@@ -223,13 +223,22 @@ impl Plan {
                     msg: MsgRef::Stmt(id),
                 } => {
                     let ty = self.payload[*id].clone();
-                    if ty != "()" {
-                        let peer = protocol.participant_name(to);
-                        let doc = format!("The payload of `{label}` to `to` (`{peer}`).");
-                        let sig = format!("(&mut self, to: &rt::Peer) -> {ty}");
-                        let spec = label.to_string();
-                        self.method(r, "send", *id, snake_case(label), sig, doc, spec, iface);
-                    }
+                    let peer = protocol.participant_name(to);
+                    let (doc, sig) = if ty == "()" {
+                        (
+                            format!(
+                                "`{label}` (no payload) is about to be sent to `to` (`{peer}`)."
+                            ),
+                            "(&mut self, to: &rt::Peer)".to_string(),
+                        )
+                    } else {
+                        (
+                            format!("The payload of `{label}` to `to` (`{peer}`)."),
+                            format!("(&mut self, to: &rt::Peer) -> {ty}"),
+                        )
+                    };
+                    let spec = label.to_string();
+                    self.method(r, "send", *id, snake_case(label), sig, doc, spec, iface);
                 }
                 Action::Recv {
                     from,
