@@ -112,11 +112,49 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
         error_format: ErrorFormat,
     },
+    /// Draw a protocol: a sequence diagram (Graphviz or Mermaid) or each role's state machine.
+    ///
+    /// Without --out, the chosen diagram is printed. With --out DIR, every diagram of
+    /// every protocol is written there (`<Protocol>.dot`, `<Protocol>.mmd`,
+    /// `<Protocol>.<Role>.dot`), only when its content changed; with --check nothing is
+    /// written and the exit code is 1 if any file is stale or missing.
+    Graph {
+        /// The .choreo file.
+        file: PathBuf,
+        /// Which diagram to print.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Only this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// With `--format fsm`: only this role (a family name selects all its members' machines).
+        #[arg(long)]
+        role: Option<String>,
+        /// Write every diagram into this directory instead of printing one.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// With --out: write nothing; exit 1 if any diagram file is stale or missing.
+        #[arg(long, requires = "out")]
+        check: bool,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+    },
     /// Explain a diagnostic code (`E0501`), or list every code.
     Explain {
         /// The code; omit to list all.
         code: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    /// Graphviz sequence diagram of the global protocol.
+    Dot,
+    /// Mermaid sequence diagram of the global protocol.
+    Mermaid,
+    /// Graphviz state machine of each role's local type.
+    Fsm,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,6 +213,23 @@ pub fn run() -> i32 {
             &out,
             runtime_path.as_deref(),
             runtime_version,
+            check,
+            error_format,
+        ),
+        Command::Graph {
+            file,
+            format,
+            protocol,
+            role,
+            out,
+            check,
+            error_format,
+        } => graph(
+            &file,
+            format,
+            protocol.as_deref(),
+            role.as_deref(),
+            out.as_deref(),
             check,
             error_format,
         ),
@@ -299,6 +354,126 @@ fn project(path: &Path, protocol: Option<&str>, role: Option<&str>, format: Erro
         }
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    OK
+}
+
+fn graph(
+    path: &Path,
+    format: GraphFormat,
+    protocol: Option<&str>,
+    role: Option<&str>,
+    out: Option<&Path>,
+    check: bool,
+    error_format: ErrorFormat,
+) -> i32 {
+    use choreoc::emit::diagram;
+    let unit = match driver::compile_path(path) {
+        Ok(unit) => unit,
+        Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+    };
+    let (errors, _) = report(&unit, error_format);
+    let Some(module) = unit.module.as_ref().filter(|_| errors == 0) else {
+        return PROBLEMS;
+    };
+    let source = path.display().to_string().replace('\\', "/");
+    let chosen: Vec<_> = unit
+        .projections
+        .iter()
+        .filter(|(i, _)| protocol.is_none_or(|n| module.protocols[*i].name == n))
+        .collect();
+    if chosen.is_empty() {
+        return usage_error(format!(
+            "no protocol `{}` in {}",
+            protocol.unwrap_or_default(),
+            path.display()
+        ));
+    }
+    if let Some(dir) = out {
+        let mut files = Vec::new();
+        for (i, proj) in &chosen {
+            files.extend(choreoc::emit::diagram::files(
+                &module.protocols[*i],
+                proj,
+                &source,
+            ));
+        }
+        return write_files(dir, &files, check, "choreoc graph --out");
+    }
+    let mut text = String::new();
+    for (i, proj) in &chosen {
+        let p = &module.protocols[*i];
+        match format {
+            GraphFormat::Dot => text.push_str(&diagram::sequence_dot(p, proj, &source)),
+            GraphFormat::Mermaid => text.push_str(&diagram::sequence_mermaid(p, proj, &source)),
+            GraphFormat::Fsm => {
+                let locals: Vec<_> = proj
+                    .locals
+                    .iter()
+                    .filter(|l| {
+                        role.is_none_or(|r| l.name == r || p.roles[l.target.role()].name == r)
+                    })
+                    .collect();
+                if locals.is_empty() {
+                    return usage_error(format!(
+                        "no role `{}` in protocol `{}`",
+                        role.unwrap_or_default(),
+                        p.name
+                    ));
+                }
+                for l in locals {
+                    text.push_str(&diagram::fsm_dot(p, l, &source));
+                }
+            }
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    OK
+}
+
+/// Writes `files` under `dir` (only those whose content changed), or with
+/// `check` reports stale ones; returns the exit code.
+fn write_files(dir: &Path, files: &[(String, String)], check: bool, fix: &str) -> i32 {
+    let mut stale = Vec::new();
+    let mut written = 0;
+    for (name, content) in files {
+        let target = dir.join(name);
+        let current = std::fs::read_to_string(&target).ok();
+        if current.as_deref() == Some(content.as_str()) {
+            continue;
+        }
+        if check {
+            stale.push(format!(
+                "{} ({})",
+                target.display(),
+                if current.is_some() {
+                    "stale"
+                } else {
+                    "missing"
+                }
+            ));
+            continue;
+        }
+        if let Err(e) = driver::write_if_changed(&target, content) {
+            return usage_error(format!("cannot write {}: {e}", target.display()));
+        }
+        written += 1;
+    }
+    if check {
+        if stale.is_empty() {
+            return OK;
+        }
+        eprintln!("not up to date:");
+        for s in &stale {
+            eprintln!("  {s}");
+        }
+        eprintln!("run `{fix}` (or `cargo xtask codegen`) to regenerate");
+        return PROBLEMS;
+    }
+    eprintln!(
+        "{}: {written} written, {} unchanged",
+        dir.display(),
+        files.len() - written
+    );
     OK
 }
 

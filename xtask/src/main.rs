@@ -57,6 +57,8 @@ struct Set {
     projections: Option<&'static str>,
     /// Where crates go.
     crates: &'static str,
+    /// Where diagrams go, if anywhere.
+    diagrams: Option<&'static str>,
     /// The runtime, as seen from a crate there.
     runtime: &'static str,
 }
@@ -67,12 +69,14 @@ const SETS: [Set; 2] = [
         sources: "protocols",
         projections: Some("generated/projections"),
         crates: "generated/crates",
+        diagrams: Some("generated/diagrams"),
         runtime: "../../../runtime",
     },
     Set {
         sources: "tests/fixtures",
         projections: None,
         crates: "tests/fixtures/generated",
+        diagrams: None,
         runtime: "../../../../runtime",
     },
 ];
@@ -128,8 +132,17 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
                     .with_extension("txt");
                 out.insert(Path::new(projections).join(name), text);
             }
-            // One crate per protocol, depending on the workspace's runtime.
             let source = rel.display().to_string().replace('\\', "/");
+            if let Some(diagrams) = set.diagrams {
+                for (i, proj) in &unit.projections {
+                    for (name, content) in
+                        emit::diagram::files(&module.protocols[*i], proj, &source)
+                    {
+                        out.insert(Path::new(diagrams).join(name), content);
+                    }
+                }
+            }
+            // One crate per protocol, depending on the workspace's runtime.
             let line_of = |offset: usize| unit.file.line_col(offset).line;
             let runtime = RuntimeDep::Path(set.runtime.into());
             for (i, proj) in &unit.projections {
