@@ -140,6 +140,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
         error_format: ErrorFormat,
     },
+    /// Write the audit and wiring tables: per protocol, Wired or Spec-only (computed
+    /// from the call sites of generated runners in the code), with the inventory,
+    /// priorities, wiring plan, decision sources and an annotation summary.
+    ///
+    /// Reads `protocols/` and `protocols/manifest.yaml` under --root and writes
+    /// `generated/docs/choreography_runtime_audit.md` there (only if it changed).
+    Audit {
+        /// The workspace root.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Write nothing; exit 1 if the audit document is stale or missing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Explain a diagnostic code (`E0501`), or list every code.
     Explain {
         /// The code; omit to list all.
@@ -233,6 +247,7 @@ pub fn run() -> i32 {
             check,
             error_format,
         ),
+        Command::Audit { root, check } => audit(&root, check),
         Command::Explain { code } => explain(code.as_deref()),
     }
 }
@@ -475,6 +490,22 @@ fn write_files(dir: &Path, files: &[(String, String)], check: bool, fix: &str) -
         files.len() - written
     );
     OK
+}
+
+fn audit(root: &Path, check: bool) -> i32 {
+    match choreoc::audit::audit(root) {
+        Ok((_, text)) => {
+            let files = [(choreoc::audit::OUTPUT.to_string(), text)];
+            write_files(root, &files, check, "choreoc audit")
+        }
+        Err(failure) => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            for d in &failure.diagnostics {
+                eprint!("{}", render_human(d, &failure.file, color));
+            }
+            PROBLEMS
+        }
+    }
 }
 
 fn parse_binding(s: &str) -> Result<(String, u64), String> {

@@ -3,6 +3,7 @@
 //! Data flows one way: source text → [`syntax`] (syntax tree with byte spans)
 //! → [`check`] (the checked model) → [`project`] (local types per role).
 
+pub mod audit;
 pub mod check;
 pub mod diag;
 pub mod driver;

@@ -730,8 +730,10 @@ cases! {
 
 #[test]
 fn every_code_has_a_case() {
+    // The audit manifest's codes (E10xx) are tested in tests/audit.rs.
     let missing: Vec<&str> = Code::ALL
         .iter()
+        .filter(|c| !c.as_str().starts_with("E10"))
         .filter(|c| !TABLE.iter().any(|(_, t)| t == *c))
         .map(|c| c.as_str())
         .collect();

@@ -154,6 +154,19 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
             }
         }
     }
+    // The audit and wiring tables, computed from protocols/, the manifest and
+    // the call sites in the code.
+    match choreoc::audit::audit(root) {
+        Ok((_, text)) => {
+            out.insert(PathBuf::from(choreoc::audit::OUTPUT), text);
+        }
+        Err(failure) => {
+            for d in &failure.diagnostics {
+                eprint!("{}", render_human(d, &failure.file, false));
+            }
+            failed = true;
+        }
+    }
     Ok((!failed).then_some(out))
 }
 

@@ -72,6 +72,10 @@ codes! {
     BudgetShape = "E0803", Error, "`leakage_budget` does not have exactly three entries";
     DuplicateAnnotation = "E0804", Error, "the same annotation key is given twice on one role";
     LeakOverBudget = "E0805", Error, "a send's `leak` exceeds its own `leakage_budget`, so it would always be refused";
+    ManifestInvalid = "E1001", Error, "the audit manifest is not valid YAML, has an unknown key, or a value of the wrong kind";
+    ManifestMissing = "E1002", Error, "a protocol of `protocols/` has no entry in the audit manifest";
+    ManifestOrphan = "E1003", Error, "an audit manifest entry names a protocol that does not exist";
+    ManifestDuplicate = "E1004", Error, "a protocol has two entries in the audit manifest";
     UnusedRole = "W0901", Warning, "a declared role takes part in no statement";
     UnknownAnnotation = "W0902", Warning, "an annotation key that the compiler does not know (kept and passed on)";
     UnknownAttribute = "W0903", Warning, "a statement attribute that the compiler does not know (kept and passed on)";
