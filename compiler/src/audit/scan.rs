@@ -68,7 +68,7 @@ pub fn call_sites(
             .replace('\\', "/");
         for (i, line) in text.lines().enumerate() {
             for (key, needle) in &needles {
-                if line.contains(needle.as_str()) {
+                if in_code(line, needle) {
                     if let Some(sites) = found.get_mut(key) {
                         sites.push(Site {
                             file: rel.clone(),
@@ -80,4 +80,28 @@ pub fn call_sites(
         }
     }
     found
+}
+
+/// Whether `needle` occurs in `line` as code: not after `//` and not inside
+/// a string literal (an even number of unescaped quotes before it).
+fn in_code(line: &str, needle: &str) -> bool {
+    line.match_indices(needle).any(|(at, _)| {
+        let before = &line[..at];
+        let quotes = before.matches('"').count() - before.matches("\\\"").count();
+        !before.contains("//") && quotes % 2 == 0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_code;
+
+    #[test]
+    fn only_code_counts_as_a_call_site() {
+        let n = "choreo_x::As::A(";
+        assert!(in_code("    run(choreo_x::As::A(&mut a), &mut adapter)", n));
+        assert!(!in_code("    // choreo_x::As::A( was here", n));
+        assert!(!in_code("    let s = \"choreo_x::As::A(\";", n));
+        assert!(in_code("    let s = \"x\"; f(choreo_x::As::A(a))", n));
+    }
 }
