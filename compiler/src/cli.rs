@@ -582,12 +582,13 @@ fn build(
     format: ErrorFormat,
 ) -> i32 {
     use choreoc::emit::rust::{crate_dir, render, RuntimeDep};
-    let files = match driver::find_sources(inputs) {
+    let sources = match driver::find_sources(inputs) {
         Ok(files) => files,
         Err(e) => return usage_error(e),
     };
-    let (mut errors, mut written, mut unchanged, mut stale) = (0, 0, 0, Vec::new());
-    for path in &files {
+    let mut errors = 0;
+    let mut files = Vec::new();
+    for path in &sources {
         let unit = match driver::compile_path(path) {
             Ok(unit) => unit,
             Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
@@ -605,51 +606,17 @@ fn build(
             };
             let line_of = |offset: usize| unit.file.line_col(offset).line;
             let source = path.display().to_string().replace('\\', "/");
-            for file in render(protocol, proj, &source, &line_of, &runtime) {
-                let target = out.join(&file.path);
-                let current = std::fs::read_to_string(&target).ok();
-                if current.as_deref() == Some(file.content.as_str()) {
-                    unchanged += 1;
-                    continue;
-                }
-                if check {
-                    stale.push(format!(
-                        "{} ({})",
-                        target.display(),
-                        if current.is_some() {
-                            "stale"
-                        } else {
-                            "missing"
-                        }
-                    ));
-                    continue;
-                }
-                if let Err(e) = driver::write_if_changed(&target, &file.content) {
-                    return usage_error(format!("cannot write {}: {e}", target.display()));
-                }
-                written += 1;
-            }
+            files.extend(
+                render(protocol, proj, &source, &line_of, &runtime)
+                    .into_iter()
+                    .map(|f| (f.path, f.content)),
+            );
         }
     }
     if errors > 0 {
         return PROBLEMS;
     }
-    if check {
-        if stale.is_empty() {
-            return OK;
-        }
-        eprintln!("generated code is not up to date:");
-        for s in &stale {
-            eprintln!("  {s}");
-        }
-        eprintln!("run `choreoc build` (or `cargo xtask codegen`) to regenerate it");
-        return PROBLEMS;
-    }
-    eprintln!(
-        "{}: {written} written, {unchanged} unchanged",
-        out.display()
-    );
-    OK
+    write_files(out, &files, check, "choreoc build")
 }
 
 /// The path of `target` as seen from directory `from` (both relative to the

@@ -67,8 +67,12 @@ fn every_role_has_a_state_machine_ending_in_end() {
 fn the_readme_shows_the_generated_mermaid_diagram() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    let mmd = std::fs::read_to_string(root.join("generated/diagrams/GuardianCeremony.mmd")).expect("diagram");
+    let mmd = std::fs::read_to_string(root.join("generated/diagrams/GuardianCeremony.mmd"))
+        .expect("diagram");
     let body: Vec<&str> = mmd.lines().filter(|l| !l.starts_with("%%")).collect();
     let block = format!("```mermaid\n{}\n```", body.join("\n"));
-    assert!(readme.contains(&block), "README.md's Mermaid block differs from the generated diagram");
+    assert!(
+        readme.contains(&block),
+        "README.md's Mermaid block differs from the generated diagram"
+    );
 }
