@@ -1,0 +1,67 @@
+//! Services that wire every protocol of `protocols/` into the runtime.
+//!
+//! One module per protocol, laid out like `protocols/<category>/<file>.choreo`
+//! (`recovery::guardian_ceremony` for `protocols/recovery/guardian_ceremony.choreo`).
+//! Each module
+//!
+//! - defines the domain payload types the protocol names (`CeremonyProposal`,
+//!   ...) and binds them to the generated crate through its `Types` trait;
+//! - holds each role's state (parameters, a [`journal::Journal`] of domain
+//!   facts, a policy) and implements the role's generated trait, taking every
+//!   payload and decision from that state, as the seed's Decision Sourcing
+//!   table says;
+//! - exposes one `run_<role>` function per role: the runtime entry point that
+//!   runs the role through the generated crate's `execute_as` and returns the
+//!   role's domain outcome.
+//!
+//! Every module re-exported below under the path its protocol names for its
+//! payloads (`crate::sessions::SessionRequest`, `crate::amp::AmpEnvelope`), so
+//! the types the `.choreo` files name exist under those names here.
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod crypto;
+pub mod error;
+pub mod journal;
+pub mod recovery;
+pub mod shamir;
+
+pub use error::ServiceError;
+
+pub use recovery::guardian_ceremony;
+
+use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+
+/// The member index of `peer` as a protocol field (0 for a peer outside a family).
+pub(crate) fn index_of(peer: &Peer) -> u16 {
+    peer.index()
+        .and_then(|i| u16::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+/// The member index this adapter runs as, or an error naming `family`.
+pub(crate) fn own_index<E: ChoreographicEffects>(
+    adapter: &Adapter<E>,
+    family: &str,
+) -> Result<u16, ServiceError> {
+    let me = adapter.role();
+    match me.index().map(u16::try_from) {
+        Some(Ok(index)) if me.name() == family => Ok(index),
+        _ => Err(ServiceError::Invalid(format!(
+            "{me} does not run as a member of `{family}`"
+        ))),
+    }
+}
+
+/// The size of `family` in the adapter's roster, as a protocol field.
+pub(crate) fn family_size<E: ChoreographicEffects>(
+    adapter: &Adapter<E>,
+    family: &str,
+) -> Result<u16, ServiceError> {
+    let size = adapter.members(family)?.len();
+    u16::try_from(size)
+        .map_err(|_| ServiceError::Invalid(format!("family `{family}` has {size} members")))
+}

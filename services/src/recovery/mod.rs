@@ -1,0 +1,3 @@
+//! Recovery protocols (`protocols/recovery/`).
+
+pub mod guardian_ceremony;
