@@ -24,6 +24,7 @@
 )]
 
 pub mod crypto;
+pub mod demo;
 pub mod error;
 pub mod journal;
 pub mod recovery;
@@ -31,6 +32,7 @@ pub mod shamir;
 
 pub use error::ServiceError;
 
+pub use demo::coordination as sessions;
 pub use recovery::guardian_ceremony;
 
 use choreo_runtime::{Adapter, ChoreographicEffects, Peer};

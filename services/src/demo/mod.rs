@@ -1,0 +1,3 @@
+//! Demo protocols (`protocols/demo/`).
+
+pub mod coordination;
