@@ -23,6 +23,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod consensus;
 pub mod crypto;
 pub mod demo;
 pub mod error;
