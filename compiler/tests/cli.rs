@@ -241,3 +241,51 @@ fn build_writes_crates_once_and_check_finds_stale_files() {
         Some(1)
     );
 }
+
+#[test]
+fn graph_prints_diagrams_and_check_finds_stale_files() {
+    let dir = temp_dir("graph");
+    let src = write(&dir, "g.choreo", TWO);
+    let out = choreoc(&["graph", &src, "--protocol", "Second", "--format", "mermaid"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("sequenceDiagram") && stdout(&out).contains("X->>Ys: All"),
+        "{}",
+        stdout(&out)
+    );
+    let out = choreoc(&[
+        "graph",
+        &src,
+        "--protocol",
+        "Second",
+        "--format",
+        "fsm",
+        "--role",
+        "Ys",
+    ]);
+    assert_eq!(stdout(&out).matches("digraph").count(), 2, "Ys[0] and Ys");
+    let diagrams = dir.join("diagrams").display().to_string();
+    assert_eq!(
+        choreoc(&["graph", &src, "--out", &diagrams]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        choreoc(&["graph", &src, "--out", &diagrams, "--check"])
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(dir.join("diagrams/Second.Ys-0.dot"), "edited\n").expect("edit");
+    let check = choreoc(&["graph", &src, "--out", &diagrams, "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stderr(&check).contains("Second.Ys-0.dot (stale)"),
+        "{}",
+        stderr(&check)
+    );
+    assert_eq!(
+        choreoc(&["graph", &src, "--check"]).status.code(),
+        Some(2),
+        "--check needs --out"
+    );
+}
