@@ -30,11 +30,13 @@ pub mod error;
 pub mod journal;
 pub mod recovery;
 pub mod shamir;
+pub mod transport;
 
 pub use error::ServiceError;
 
 pub use demo::coordination as sessions;
 pub use recovery::guardian_ceremony;
+pub use transport::amp_transport as amp;
 
 use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
 

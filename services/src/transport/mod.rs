@@ -1,0 +1,3 @@
+//! Transport and channel protocols (`protocols/transport/`).
+
+pub mod amp_transport;
