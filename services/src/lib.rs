@@ -29,6 +29,7 @@ pub mod demo;
 pub mod error;
 pub mod journal;
 pub mod recovery;
+pub mod rendezvous;
 pub mod shamir;
 pub mod transport;
 
