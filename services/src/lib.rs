@@ -23,6 +23,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod authentication;
 pub mod consensus;
 pub mod crypto;
 pub mod demo;
@@ -35,6 +36,7 @@ pub mod transport;
 
 pub use error::ServiceError;
 
+pub use authentication::guardian_auth_relational;
 pub use demo::coordination as sessions;
 pub use recovery::guardian_ceremony;
 pub use transport::amp_transport as amp;

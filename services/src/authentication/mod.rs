@@ -1,0 +1,3 @@
+//! Authentication protocols (`protocols/authentication/`).
+
+pub mod guardian_auth_relational;
