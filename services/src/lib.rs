@@ -36,7 +36,7 @@ pub mod transport;
 
 pub use error::ServiceError;
 
-pub use authentication::guardian_auth_relational;
+pub use authentication::{dkd, guardian_auth_relational};
 pub use demo::coordination as sessions;
 pub use recovery::guardian_ceremony;
 pub use transport::amp_transport as amp;
