@@ -1,3 +1,4 @@
 //! Recovery protocols (`protocols/recovery/`).
 
 pub mod guardian_ceremony;
+pub mod guardian_setup;
