@@ -28,6 +28,7 @@ pub mod consensus;
 pub mod crypto;
 pub mod demo;
 pub mod error;
+pub mod invitation;
 pub mod journal;
 pub mod recovery;
 pub mod rendezvous;

@@ -1,0 +1,5 @@
+//! Invitation protocols (`protocols/invitation/`).
+
+pub mod invitation_exchange;
+
+pub use invitation_exchange::{ContactDescriptor, InvitationOffer, InvitationResponse};
