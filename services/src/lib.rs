@@ -39,6 +39,7 @@ pub use error::ServiceError;
 
 pub use authentication::{dkd, guardian_auth_relational};
 pub use demo::coordination as sessions;
+pub use invitation::guardian_invitation;
 pub use recovery::{guardian_ceremony, guardian_membership, guardian_setup};
 pub use transport::amp_transport as amp;
 

@@ -1,5 +1,6 @@
 //! Invitation protocols (`protocols/invitation/`).
 
+pub mod guardian_invitation;
 pub mod invitation_exchange;
 
 pub use invitation_exchange::{ContactDescriptor, InvitationOffer, InvitationResponse};
