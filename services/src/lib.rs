@@ -33,6 +33,7 @@ pub mod journal;
 pub mod recovery;
 pub mod rendezvous;
 pub mod shamir;
+pub mod sync;
 pub mod transport;
 
 pub use error::ServiceError;
@@ -41,6 +42,7 @@ pub use authentication::{dkd, guardian_auth_relational};
 pub use demo::coordination as sessions;
 pub use invitation::guardian_invitation;
 pub use recovery::{guardian_ceremony, guardian_membership, guardian_setup};
+pub use sync::epochs;
 pub use transport::amp_transport as amp;
 
 use choreo_runtime::{Adapter, ChoreographicEffects, Peer};

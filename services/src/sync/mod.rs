@@ -1,0 +1,3 @@
+//! Journal synchronisation protocols (`protocols/sync/`).
+
+pub mod epochs;
