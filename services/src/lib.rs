@@ -14,9 +14,31 @@
 //!   runs the role through the generated crate's `execute_as` and returns the
 //!   role's domain outcome.
 //!
-//! Every module re-exported below under the path its protocol names for its
-//! payloads (`crate::sessions::SessionRequest`, `crate::amp::AmpEnvelope`), so
-//! the types the `.choreo` files name exist under those names here.
+//! Where a protocol names its payloads under another path
+//! (`crate::sessions::SessionRequest`, `crate::amp::AmpEnvelope`,
+//! `crate::consensus::ExecuteMsg`), that path is re-exported here, so every
+//! type a `.choreo` file names exists under that name (`tests/payload_paths.rs`).
+//!
+//! | protocol | module | roles (`run_*`) |
+//! |---|---|---|
+//! | AuraConsensus | [`consensus::aura_consensus`] | coordinator, witness |
+//! | AmpTransport | [`transport::amp_transport`] | sender, receiver |
+//! | RendezvousExchange | [`rendezvous::rendezvous_exchange`] | initiator, responder |
+//! | RelayedRendezvous | [`rendezvous::relayed_rendezvous`] | initiator, relay, responder |
+//! | GuardianAuthRelational | [`authentication::guardian_auth_relational`] | account, guardian |
+//! | DkdChoreography | [`authentication::dkd`] | initiator, participant |
+//! | RecoveryProtocol | [`recovery::recovery_protocol`] | requester, coordinator, guardian |
+//! | GuardianMembershipChange | [`recovery::guardian_membership`] | account, guardian, candidate |
+//! | GuardianCeremony | [`recovery::guardian_ceremony`] | initiator, guardian |
+//! | GuardianSetup | [`recovery::guardian_setup`] | account, guardian |
+//! | InvitationExchange | [`invitation::invitation_exchange`] | sender, receiver |
+//! | GuardianInvitation | [`invitation::guardian_invitation`] | inviter, invitee, guardian |
+//! | EpochRotationProtocol | [`sync::epochs`] | coordinator, participant |
+//! | SessionCoordinationChoreography | [`demo::coordination`] | coordinator, participant |
+//!
+//! Cryptography is modelled by the deterministic stand-ins of [`crypto`]
+//! (digests, MACs, keystream seals; not secure) and real Shamir sharing in
+//! [`shamir`].
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
