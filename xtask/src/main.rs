@@ -2,8 +2,8 @@
 //! from `protocols/` with the choreoc library, or (with `--check`) writes
 //! nothing and exits 1 when anything there is stale, missing or extra.
 //!
-//! Exit codes: 0 up to date (or regenerated), 1 stale or protocols with
-//! errors, 2 usage or I/O errors.
+//! Exit codes: 0 up to date (or regenerated), 1 stale or missing files,
+//! 2 errors (in the protocols, the manifest, usage or I/O).
 
 use choreoc::diag::render_human;
 use choreoc::driver;
@@ -172,8 +172,8 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
 
 fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
     let Some(files) = render(root)? else {
-        eprintln!("error: protocols/ or tests/fixtures/ has errors; nothing was generated");
-        return Ok(ExitCode::from(1));
+        eprintln!("error: protocols/, tests/fixtures/ or the audit manifest has errors; nothing was generated");
+        return Ok(ExitCode::from(2));
     };
     let mut existing: Vec<PathBuf> = Vec::new();
     for dir in generated_dirs().into_iter().map(|d| root.join(d)) {

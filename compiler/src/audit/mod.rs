@@ -177,6 +177,7 @@ struct Page {
     sites: Vec<(String, String)>,
     roles: Vec<(String, String, String)>,
     paths: Vec<String>,
+    mermaid: String,
 }
 
 fn page(
@@ -243,6 +244,11 @@ fn page(
             .collect(),
         roles,
         paths,
+        mermaid: crate::emit::diagram::sequence_mermaid(&u.protocol, &u.projection, &u.location)
+            .lines()
+            .filter(|l| !l.starts_with("%%"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
