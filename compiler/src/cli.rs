@@ -257,6 +257,18 @@ fn usage_error(msg: impl std::fmt::Display) -> i32 {
     USAGE
 }
 
+/// Compiles a file and prints its diagnostics: the unit when it has no
+/// errors, else the exit code (1 for problems, 2 when it cannot be read).
+fn compiled(path: &Path, format: ErrorFormat) -> Result<Unit, i32> {
+    let unit = driver::compile_path(path)
+        .map_err(|e| usage_error(format!("cannot read {}: {e}", path.display())))?;
+    let (errors, _) = report(&unit, format);
+    if errors > 0 {
+        return Err(PROBLEMS);
+    }
+    Ok(unit)
+}
+
 /// Prints a unit's diagnostics; returns (errors, warnings).
 fn report(unit: &Unit, format: ErrorFormat) -> (usize, usize) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -308,14 +320,10 @@ fn check(paths: &[PathBuf], format: ErrorFormat) -> i32 {
 }
 
 fn project(path: &Path, protocol: Option<&str>, role: Option<&str>, format: ErrorFormat) -> i32 {
-    let unit = match driver::compile_path(path) {
+    let unit = match compiled(path, format) {
         Ok(unit) => unit,
-        Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        Err(code) => return code,
     };
-    let (errors, _) = report(&unit, format);
-    if errors > 0 {
-        return PROBLEMS;
-    }
     let Some(module) = &unit.module else {
         return PROBLEMS;
     };
@@ -382,12 +390,11 @@ fn graph(
     error_format: ErrorFormat,
 ) -> i32 {
     use choreoc::emit::diagram;
-    let unit = match driver::compile_path(path) {
+    let unit = match compiled(path, error_format) {
         Ok(unit) => unit,
-        Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        Err(code) => return code,
     };
-    let (errors, _) = report(&unit, error_format);
-    let Some(module) = unit.module.as_ref().filter(|_| errors == 0) else {
+    let Some(module) = unit.module.as_ref() else {
         return PROBLEMS;
     };
     let source = path.display().to_string().replace('\\', "/");
@@ -525,12 +532,11 @@ fn simulate(
     config: &choreoc::simulate::Config,
     format: ErrorFormat,
 ) -> i32 {
-    let unit = match driver::compile_path(path) {
+    let unit = match compiled(path, format) {
         Ok(unit) => unit,
-        Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        Err(code) => return code,
     };
-    let (errors, _) = report(&unit, format);
-    let Some(module) = unit.module.as_ref().filter(|_| errors == 0) else {
+    let Some(module) = unit.module.as_ref() else {
         return PROBLEMS;
     };
     for name in config.families.keys() {
