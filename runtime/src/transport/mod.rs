@@ -1,5 +1,6 @@
 //! The delivery contract under the effects layer: frames of bytes between peers.
 
+pub mod contract;
 pub mod memory;
 
 use std::future::Future;
