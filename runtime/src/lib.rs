@@ -82,6 +82,9 @@ pub mod session;
 pub mod transport;
 mod wire;
 
+#[cfg(test)]
+mod hostile_tests;
+
 pub use effects::{ChoreographicEffects, Received};
 pub use error::{Error, ErrorKind, RunError};
 pub use guard::context::{AuditEntry, RoleContext};

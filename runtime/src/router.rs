@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ErrorKind;
 use crate::layout::Layout;
+use crate::protocol::Digest;
 use crate::transport::{Inbound, NodeId, Route, SessionId};
 use crate::wire::{self, Kind};
 
@@ -115,6 +116,11 @@ struct Table {
     ended: VecDeque<SessionId>,
     ended_set: HashSet<SessionId>,
     listeners: Vec<Listening>,
+}
+
+/// Whether `frame` carries protocol digest `digest` (where a frame's header puts it).
+pub(crate) fn carries(frame: &[u8], digest: &Digest) -> bool {
+    wire::header(frame).is_ok_and(|h| h.digest == *digest)
 }
 
 /// Frames a node dropped, by reason.
@@ -304,8 +310,14 @@ impl Router {
 
     /// For a transport that delivers straight into sessions: the inbox a
     /// frame on `route` from node `from` goes to, if the session runs here and
-    /// `from` runs the sending peer. `None`: deliver it through [`Router::deliver_now`].
-    pub(crate) fn inbox_for(&self, from: &NodeId, route: Route) -> Option<mpsc::Sender<Bytes>> {
+    /// `from` runs the sending peer, with the session's protocol digest (a
+    /// frame of another digest must go through [`Router::deliver_now`], as
+    /// must any frame when this is `None`).
+    pub(crate) fn inbox_for(
+        &self,
+        from: &NodeId,
+        route: Route,
+    ) -> Option<(mpsc::Sender<Bytes>, Digest)> {
         let table = lock(&self.table);
         let local = table.sessions.get(&route.session)?;
         let slot = local.iter().find(|s| s.me == route.to as usize)?;
@@ -314,7 +326,8 @@ impl Router {
         if entry.node != *from {
             return None;
         }
-        slot.inbox.get(sender)?.clone()
+        let inbox = slot.inbox.get(sender)?.clone()?;
+        Some((inbox, slot.layout.protocol.digest))
     }
 
     /// Delivers `frame` from node `from` without waiting: a message for a
@@ -357,9 +370,12 @@ impl Router {
         }
         let to = layout.index(h.to);
         let Some(slot) = local.iter().find(|s| Some(s.me) == to).cloned() else {
+            // A peer of this node whose part ended, or one that is not this node's.
             match to {
-                Some(_) => bump(&self.counters.ended_session),
-                None => bump(&self.counters.forged),
+                Some(p) if layout.entries[p].node == self.node => {
+                    bump(&self.counters.ended_session)
+                }
+                _ => bump(&self.counters.forged),
             }
             return Routed::Done;
         };

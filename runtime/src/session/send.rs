@@ -18,8 +18,9 @@ use crate::guard::context::AuditEntry;
 use crate::guard::journal::{Fact, NewFact};
 use crate::guard::leakage::LeakRecord;
 use crate::guard::{self};
-use crate::protocol::SendGuard;
+use crate::protocol::{Digest, SendGuard};
 use crate::roster::Peer;
+use crate::router::carries;
 use crate::transport::{SendPermit, Transport};
 use crate::wire::{self, Kind};
 
@@ -29,7 +30,7 @@ const MAX_SHIPPED: usize = 256;
 /// A place for one frame: on the transport, or in a session on this node.
 enum Permit<P> {
     Remote(P),
-    Local(OwnedPermit<Bytes>),
+    Local(OwnedPermit<Bytes>, Digest),
     /// Through this node's router (the local session is not there yet).
     Routed,
 }
@@ -248,11 +249,11 @@ impl<T: Transport> Session<'_, T> {
         let route = self.route(p);
         let inner = self.node.inner();
         if entry.node == *self.node.id() {
-            let Some(inbox) = inner.router.inbox_for(self.node.id(), route) else {
+            let Some((inbox, digest)) = inner.router.inbox_for(self.node.id(), route) else {
                 return Ok(Permit::Routed);
             };
             return Ok(match self.guarded(inbox.reserve_owned()).await? {
-                Ok(permit) => Permit::Local(permit),
+                Ok(permit) => Permit::Local(permit, digest),
                 Err(_) => Permit::Routed,
             });
         }
@@ -345,9 +346,10 @@ impl<T: Transport> Session<'_, T> {
     fn hand_over(&self, permit: Permit<T::Permit>, frame: Bytes) {
         match permit {
             Permit::Remote(permit) => permit.send(frame),
-            Permit::Local(permit) => {
+            Permit::Local(permit, digest) if carries(&frame, &digest) => {
                 permit.send(frame);
             }
+            Permit::Local(..) => self.node.inner().router.deliver_now(self.node.id(), frame),
             Permit::Routed => self.node.inner().router.deliver_now(self.node.id(), frame),
         }
     }

@@ -15,7 +15,8 @@ use tokio::sync::mpsc::OwnedPermit;
 
 use crate::error::{Error, ErrorKind};
 use crate::node::{Node, NodeOptions};
-use crate::router::Router;
+use crate::protocol::Digest;
+use crate::router::{carries, Router};
 use crate::transport::{Inbound, NodeId, Route, SendPermit, Transport, TransportError};
 
 /// An in-process network of nodes.
@@ -117,6 +118,8 @@ pub enum MemoryPermit {
     Inbox {
         /// The reserved place.
         permit: OwnedPermit<Bytes>,
+        /// The protocol digest of the receiving session.
+        digest: Digest,
         /// The receiving node's router, for frames it must refuse.
         router: Arc<Router>,
         /// This node.
@@ -136,10 +139,11 @@ impl SendPermit for MemoryPermit {
         match self {
             MemoryPermit::Inbox {
                 permit,
+                digest,
                 router,
                 from,
             } => {
-                if frame.len() > router.max_frame() {
+                if frame.len() > router.max_frame() || !carries(&frame, &digest) {
                     drop(permit);
                     router.deliver_now(&from, frame);
                 } else {
@@ -177,9 +181,10 @@ impl Transport for MemoryTransport {
         let router = self.peer(to)?;
         let from = self.local.clone();
         match router.inbox_for(&self.local, route) {
-            Some(inbox) => match inbox.reserve_owned().await {
+            Some((inbox, digest)) => match inbox.reserve_owned().await {
                 Ok(permit) => Ok(MemoryPermit::Inbox {
                     permit,
+                    digest,
                     router,
                     from,
                 }),
