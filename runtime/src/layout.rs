@@ -114,8 +114,14 @@ impl Layout {
 
     /// The dense index of `peer`.
     pub fn index_of(&self, peer: &Peer) -> Option<usize> {
-        let r = match peer.role_hint() {
-            Some(r) if self.protocol.roles.get(r).map(|d| d.name) == Some(peer.name()) => r,
+        let r = match peer
+            .role_hint()
+            .and_then(|r| Some((r, self.protocol.roles.get(r)?)))
+        {
+            // A peer this session handed out carries the table's own name.
+            Some((r, decl)) if std::ptr::eq(decl.name, peer.name()) || decl.name == peer.name() => {
+                r
+            }
             _ => self.protocol.role_index(peer.name())?,
         };
         let role = u16::try_from(r).ok()?;

@@ -166,6 +166,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Router {
     node: NodeId,
     max_frame: usize,
+    attached: AtomicBool,
     table: Mutex<Table>,
     counters: Counters,
 }
@@ -191,6 +192,7 @@ impl Router {
         Arc::new(Router {
             node,
             max_frame,
+            attached: AtomicBool::new(true),
             table: Mutex::new(Table::default()),
             counters: Counters::default(),
         })
@@ -199,6 +201,16 @@ impl Router {
     /// The node this router belongs to.
     pub fn node(&self) -> &NodeId {
         &self.node
+    }
+
+    /// Whether the node is still on its network (an in-memory node that left is not).
+    pub fn attached(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
+    }
+
+    /// Marks the node as gone from its network.
+    pub(crate) fn detach(&self) {
+        self.attached.store(false, Ordering::Release);
     }
 
     /// The largest frame accepted.

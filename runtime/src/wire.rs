@@ -195,12 +195,25 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
     }
 }
 
+/// Values up to this size are encoded on the stack, then copied in one piece.
+const STACK: usize = 256;
+
 /// Appends the postcard encoding of `value` to `out`.
 pub(crate) fn encode_into<M: Serialize + ?Sized>(
     out: &mut BytesMut,
     value: &M,
 ) -> Result<(), String> {
-    postcard::serialize_with_flavor(value, Append(out)).map_err(|e| e.to_string())
+    let mut stack = [0u8; STACK];
+    match postcard::to_slice(value, &mut stack) {
+        Ok(encoded) => {
+            out.put_slice(encoded);
+            Ok(())
+        }
+        Err(postcard::Error::SerializeBufferFull) => {
+            postcard::serialize_with_flavor(value, Append(out)).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Decodes a whole postcard value; bytes left over are an error too.
@@ -257,5 +270,10 @@ mod tests {
         encode_into(&mut out, &300u32).unwrap();
         assert_eq!(decode::<u32>(&out), Ok(300));
         assert!(decode::<u8>(&out).is_err());
+        // Larger than the stack buffer: encoded straight into the output.
+        let big = vec![7u8; 3 * STACK];
+        let mut out = BytesMut::new();
+        encode_into(&mut out, &big).unwrap();
+        assert_eq!(decode::<Vec<u8>>(&out), Ok(big));
     }
 }

@@ -193,3 +193,110 @@ pub fn decisions_of(decisions: &[String], process: &str) -> Vec<String> {
         .filter_map(|d| d.strip_prefix(&prefix).map(str::to_string))
         .collect()
 }
+
+/// AmpTransport roles that keep nothing per message, for benchmarks.
+pub mod amp {
+    use choreo_runtime::Peer;
+
+    /// Payload types: plain numbers.
+    pub struct Types;
+    impl choreo_amp_transport::Types for Types {
+        type ChannelOpen = u64;
+        type ChannelAccept = u64;
+        type AmpEnvelope = u64;
+        type ChannelClose = u64;
+    }
+
+    type Never = std::convert::Infallible;
+
+    /// A Sender numbering its messages, checking each receipt.
+    #[derive(Default)]
+    pub struct Sender(u64);
+    impl choreo_amp_transport::Sender for Sender {
+        type Types = Types;
+        type Error = String;
+        async fn channel_open(&mut self, _: Peer) -> Result<u64, String> {
+            Ok(1)
+        }
+        async fn on_channel_accept(&mut self, _: Peer, _: u64) -> Result<(), String> {
+            Ok(())
+        }
+        async fn amp_message(&mut self, _: Peer) -> Result<u64, String> {
+            self.0 += 1;
+            Ok(self.0)
+        }
+        async fn on_amp_receipt(
+            &mut self,
+            _: Peer,
+            msg: choreo_amp_transport::msg::AmpReceipt,
+        ) -> Result<(), String> {
+            if msg.seq == self.0 {
+                Ok(())
+            } else {
+                Err(format!("receipt {} for message {}", msg.seq, self.0))
+            }
+        }
+        async fn ratchet_checkpoint(
+            &mut self,
+            _: Peer,
+        ) -> Result<choreo_amp_transport::msg::RatchetCheckpoint, String> {
+            Ok(choreo_amp_transport::msg::RatchetCheckpoint {
+                epoch: 1,
+                generation: 1,
+            })
+        }
+        async fn on_checkpoint_ack(
+            &mut self,
+            _: Peer,
+            _: choreo_amp_transport::msg::CheckpointAck,
+        ) -> Result<(), String> {
+            Ok(())
+        }
+        async fn channel_close(&mut self, _: Peer) -> Result<u64, String> {
+            Ok(0)
+        }
+    }
+
+    /// A Receiver receipting each message with its number.
+    #[derive(Default)]
+    pub struct Receiver(u64);
+    impl choreo_amp_transport::Receiver for Receiver {
+        type Types = Types;
+        type Error = Never;
+        async fn on_channel_open(&mut self, _: Peer, _: u64) -> Result<(), Never> {
+            Ok(())
+        }
+        async fn channel_accept(&mut self, _: Peer) -> Result<u64, Never> {
+            Ok(1)
+        }
+        async fn on_amp_message(&mut self, _: Peer, msg: u64) -> Result<(), Never> {
+            self.0 = msg;
+            Ok(())
+        }
+        async fn amp_receipt(
+            &mut self,
+            _: Peer,
+        ) -> Result<choreo_amp_transport::msg::AmpReceipt, Never> {
+            Ok(choreo_amp_transport::msg::AmpReceipt {
+                seq: self.0,
+                digest: [0; 32],
+            })
+        }
+        async fn on_ratchet_checkpoint(
+            &mut self,
+            _: Peer,
+            _: choreo_amp_transport::msg::RatchetCheckpoint,
+        ) -> Result<(), Never> {
+            Ok(())
+        }
+        async fn checkpoint_ack(
+            &mut self,
+            _: Peer,
+        ) -> Result<choreo_amp_transport::msg::CheckpointAck, Never> {
+            Ok(choreo_amp_transport::msg::CheckpointAck { generation: 1 })
+        }
+        async fn on_channel_close(&mut self, _: Peer, _: u64) -> Result<(), Never> {
+            Ok(())
+        }
+    }
+}

@@ -48,6 +48,8 @@ pub struct Session<'a, T: Transport> {
     node: Node<T>,
     slot: Arc<Slot>,
     inbox: Inboxes,
+    /// Per peer on another node: the transport's link to it.
+    links: Vec<Option<T::Link>>,
     ctx: &'a mut RoleContext,
     /// Per capability of the protocol's table: held by the role.
     held: Vec<bool>,
@@ -99,9 +101,24 @@ impl<'a, T: Transport> Session<'a, T> {
         let n = layout.len();
         let metrics = SessionMetrics::new(slot.session, layout.protocol.name);
         let timeout = node.inner().timeout;
+        let links = layout
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(p, entry)| {
+                let remote = p != slot.me && entry.node != *node.id();
+                let route = Route {
+                    session: slot.session,
+                    to: p as u32,
+                    from: slot.me as u32,
+                };
+                remote.then(|| node.inner().transport.link(&entry.node, route))
+            })
+            .collect();
         Session {
             node,
             inbox,
+            links,
             ctx,
             held,
             budgets,
@@ -303,17 +320,18 @@ impl<'a, T: Transport> Session<'a, T> {
             wire::write_header(&mut self.scratch, &header);
             self.scratch.extend_from_slice(reason);
             let frame = self.scratch.split().freeze();
-            let route = self.route(p);
             let inner = self.node.inner();
-            if entry.node == *self.node.id() {
-                inner.router.deliver_now(self.node.id(), frame);
-            } else {
-                let _ = inner.transport.send_now(&entry.node, route, frame);
+            match &self.links[p] {
+                Some(link) => {
+                    let _ = inner.transport.send_now(link, frame);
+                }
+                None => inner.router.deliver_now(self.node.id(), frame),
             }
         }
         self.close();
     }
 
+    /// The route of a frame to peer `to`.
     pub(crate) fn route(&self, to: usize) -> Route {
         Route {
             session: self.slot.session,

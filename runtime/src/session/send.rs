@@ -10,6 +10,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::join_all;
 use serde::Serialize;
+use smallvec::SmallVec;
 use tokio::sync::mpsc::OwnedPermit;
 
 use super::Session;
@@ -23,6 +24,9 @@ use crate::roster::Peer;
 use crate::router::carries;
 use crate::transport::{SendPermit, Transport};
 use crate::wire::{self, Kind};
+
+/// What one send handles per receiver, on the stack for small fan-outs.
+type Batch<T> = SmallVec<[T; 4]>;
 
 /// At most this many journal facts travel in one frame.
 const MAX_SHIPPED: usize = 256;
@@ -111,7 +115,7 @@ impl<T: Transport> Session<'_, T> {
         parallel: bool,
         targets: &[(usize, &M)],
     ) -> Result<(), Error> {
-        let peers: Vec<usize> = targets.iter().map(|(p, _)| *p).collect();
+        let peers: Batch<usize> = targets.iter().map(|(p, _)| *p).collect();
         let encode = |out: &mut BytesMut, i: usize| wire::encode_into(out, targets[i].1);
         self.dispatch_with(guard_id, parallel, &peers, encode).await
     }
@@ -141,14 +145,14 @@ impl<T: Transport> Session<'_, T> {
     ) -> Result<(), Error> {
         let label = self.protocol().label(guard.label);
         let lengths = self.encode_all(guard, peers, encode)?;
-        let layout = self.slot.layout.clone();
+        let entries = &self.slot.layout.entries;
         guard::check(
-            self.protocol(),
+            self.slot.layout.protocol,
             guard,
             &self.held,
             &self.budgets,
             &mut self.pending,
-            |p| layout.entries[p].peer,
+            |p| entries[p].peer,
             peers,
         )
         .map_err(|refusal| {
@@ -185,10 +189,10 @@ impl<T: Transport> Session<'_, T> {
         guard: &SendGuard,
         peers: &[usize],
         encode: impl Fn(&mut BytesMut, usize) -> Result<(), String>,
-    ) -> Result<Vec<usize>, Error> {
+    ) -> Result<Batch<usize>, Error> {
         let label = self.protocol().label(guard.label);
         let max = self.node.inner().transport.max_frame();
-        let mut lengths = Vec::with_capacity(peers.len());
+        let mut lengths = Batch::with_capacity(peers.len());
         for (i, &p) in peers.iter().enumerate() {
             let start = self.scratch.len();
             self.scratch.reserve(wire::HEADER + 64);
@@ -223,8 +227,8 @@ impl<T: Transport> Session<'_, T> {
         &self,
         peers: &[usize],
         parallel: bool,
-    ) -> (Vec<Permit<T::Permit>>, Option<Error>) {
-        let mut permits = Vec::with_capacity(peers.len());
+    ) -> (Batch<Permit<T::Permit>>, Option<Error>) {
+        let mut permits = Batch::with_capacity(peers.len());
         if parallel && peers.len() > 1 {
             let reserved = join_all(peers.iter().map(|&p| self.reserve(p))).await;
             for result in reserved {
@@ -245,10 +249,10 @@ impl<T: Transport> Session<'_, T> {
     }
 
     async fn reserve(&self, p: usize) -> Result<Permit<T::Permit>, Error> {
-        let entry = &self.layout().entries[p];
-        let route = self.route(p);
         let inner = self.node.inner();
-        if entry.node == *self.node.id() {
+        let Some(link) = &self.links[p] else {
+            // A peer on this node: straight into its session, if it runs.
+            let route = self.route(p);
             let Some((inbox, digest)) = inner.router.inbox_for(self.node.id(), route) else {
                 return Ok(Permit::Routed);
             };
@@ -256,11 +260,8 @@ impl<T: Transport> Session<'_, T> {
                 Ok(permit) => Permit::Local(permit, digest),
                 Err(_) => Permit::Routed,
             });
-        }
-        match self
-            .guarded(inner.transport.reserve(&entry.node, route))
-            .await?
-        {
+        };
+        match self.guarded(inner.transport.reserve(link)).await? {
             Ok(permit) => Ok(Permit::Remote(permit)),
             Err(e) => Err(self.error(Some(p), ErrorKind::Send(e))),
         }

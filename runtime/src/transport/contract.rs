@@ -2,10 +2,12 @@
 //!
 //! A transport moves opaque frames between *nodes* (processes or devices,
 //! named by [`NodeId`]); it knows nothing of sessions, roles or protocols.
-//! Outgoing, the node's sessions ask the transport for a [`Transport::reserve`]
-//! permit (waiting while the link's buffer is full: backpressure), then hand
-//! the finished frame to it; control frames (cancellation) go with
-//! [`Transport::send_now`], which never waits. Incoming, the transport hands
+//! Outgoing, a session asks the transport once per peer for a
+//! [`Transport::link`] (whatever makes later frames to that peer cheap: a
+//! connection handle, a channel end), then, for each frame, for a
+//! [`Transport::reserve`] permit on it (waiting while the link's buffer is
+//! full: backpressure), then hands the finished frame to it; control frames
+//! (cancellation) go with [`Transport::send_now`], which never waits. Incoming, the transport hands
 //! every frame, tagged with the node it authenticated as the sender, to the
 //! node's [`Inbound`] (its router), which validates and routes it.
 
@@ -118,8 +120,11 @@ pub enum TransportError {
 /// Frames from one node to another arrive in the order they were sent.
 /// Implementations never panic on what a peer does.
 pub trait Transport: Send + Sync + 'static {
-    /// A reserved place for one frame on the link to a node; sending through
-    /// it cannot fail (the frame may still be lost with the link later).
+    /// The way to one peer of one session: made once, used for every frame.
+    type Link: Send + Sync;
+
+    /// A reserved place for one frame on a link; sending through it cannot
+    /// fail (the frame may still be lost with the link later).
     type Permit: SendPermit;
 
     /// This node.
@@ -128,18 +133,21 @@ pub trait Transport: Send + Sync + 'static {
     /// The largest frame this transport carries, in bytes.
     fn max_frame(&self) -> usize;
 
-    /// Reserves a place for one frame to `to`, waiting while the link's buffer
-    /// is full. `route` says where the frame goes inside `to`.
+    /// The link to the peer at node `to` that `route` names. Cheap and
+    /// infallible: failures show when a frame is reserved on it.
+    fn link(&self, to: &NodeId, route: Route) -> Self::Link;
+
+    /// Reserves a place for one frame on `link`, waiting while its buffer is
+    /// full.
     fn reserve(
         &self,
-        to: &NodeId,
-        route: Route,
+        link: &Self::Link,
     ) -> impl Future<Output = Result<Self::Permit, TransportError>> + Send;
 
-    /// Queues a control frame (a cancellation) to `to` without waiting; it may
-    /// overtake data frames queued earlier. Best effort: an error only says the
-    /// frame was certainly not queued.
-    fn send_now(&self, to: &NodeId, route: Route, frame: Bytes) -> Result<(), TransportError>;
+    /// Queues a control frame (a cancellation) on `link` without waiting; it
+    /// may overtake data frames queued earlier. Best effort: an error only
+    /// says the frame was certainly not queued.
+    fn send_now(&self, link: &Self::Link, frame: Bytes) -> Result<(), TransportError>;
 }
 
 /// A place reserved by [`Transport::reserve`].

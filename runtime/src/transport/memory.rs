@@ -8,10 +8,10 @@
 //! other node's sessions then learn that its peers have gone.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::OwnedPermit;
+use tokio::sync::mpsc::{self, OwnedPermit};
 
 use crate::error::{Error, ErrorKind};
 use crate::node::{Node, NodeOptions};
@@ -89,7 +89,9 @@ impl MemoryNetwork {
                 (None, _) => return,
                 _ => {}
             }
-            nodes.remove(node);
+            if let Some(gone) = nodes.remove(node) {
+                gone.detach();
+            }
             nodes.values().cloned().collect()
         };
         for router in others {
@@ -155,18 +157,27 @@ impl SendPermit for MemoryPermit {
     }
 }
 
+/// The way to one peer of one session: the receiving node's router, and the
+/// session's inbox once it is found there.
+#[derive(Debug)]
+pub struct MemoryLink {
+    to: NodeId,
+    route: Route,
+    router: Option<Arc<Router>>,
+    inbox: OnceLock<(mpsc::Sender<Bytes>, Digest)>,
+}
+
 impl MemoryTransport {
-    fn peer(&self, to: &NodeId) -> Result<Arc<Router>, TransportError> {
-        self.network
-            .router(to)
-            .ok_or_else(|| TransportError::Unreachable {
-                node: to.clone(),
-                reason: "no such node on this network".into(),
-            })
+    fn unreachable(to: &NodeId) -> TransportError {
+        TransportError::Unreachable {
+            node: to.clone(),
+            reason: "no such node on this network".into(),
+        }
     }
 }
 
 impl Transport for MemoryTransport {
+    type Link = MemoryLink;
     type Permit = MemoryPermit;
 
     fn local(&self) -> &NodeId {
@@ -177,26 +188,52 @@ impl Transport for MemoryTransport {
         self.max_frame
     }
 
-    async fn reserve(&self, to: &NodeId, route: Route) -> Result<MemoryPermit, TransportError> {
-        let router = self.peer(to)?;
-        let from = self.local.clone();
-        match router.inbox_for(&self.local, route) {
-            Some((inbox, digest)) => match inbox.reserve_owned().await {
-                Ok(permit) => Ok(MemoryPermit::Inbox {
-                    permit,
-                    digest,
-                    router,
-                    from,
-                }),
-                // The session ended there meanwhile: its router counts the frame.
-                Err(_) => Ok(MemoryPermit::Route { router, from }),
-            },
-            None => Ok(MemoryPermit::Route { router, from }),
+    fn link(&self, to: &NodeId, route: Route) -> MemoryLink {
+        MemoryLink {
+            to: to.clone(),
+            route,
+            router: self.network.router(to),
+            inbox: OnceLock::new(),
         }
     }
 
-    fn send_now(&self, to: &NodeId, _route: Route, frame: Bytes) -> Result<(), TransportError> {
-        self.peer(to)?.deliver_now(&self.local, frame);
+    async fn reserve(&self, link: &MemoryLink) -> Result<MemoryPermit, TransportError> {
+        let router = match &link.router {
+            Some(router) if router.attached() => router.clone(),
+            Some(_) => return Err(Self::unreachable(&link.to)),
+            None => self
+                .network
+                .router(&link.to)
+                .ok_or_else(|| Self::unreachable(&link.to))?,
+        };
+        let from = self.local.clone();
+        let found = match link.inbox.get() {
+            Some(found) => Some(found),
+            None => router
+                .inbox_for(&self.local, link.route)
+                .map(|found| link.inbox.get_or_init(|| found)),
+        };
+        let Some((inbox, digest)) = found else {
+            return Ok(MemoryPermit::Route { router, from });
+        };
+        match inbox.clone().reserve_owned().await {
+            Ok(permit) => Ok(MemoryPermit::Inbox {
+                permit,
+                digest: *digest,
+                router,
+                from,
+            }),
+            // The session ended there meanwhile: its router counts the frame.
+            Err(_) => Ok(MemoryPermit::Route { router, from }),
+        }
+    }
+
+    fn send_now(&self, link: &MemoryLink, frame: Bytes) -> Result<(), TransportError> {
+        let router = self
+            .network
+            .router(&link.to)
+            .ok_or_else(|| Self::unreachable(&link.to))?;
+        router.deliver_now(&self.local, frame);
         Ok(())
     }
 }
