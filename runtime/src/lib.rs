@@ -67,6 +67,7 @@ pub mod adapter;
 pub mod effects;
 pub mod error;
 pub mod guard;
+pub mod journal;
 pub mod metrics;
 pub mod roster;
 pub mod transport;
