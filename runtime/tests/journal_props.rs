@@ -60,10 +60,10 @@ async fn deliver(j: &Journal, shipments: &[Shipment]) -> usize {
 fn union(shipments: &[Shipment]) -> (Vec<(NodeId, u64)>, Vec<Fact>) {
     let keys: BTreeSet<(usize, u64)> = shipments.iter().flatten().copied().collect();
     let mut heads = Vec::new();
-    for o in 0..3 {
+    for (o, name) in ORIGINS.iter().enumerate() {
         if keys.iter().any(|&(k, _)| k == o) {
             let head = (1..).take_while(|q| keys.contains(&(o, *q))).count() as u64;
-            heads.push((NodeId::new(ORIGINS[o]), head));
+            heads.push((NodeId::new(*name), head));
         }
     }
     (heads, keys.into_iter().map(|(o, q)| fact(o, q)).collect())
