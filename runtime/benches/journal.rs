@@ -18,14 +18,16 @@ const SINGLE: usize = 500;
 const GROUPED: usize = 64 * 160;
 const CONCURRENT_TASKS: usize = 64;
 const CONCURRENT_ROUNDS: usize = 20;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .expect("tokio runtime");
-    println!("journal appends, facts of 32-byte bodies, median of {RUNS} runs");
+    println!(
+        "journal appends, facts of 32-byte bodies, median of {RUNS} runs (slowest..fastest run)"
+    );
     let file = |what: &str, facts: usize, run: &dyn Fn(&Journal) -> Duration| {
         let times = (0..RUNS)
             .map(|_| {
@@ -97,12 +99,18 @@ async fn concurrent(journal: &Journal) -> Duration {
     start.elapsed()
 }
 
+/// Prints the median rate, with the slowest and fastest runs: fsync latency
+/// varies with whatever else the machine's disk is doing.
 fn report(what: &str, facts: usize, mut times: Vec<Duration>) {
     times.sort();
+    let rate = |t: Duration| facts as f64 / t.as_secs_f64();
     let median = times[times.len() / 2];
-    let rate = facts as f64 / median.as_secs_f64();
-    let per = median.as_secs_f64() * 1e6 / facts as f64;
+    let (slowest, fastest) = (times[times.len() - 1], times[0]);
     println!(
-        "{what:<50} {rate:>10.0} facts/s  ({per:>8.1} µs/fact, {facts} facts in {median:.2?})"
+        "{what:<50} {:>9.0} facts/s  ({:.0}..{:.0}; {:.1} µs/fact)",
+        rate(median),
+        rate(slowest),
+        rate(fastest),
+        median.as_secs_f64() * 1e6 / facts as f64
     );
 }
