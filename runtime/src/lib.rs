@@ -79,6 +79,10 @@ pub use guard::context::{AuditEntry, RoleContext};
 pub use guard::journal::{Journal, JournalEntry};
 pub use guard::leakage::{LeakRecord, Leakage, LeakageLedger, ObserverClass};
 pub use guard::{Refusal, SendGuard};
+pub use journal::{
+    CeremonyTracker, Durability, Fact, JournalError, Migration, MigrationContext,
+    MigrationCoordinator, MigrationError, NewFact,
+};
 pub use metrics::{LatencyStats, SessionId, SessionMetrics};
 pub use roster::{Peer, Roster};
 pub use transport::memory::{InMemoryNetwork, MemoryEndpoint};
