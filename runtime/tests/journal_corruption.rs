@@ -125,7 +125,7 @@ fn garbage_appended_is_an_error_or_changes_nothing() {
 }
 
 #[test]
-fn a_file_that_is_not_a_journal_is_refused() {
+fn a_file_that_is_not_a_database_is_corrupted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = dir.path().join("notes.journal");
     std::fs::write(
@@ -136,4 +136,23 @@ fn a_file_that_is_not_a_journal_is_refused() {
     let err = Journal::open(&text, origin()).expect_err("text file");
     assert!(matches!(err, JournalError::Corrupted { .. }), "{err:?}");
     assert!(err.to_string().contains("notes.journal"), "{err}");
+}
+
+#[test]
+fn a_database_that_is_not_a_journal_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).expect("create");
+        let txn = db.begin_write().expect("write");
+        let table: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("something");
+        txn.open_table(table)
+            .expect("table")
+            .insert("x", 1)
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    let err = Journal::open(&path, origin()).expect_err("not a journal");
+    assert!(matches!(err, JournalError::NotAJournal { .. }), "{err:?}");
+    assert!(err.to_string().contains("other.redb"), "{err}");
 }

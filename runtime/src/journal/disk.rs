@@ -71,20 +71,21 @@ impl RedbStore {
         &self.path
     }
 
+    /// Checks that the file is a journal of this format, for `origin`.
     fn check_meta(&self, origin: &NodeId) -> Result<(), JournalError> {
-        let not_a_journal = |reason: &str| JournalError::NotAJournal {
+        let not_a_journal = |reason: String| JournalError::NotAJournal {
             path: self.path.clone(),
-            reason: reason.to_owned(),
+            reason,
+        };
+        let missing = |e: TableError| match e {
+            TableError::TableDoesNotExist(name) => not_a_journal(format!("no {name} table")),
+            other => self.err(other),
         };
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let meta = match txn.open_table(META) {
-            Ok(meta) => meta,
-            Err(TableError::TableDoesNotExist(_)) => return Err(not_a_journal("no meta table")),
-            Err(e) => return Err(self.err(e)),
-        };
+        let meta = txn.open_table(META).map_err(missing)?;
         let format = meta.get("format").map_err(|e| self.err(e))?;
         if format.as_ref().map(|v| v.value()) != Some(FORMAT) {
-            return Err(not_a_journal("missing or unknown format"));
+            return Err(not_a_journal("missing or unknown format".to_owned()));
         }
         let found = meta.get("origin").map_err(|e| self.err(e))?;
         let found = found
@@ -99,17 +100,13 @@ impl RedbStore {
                     found: NodeId::new(found),
                 })
             }
-            None => return Err(not_a_journal("no origin recorded")),
+            None => return Err(not_a_journal("no origin recorded".to_owned())),
         }
-        for table in [
-            txn.open_table(FACTS).map(|_| ()),
-            txn.open_table(HEADS).map(|_| ()),
-            txn.open_table(KIND_COUNTS).map(|_| ()),
-            txn.open_table(DATA).map(|_| ()),
-        ] {
-            table.map_err(|e| self.err(e))?;
-        }
-        txn.open_table(KINDS).map_err(|e| self.err(e))?;
+        txn.open_table(FACTS).map_err(missing)?;
+        txn.open_table(HEADS).map_err(missing)?;
+        txn.open_table(KINDS).map_err(missing)?;
+        txn.open_table(KIND_COUNTS).map_err(missing)?;
+        txn.open_table(DATA).map_err(missing)?;
         Ok(())
     }
 
