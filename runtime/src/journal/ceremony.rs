@@ -581,6 +581,22 @@ impl CeremonyTracker {
         Ok(seqs.first().copied().unwrap_or(0))
     }
 
+    /// Every ceremony of `op_type` started on `prestate`, with its status, in
+    /// id order (its length numbers a new attempt on the same prestate).
+    pub fn ceremonies_on(
+        &self,
+        prestate: &PrestateHash,
+        op_type: &str,
+    ) -> Result<Vec<(CeremonyId, CeremonyStatus)>, CeremonyError> {
+        let view = self.view()?;
+        Ok(view
+            .started
+            .iter()
+            .filter(|(_, s)| s.op_type == op_type && s.prestate == *prestate)
+            .filter_map(|(id, _)| view.status(id).map(|status| (*id, status)))
+            .collect())
+    }
+
     /// The open ceremonies of `op_type`, in id order.
     pub fn open_ceremonies(&self, op_type: &str) -> Result<Vec<CeremonyId>, CeremonyError> {
         Ok(self

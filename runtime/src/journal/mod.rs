@@ -14,6 +14,29 @@
 //! [`MigrationCoordinator`] (data migrations committed with their facts).
 //! `docs/journal.md` states the guarantees: what is durable when, and what a
 //! crash can and cannot lose.
+//!
+//! # Example
+//!
+//! ```
+//! use choreo_runtime::journal::{Journal, NewFact, NO_SESSION};
+//! use choreo_runtime::transport::contract::NodeId;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let alice = Journal::open(&dir.path().join("alice.journal"), NodeId::new("alice"))?;
+//! let bob = Journal::in_memory(NodeId::new("bob"));
+//! let hello = NewFact::new(NO_SESSION, "Demo::Hello", b"hi".to_vec());
+//! assert_eq!(alice.append(vec![hello]).await?, [1]); // on disk now
+//!
+//! // Ship bob what he has not seen of alice's facts; merging twice is harmless.
+//! let missing = alice.since(alice.origin(), bob.head(alice.origin())?, 100)?;
+//! assert_eq!(bob.merge(missing.clone()).await?, 1);
+//! assert_eq!(bob.merge(missing).await?, 0);
+//! assert_eq!(bob.count("Demo::Hello")?, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 mod apply;
 pub mod ceremony;
