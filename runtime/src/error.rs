@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::guard::journal::JournalError;
 use crate::guard::Refusal;
+use crate::journal::JournalError;
 use crate::roster::Peer;
 use crate::transport::{NodeId, SessionId, TransportError};
 

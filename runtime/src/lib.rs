@@ -57,7 +57,7 @@
 //! a.send(Peer::role("Receiver"), 0, "hello").await?;
 //! let offer: String = b.recv(Peer::role("Sender"), 0).await?;
 //! assert_eq!(offer, "hello");
-//! assert_eq!(alice.journal().count("InvitationFact::Sent"), 1);
+//! assert_eq!(alice.journal().count("InvitationFact::Sent")?, 1);
 //! assert_eq!(a.complete::<String>(Ok(()))?.messages_sent, 1);
 //! assert_eq!(b.complete::<String>(Ok(()))?.messages_received, 1);
 //! # Ok(())
@@ -72,6 +72,7 @@
 pub mod effects;
 pub mod error;
 pub mod guard;
+pub mod journal;
 mod layout;
 pub mod metrics;
 pub mod node;
@@ -88,9 +89,12 @@ mod hostile_tests;
 pub use effects::{ChoreographicEffects, Received};
 pub use error::{Error, ErrorKind, RunError};
 pub use guard::context::{AuditEntry, RoleContext};
-pub use guard::journal::{Durability, Fact, Journal, JournalError, NewFact};
 pub use guard::leakage::{LeakRecord, LeakageLedger, ObserverClass};
 pub use guard::Refusal;
+pub use journal::{
+    CeremonyTracker, Durability, Fact, Journal, JournalError, Migration, MigrationContext,
+    MigrationCoordinator, MigrationError, NewFact,
+};
 pub use metrics::{LatencyStats, SessionMetrics};
 pub use node::{Listener, Node, NodeOptions, DEFAULT_INBOX, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
 pub use protocol::{Digest, Protocol, RoleDecl, SendGuard};

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, ErrorKind};
 use crate::guard::context::RoleContext;
-use crate::guard::journal::Journal;
+use crate::journal::Journal;
 use crate::layout::Layout;
 use crate::protocol::Protocol;
 use crate::roster::{Peer, Roster};

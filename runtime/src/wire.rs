@@ -21,7 +21,7 @@ use bytes::{BufMut, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::guard::journal::Fact;
+use crate::journal::Fact;
 use crate::protocol::Digest;
 use crate::transport::SessionId;
 

@@ -18,7 +18,7 @@ fn initiator_ctx() -> RoleContext {
 fn assert_untouched(net: &Net, ctx: &RoleContext) {
     assert_eq!(ctx.remaining_budget(&guardian(0)), 100);
     assert_eq!(ctx.remaining_budget(&guardian(2)), 10);
-    assert!(net.initiator.journal().is_empty());
+    assert!(net.initiator.journal().is_empty().unwrap());
     assert_eq!(ctx.audit_log().len(), 0);
     assert_eq!(ctx.ledger().sends(), 0);
 }
@@ -67,7 +67,7 @@ async fn an_exhausted_flow_budget_refuses_the_whole_fan_out() {
     assert_eq!(init.metrics().messages_sent, 0);
     init.finish();
     assert_eq!(ctx.remaining_budget(&guardian(0)), 100);
-    assert!(net.initiator.journal().is_empty());
+    assert!(net.initiator.journal().is_empty().unwrap());
 }
 
 #[tokio::test(start_paused = true)]
@@ -102,8 +102,11 @@ async fn an_accepted_send_records_each_effect_once() {
     g.finish();
     assert_eq!(ctx.remaining_budget(&guardian(0)), 95);
     let journal = net.initiator.journal();
-    assert_eq!(journal.count("CeremonyFact::Proposed"), 1);
-    assert_eq!(journal.facts()[0].session, id);
+    assert_eq!(journal.count("CeremonyFact::Proposed").unwrap(), 1);
+    assert_eq!(
+        journal.since(journal.origin(), 0, 1).unwrap()[0].session,
+        id
+    );
     let audit: Vec<_> = ctx.audit_log().collect();
     assert_eq!(audit.len(), 1);
     assert_eq!(
@@ -137,7 +140,8 @@ async fn a_fan_out_whose_third_send_fails_records_exactly_the_first_two() {
     for (i, left) in [(0, 95), (1, 95), (2, 10), (3, 100)] {
         assert_eq!(ctx.remaining_budget(&guardian(i)), left, "Guardian[{i}]");
     }
-    let facts = net.initiator.journal().facts();
+    let journal = net.initiator.journal();
+    let facts = journal.since(journal.origin(), 0, usize::MAX).unwrap();
     let receivers: Vec<(String, String)> = facts
         .iter()
         .map(|f| postcard::from_bytes(&f.body).unwrap())
@@ -200,19 +204,24 @@ async fn journal_merge_ships_each_fact_once_and_only_the_senders_own() {
         let got: u8 = init.recv(guardian(0), RESPOND).await.unwrap();
         assert_eq!(got, round);
         let journal = net.initiator.journal();
-        assert_eq!(journal.count("CeremonyFact::Responded"), usize::from(round));
+        assert_eq!(
+            journal.count("CeremonyFact::Responded").unwrap(),
+            u64::from(round)
+        );
     }
     let shipped = g.metrics().bytes_sent;
     init.finish();
     g.finish();
     // Three frames, each carrying one new fact, not the whole journal again.
-    let one_fact = net.guardians[0].journal().facts()[0].clone();
+    let g_journal = net.guardians[0].journal();
+    let one_fact = g_journal.since(g_journal.origin(), 0, 1).unwrap()[0].clone();
     let fact_bytes = postcard::to_stdvec(&vec![one_fact]).unwrap().len() as u64;
     assert_eq!(shipped, 3 * (53 + 1 + fact_bytes));
     let origins: Vec<String> = net
         .initiator
         .journal()
-        .facts()
+        .by_kind("CeremonyFact::Responded")
+        .unwrap()
         .iter()
         .map(|f| f.origin.to_string())
         .collect();

@@ -37,7 +37,7 @@ async fn an_oversized_frame_is_refused_by_its_sender_with_no_effect() {
     );
     assert_eq!(init.metrics().messages_sent, 0);
     init.finish();
-    assert!(net.initiator.journal().is_empty());
+    assert!(net.initiator.journal().is_empty().unwrap());
     assert_eq!(ctx.audit_log().len(), 0);
 }
 

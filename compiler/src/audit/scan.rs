@@ -88,7 +88,7 @@ fn in_code(line: &str, needle: &str) -> bool {
     line.match_indices(needle).any(|(at, _)| {
         let before = &line[..at];
         let quotes = before.matches('"').count() - before.matches("\\\"").count();
-        !before.contains("//") && quotes % 2 == 0
+        !before.contains("//") && quotes.is_multiple_of(2)
     })
 }
 

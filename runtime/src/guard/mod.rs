@@ -13,7 +13,7 @@
 //! entry of the protocol's table, budgets as one number per peer.
 
 pub mod context;
-pub mod journal;
+
 pub mod leakage;
 
 use crate::protocol::{Protocol, SendGuard};

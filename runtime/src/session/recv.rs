@@ -23,7 +23,7 @@ use tokio::time::{Instant, Sleep};
 use super::offer::{Expected, Offer};
 use super::Session;
 use crate::error::{Error, ErrorKind};
-use crate::guard::journal::Fact;
+use crate::journal::Fact;
 use crate::roster::Peer;
 use crate::transport::Transport;
 use crate::wire;

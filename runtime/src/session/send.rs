@@ -16,9 +16,9 @@ use tokio::sync::mpsc::OwnedPermit;
 use super::Session;
 use crate::error::{Error, ErrorKind};
 use crate::guard::context::AuditEntry;
-use crate::guard::journal::{Fact, NewFact};
 use crate::guard::leakage::LeakRecord;
 use crate::guard::{self};
+use crate::journal::{Fact, NewFact};
 use crate::protocol::{Digest, SendGuard};
 use crate::roster::Peer;
 use crate::router::carries;
@@ -301,7 +301,10 @@ impl<T: Transport> Session<'_, T> {
     fn ship_facts(&mut self, p: usize, frame: &mut BytesMut) {
         let journal = self.node.journal();
         let max = self.node.inner().transport.max_frame();
-        let mut facts: Vec<Fact> = journal.since(journal.origin(), self.shipped[p], MAX_SHIPPED);
+        // A journal that cannot be read ships nothing this time; the facts go later.
+        let mut facts: Vec<Fact> = journal
+            .since(journal.origin(), self.shipped[p], MAX_SHIPPED)
+            .unwrap_or_default();
         let mut encoded = BytesMut::new();
         loop {
             encoded.clear();
