@@ -154,6 +154,21 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Rewrite files in the canonical layout, keeping every comment in place.
+    ///
+    /// Directories are searched recursively for `*.choreo` files. Only files whose
+    /// layout changes are written. The formatter checks its own result: the checked
+    /// model, every projection and every comment must be the same before and after,
+    /// or the file is left alone (E1101). With --check nothing is written: a unified
+    /// diff of each file that is not formatted goes to stdout, and the exit code is 1.
+    Fmt {
+        /// Files or directories to format.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Write nothing; print a diff and exit 1 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Explain a diagnostic code (`E0501`), or list every code.
     Explain {
         /// The code; omit to list all.
@@ -248,6 +263,7 @@ pub fn run() -> i32 {
             error_format,
         ),
         Command::Audit { root, check } => audit(&root, check),
+        Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(code.as_deref()),
     }
 }
@@ -688,5 +704,56 @@ fn explain(code: Option<&str>) -> i32 {
                 "unknown code `{code}`; `choreoc explain` lists them"
             )),
         },
+    }
+}
+
+/// `choreoc fmt`: formats (or with `check` diffs) every file; returns the exit code.
+fn fmt(paths: &[PathBuf], check: bool) -> i32 {
+    let files = match driver::find_sources(paths) {
+        Ok(files) => files,
+        Err(e) => return usage_error(e),
+    };
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (mut changed, mut failed) = (0, 0);
+    for path in &files {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        };
+        let name = path.display().to_string();
+        let outcome = choreoc::fmt::format_bytes(&name, &bytes);
+        match &outcome.result {
+            Err(diags) => {
+                failed += 1;
+                for d in diags {
+                    eprint!("{}", render_human(d, &outcome.file, color));
+                }
+            }
+            Ok(text) if outcome.changed() => {
+                changed += 1;
+                if check {
+                    let diff = choreoc::fmt::unified_diff(&name, outcome.file.text(), text);
+                    let _ = std::io::stdout().lock().write_all(diff.as_bytes());
+                } else if let Err(e) = driver::write_if_changed(path, text) {
+                    return usage_error(format!("cannot write {}: {e}", path.display()));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    let n = files.len();
+    let verb = if check {
+        "not formatted"
+    } else {
+        "reformatted"
+    };
+    eprintln!(
+        "fmt: {n} file{}, {changed} {verb}, {failed} with errors",
+        if n == 1 { "" } else { "s" }
+    );
+    if failed > 0 || (check && changed > 0) {
+        PROBLEMS
+    } else {
+        OK
     }
 }

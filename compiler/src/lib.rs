@@ -8,6 +8,7 @@ pub mod check;
 pub mod diag;
 pub mod driver;
 pub mod emit;
+pub mod fmt;
 pub mod project;
 pub mod simulate;
 pub mod syntax;

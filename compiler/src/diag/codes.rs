@@ -76,6 +76,7 @@ codes! {
     ManifestMissing = "E1002", Error, "a protocol of `protocols/` has no entry in the audit manifest";
     ManifestOrphan = "E1003", Error, "an audit manifest entry names a protocol that does not exist";
     ManifestDuplicate = "E1004", Error, "a protocol has two entries in the audit manifest";
+    FmtChangesMeaning = "E1101", Error, "`choreoc fmt` would change what a file means, so it leaves the file alone (a bug in the formatter)";
     UnusedRole = "W0901", Warning, "a declared role takes part in no statement";
     UnknownAnnotation = "W0902", Warning, "an annotation key that the compiler does not know (kept and passed on)";
     UnknownAttribute = "W0903", Warning, "a statement attribute that the compiler does not know (kept and passed on)";
