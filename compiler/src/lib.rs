@@ -4,6 +4,7 @@
 //! → [`check`] (the checked model) → [`project`] (local types per role).
 
 pub mod audit;
+pub mod breaking;
 pub mod check;
 pub mod diag;
 pub mod driver;
