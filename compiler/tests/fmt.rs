@@ -110,6 +110,24 @@ fn layout_that_changes_meaning_is_detected() {
 }
 
 #[test]
+fn a_result_that_changes_meaning_is_refused_with_e1101() {
+    let base = "protocol P =\n  roles A, B\n  A -> B : M -- c\n";
+    let ok = choreoc::fmt::accept_formatted(base, base.replace("  A", "  A "), "x");
+    assert_eq!(
+        ok.as_deref(),
+        Ok("protocol P =\n  roles A, B\n  A  -> B : M -- c\n")
+    );
+    for wrong in [
+        base.replace(" M ", " N "),
+        base.replace("-- c", ""),
+        base.replace("roles", "rolls"),
+    ] {
+        let err = choreoc::fmt::accept_formatted(base, wrong.clone(), "x").expect_err("refused");
+        assert_eq!(err[0].code.as_str(), "E1101", "{wrong:?}");
+    }
+}
+
+#[test]
 fn syntax_errors_are_reported_not_formatted() {
     let err = format("protocol P =\n  roles A, B\n  A -> B M\n", "x").expect_err("fails");
     assert_eq!(err[0].code.as_str(), "E0001");

@@ -27,12 +27,27 @@ pub fn format(src: &str, stem: &str) -> Result<String, Vec<Diagnostic>> {
     let lines = printer::print(&file, src, &comments);
     let text = weave::weave(&lines, src, &comments);
     let before = verify::meaning_of(&file, src, stem);
+    accept(&before, text, stem)
+}
+
+/// Hands back `text` if it means what `original` (a text that parses)
+/// means, else `E1101`: the formatter's last step, public so that its
+/// refusal can be tested.
+pub fn accept_formatted(
+    original: &str,
+    text: String,
+    stem: &str,
+) -> Result<String, Vec<Diagnostic>> {
+    accept(&verify::meaning(original, stem)?, text, stem)
+}
+
+fn accept(before: &Meaning, text: String, stem: &str) -> Result<String, Vec<Diagnostic>> {
     let why = match verify::meaning(&text, stem) {
         Err(d) => Some(format!(
             "the formatted text does not parse ({})",
             d.first().map_or("", |d| d.code.as_str())
         )),
-        Ok(after) => verify::difference(&before, &after),
+        Ok(after) => verify::difference(before, &after),
     };
     match why {
         None => Ok(text),
