@@ -154,6 +154,53 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Rewrite files in the canonical layout, keeping every comment in place.
+    ///
+    /// Directories are searched recursively for `*.choreo` files. Only files whose
+    /// layout changes are written. The formatter checks its own result: the checked
+    /// model, every projection and every comment must be the same before and after,
+    /// or the file is left alone (E1101). With --check nothing is written: a unified
+    /// diff of each file that is not formatted goes to stdout, and the exit code is 1.
+    Fmt {
+        /// Files or directories to format.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Write nothing; print a diff and exit 1 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Compare a new version of protocols with the old one: is any change
+    /// wire-breaking (E1201), API-breaking (E1202) or compatible (W1203)?
+    ///
+    /// Per protocol and role, the new local type must be a subtype of the old one
+    /// (the new role accepts everything old peers may send and sends only what they
+    /// accept); if the wire is compatible, the generated Rust API must be unchanged.
+    /// Annotation changes are reported as compatible, with what they change at run
+    /// time. Protocols are matched by name across all files of each version. Exit
+    /// code 1 when anything breaking is found (API breaks are warnings with
+    /// `--allow api`). See docs/evolution.md.
+    Breaking {
+        /// The old version: a .choreo file or a directory.
+        #[arg(
+            long,
+            value_name = "OLD",
+            required_unless_present = "against_git",
+            conflicts_with = "against_git"
+        )]
+        against: Option<PathBuf>,
+        /// The old version is the NEW paths as they are at this git revision.
+        #[arg(long, value_name = "REV")]
+        against_git: Option<String>,
+        /// The new version: .choreo files or directories.
+        #[arg(required = true, value_name = "NEW")]
+        new: Vec<PathBuf>,
+        /// Accept a category of breaking change (still reported, as warnings).
+        #[arg(long, value_enum, value_name = "CATEGORY")]
+        allow: Vec<Allow>,
+        /// How to print findings and diagnostics.
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
+        error_format: ErrorFormat,
+    },
     /// Explain a diagnostic code (`E0501`), or list every code.
     Explain {
         /// The code; omit to list all.
@@ -169,6 +216,12 @@ enum GraphFormat {
     Mermaid,
     /// Graphviz state machine of each role's local type.
     Fsm,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Allow {
+    /// API-breaking changes (E1202): the wire is compatible.
+    Api,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -248,6 +301,20 @@ pub fn run() -> i32 {
             error_format,
         ),
         Command::Audit { root, check } => audit(&root, check),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Breaking {
+            against,
+            against_git,
+            new,
+            allow,
+            error_format,
+        } => breaking(
+            against.as_deref(),
+            against_git.as_deref(),
+            &new,
+            allow.contains(&Allow::Api),
+            error_format,
+        ),
         Command::Explain { code } => explain(code.as_deref()),
     }
 }
@@ -688,5 +755,123 @@ fn explain(code: Option<&str>) -> i32 {
                 "unknown code `{code}`; `choreoc explain` lists them"
             )),
         },
+    }
+}
+
+/// `choreoc fmt`: formats (or with `check` diffs) every file; returns the exit code.
+fn fmt(paths: &[PathBuf], check: bool) -> i32 {
+    let files = match driver::find_sources(paths) {
+        Ok(files) => files,
+        Err(e) => return usage_error(e),
+    };
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (mut changed, mut failed) = (0, 0);
+    for path in &files {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+        };
+        let name = path.display().to_string();
+        let outcome = choreoc::fmt::format_bytes(&name, &bytes);
+        match &outcome.result {
+            Err(diags) => {
+                failed += 1;
+                for d in diags {
+                    eprint!("{}", render_human(d, &outcome.file, color));
+                }
+            }
+            Ok(text) if outcome.changed() => {
+                changed += 1;
+                if check {
+                    let diff = choreoc::fmt::unified_diff(&name, outcome.file.text(), text);
+                    let _ = std::io::stdout().lock().write_all(diff.as_bytes());
+                } else if let Err(e) = driver::write_if_changed(path, text) {
+                    return usage_error(format!("cannot write {}: {e}", path.display()));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    let n = files.len();
+    let verb = if check {
+        "not formatted"
+    } else {
+        "reformatted"
+    };
+    eprintln!(
+        "fmt: {n} file{}, {changed} {verb}, {failed} with errors",
+        if n == 1 { "" } else { "s" }
+    );
+    if failed > 0 || (check && changed > 0) {
+        PROBLEMS
+    } else {
+        OK
+    }
+}
+
+/// `choreoc breaking`: compares the old version (a path, or the new paths at a
+/// git revision) with the new one; returns the exit code.
+fn breaking(
+    against: Option<&Path>,
+    against_git: Option<&str>,
+    new: &[PathBuf],
+    allow_api: bool,
+    format: ErrorFormat,
+) -> i32 {
+    use choreoc::breaking::{self, render, sources};
+    let old = match (against, against_git) {
+        (Some(path), _) => sources::from_paths(&[path.to_path_buf()]),
+        (None, Some(rev)) => sources::from_git(rev, new),
+        (None, None) => Err("give the old version with --against or --against-git".into()),
+    };
+    let (old, new) = match (old, sources::from_paths(new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    };
+    let mut errors = 0;
+    for unit in old.units.iter().chain(&new.units) {
+        errors += report(unit, format).0;
+    }
+    if errors > 0 {
+        return PROBLEMS;
+    }
+    let findings = match breaking::compare(&old, &new) {
+        Ok(f) => f,
+        Err(e) => return usage_error(e),
+    };
+    let new_files: Vec<_> = new.units.iter().map(|u| u.file.clone()).collect();
+    let old_files: Vec<_> = old.units.iter().map(|u| u.file.clone()).collect();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut failing = 0;
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for f in &findings {
+        let level = render::level(f, allow_api);
+        failing += usize::from(level == render::Level::Error);
+        let _ = match format {
+            ErrorFormat::Human => write!(
+                err,
+                "{}",
+                render::human(f, level, &new_files, &old_files, color)
+            ),
+            ErrorFormat::Json => {
+                writeln!(out, "{}", render::json(f, level, &new_files, &old_files))
+            }
+        };
+    }
+    if format == ErrorFormat::Human {
+        let count = |c: breaking::Category| findings.iter().filter(|f| f.category == c).count();
+        let _ = writeln!(
+            err,
+            "breaking: {} wire-breaking, {} API-breaking, {} compatible change(s)",
+            count(breaking::Category::Wire),
+            count(breaking::Category::Api),
+            count(breaking::Category::Compatible)
+        );
+    }
+    if failing > 0 {
+        PROBLEMS
+    } else {
+        OK
     }
 }

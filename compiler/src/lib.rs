@@ -4,10 +4,12 @@
 //! → [`check`] (the checked model) → [`project`] (local types per role).
 
 pub mod audit;
+pub mod breaking;
 pub mod check;
 pub mod diag;
 pub mod driver;
 pub mod emit;
+pub mod fmt;
 pub mod project;
 pub mod simulate;
 pub mod syntax;

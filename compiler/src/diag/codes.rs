@@ -76,9 +76,13 @@ codes! {
     ManifestMissing = "E1002", Error, "a protocol of `protocols/` has no entry in the audit manifest";
     ManifestOrphan = "E1003", Error, "an audit manifest entry names a protocol that does not exist";
     ManifestDuplicate = "E1004", Error, "a protocol has two entries in the audit manifest";
+    FmtChangesMeaning = "E1101", Error, "`choreoc fmt` would change what a file means, so it leaves the file alone (a bug in the formatter)";
+    WireBreaking = "E1201", Error, "`choreoc breaking`: old and new implementations of the roles can no longer complete a session together";
+    ApiBreaking = "E1202", Error, "`choreoc breaking`: the wire is compatible, but the generated Rust API changes";
     UnusedRole = "W0901", Warning, "a declared role takes part in no statement";
     UnknownAnnotation = "W0902", Warning, "an annotation key that the compiler does not know (kept and passed on)";
     UnknownAttribute = "W0903", Warning, "a statement attribute that the compiler does not know (kept and passed on)";
     UselessAttribute = "W0904", Warning, "an attribute that has no effect on this statement";
     Unreachable = "W0905", Warning, "statements after `loop forever` never run";
+    CompatibleChange = "W1203", Warning, "`choreoc breaking`: a change that keeps the wire and the API, but changes what a send does at run time";
 }

@@ -4,7 +4,7 @@
 
 mod body;
 pub mod names;
-mod plan;
+pub mod plan;
 pub mod types;
 
 use crate::check::model::Protocol;
