@@ -71,6 +71,7 @@
 
 pub mod effects;
 pub mod error;
+pub mod evidence;
 pub mod guard;
 pub mod journal;
 mod layout;
@@ -88,6 +89,7 @@ mod hostile_tests;
 
 pub use effects::{ChoreographicEffects, Received};
 pub use error::{Error, ErrorKind, RunError};
+pub use evidence::EntryPoint;
 pub use guard::context::{AuditEntry, RoleContext};
 pub use guard::leakage::{LeakRecord, LeakageLedger, ObserverClass};
 pub use guard::Refusal;

@@ -29,6 +29,7 @@ use bytes::BytesMut;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, ErrorKind, RunError};
+use crate::evidence::{self, EntryPoint};
 use crate::guard::context::RoleContext;
 use crate::layout::Layout;
 use crate::metrics::SessionMetrics;
@@ -65,7 +66,9 @@ pub struct Session<'a, T: Transport> {
     scratch: BytesMut,
     metrics: SessionMetrics,
     started: Instant,
-    site: Option<&'static std::panic::Location<'static>>,
+    entry: Option<EntryPoint>,
+    /// `!Peer.Label` / `?Peer.Label` of every message, when evidence is on.
+    trace: Option<Vec<String>>,
     open: bool,
 }
 
@@ -130,7 +133,8 @@ impl<'a, T: Transport> Session<'a, T> {
             scratch: BytesMut::with_capacity(SCRATCH),
             metrics,
             started: Instant::now(),
-            site: None,
+            entry: None,
+            trace: evidence::enabled().then(Vec::new),
             open: true,
             slot,
         }
@@ -246,12 +250,17 @@ impl<'a, T: Transport> Session<'a, T> {
         outcome: Result<(), RunError<E>>,
     ) -> Result<SessionMetrics, RunError<E>> {
         match outcome {
-            Ok(()) => Ok(self.finish()),
+            Ok(()) => {
+                self.record("completed".into());
+                Ok(self.finish())
+            }
             Err(RunError::Role(e)) => {
+                self.record(format!("failed: role code: {e}"));
                 self.cancel(&e.to_string());
                 Err(RunError::Role(e))
             }
             Err(RunError::Session(e)) => {
+                self.record(format!("failed: {}", e.kind()));
                 if !e.is_cancelled() {
                     self.cancel(&e.kind().to_string());
                 }
@@ -267,16 +276,44 @@ impl<'a, T: Transport> Session<'a, T> {
         self.metrics()
     }
 
-    /// Marks the start of a run from the entry point `site` (the caller of a
-    /// generated `execute_as`): restarts the metrics' clock.
-    pub fn enter(&mut self, site: &'static std::panic::Location<'static>) {
-        self.site = Some(site);
+    /// Marks the start of a run from `entry` (the caller of a generated
+    /// `execute_as`): restarts the metrics' clock; with evidence on, the
+    /// session's end is recorded with it.
+    pub fn enter(&mut self, entry: EntryPoint) {
+        self.entry = Some(entry);
         self.restart_clock();
     }
 
     /// The entry point that ran this session, once entered.
-    pub fn entry_point(&self) -> Option<&'static std::panic::Location<'static>> {
-        self.site
+    pub fn entry_point(&self) -> Option<&EntryPoint> {
+        self.entry.as_ref()
+    }
+
+    /// Notes a message for the evidence trace (`!` sent, `?` received).
+    pub(crate) fn traced(&mut self, mark: char, p: usize, label: u16) {
+        if let Some(trace) = self.trace.as_mut() {
+            let peer = self.slot.layout.entries[p].peer;
+            let label = self.slot.layout.protocol.label(label);
+            trace.push(format!("{mark}{peer}.{label}"));
+        }
+    }
+
+    /// Records how the session ended, when evidence is on and it was entered.
+    fn record(&mut self, outcome: String) {
+        let (Some(trace), Some(entry)) = (self.trace.take(), self.entry.as_ref()) else {
+            return;
+        };
+        let protocol = self.slot.layout.protocol;
+        let site = entry.site;
+        evidence::write(&evidence::Record {
+            protocol: protocol.name,
+            digest: protocol.digest.to_string(),
+            peer: self.me().to_string(),
+            outcome,
+            entry: format!("{}:{}:{}", site.file(), site.line(), site.column()),
+            test: entry.thread.as_deref(),
+            trace: &trace,
+        });
     }
 
     /// The error for running as a peer the protocol has no part for.
@@ -362,6 +399,7 @@ impl<'a, T: Transport> Session<'a, T> {
 impl<T: Transport> Drop for Session<'_, T> {
     fn drop(&mut self) {
         if self.open {
+            self.record("failed: dropped before it ended".into());
             self.cancel("the session was dropped before it ended");
         }
     }

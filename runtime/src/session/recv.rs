@@ -364,6 +364,7 @@ impl<T: Transport> Session<'_, T> {
         }
         self.metrics.messages_received += 1;
         self.metrics.bytes_received += frame.len() as u64;
+        self.traced('?', p, header.label);
         Ok(Offer {
             label: header.label,
             from: self.layout().entries[p].peer,

@@ -345,6 +345,7 @@ impl<T: Transport> Session<'_, T> {
         }
         self.metrics.messages_sent += 1;
         self.metrics.bytes_sent += bytes as u64;
+        self.traced('!', p, guard.label);
     }
 
     fn hand_over(&self, permit: Permit<T::Permit>, frame: Bytes) {

@@ -489,9 +489,9 @@ pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
     mut session: rt::Session<'s, N>,
     params: &'s Params,
 ) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
-    let site = std::panic::Location::caller();
+    let entry = rt::EntryPoint::capture();
     async move {
-        session.enter(site);
+        session.enter(entry);
         let outcome = role.run(&mut session, params).await;
         session.complete(outcome)
     }
