@@ -67,12 +67,15 @@ fn ring(n: usize) -> String {
 struct Phase {
     time: Duration,
     peak: usize,
+    /// Heap still held by the phase's output.
+    kept: usize,
 }
 
 /// Runs `f` `runs` times; the best time and the peak memory above the baseline.
 fn measure<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Phase) {
     let mut best = Duration::MAX;
     let mut peak = 0;
+    let mut kept = 0;
     let mut out = None;
     for _ in 0..runs {
         drop(out.take());
@@ -82,22 +85,62 @@ fn measure<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Phase) {
         let v = f();
         best = best.min(t.elapsed());
         peak = peak.max(PEAK.load(Relaxed) - base);
+        kept = LIVE.load(Relaxed).saturating_sub(base);
         out = Some(v);
     }
-    (out.expect("at least one run"), Phase { time: best, peak })
+    let phase = Phase {
+        time: best,
+        peak,
+        kept,
+    };
+    (out.expect("at least one run"), phase)
 }
 
 fn main() {
     let runs = 5;
     println!(
-        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11}",
-        "case", "stmts", "parse", "check", "project", "print", "total", "ns/stmt", "peak MiB"
+        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>10} {:>10}",
+        "case",
+        "stmts",
+        "parse",
+        "check",
+        "project",
+        "print",
+        "total",
+        "ns/stmt",
+        "peak MiB",
+        "tree MiB",
+        "check MiB"
     );
-    for (name, gen) in [
-        ("two-role", two_role as fn(usize) -> String),
-        ("ring-20", ring),
-    ] {
-        for n in [12_500, 25_000, 50_000, 100_000] {
+    // `frontend --rss FILE`: compile FILE once, as `choreoc check` does, and
+    // print the heap peak and the process's peak resident set.
+    if let Some(i) = std::env::args().position(|a| a == "--rss") {
+        let path = std::env::args().nth(i + 1).expect("a file");
+        let bytes = std::fs::read(&path).expect("readable");
+        PEAK.store(LIVE.load(Relaxed), Relaxed);
+        let unit = choreoc::driver::compile(&path, &bytes);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let hwm = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("");
+        println!(
+            "heap peak {:.1} MiB, {hwm}, {} diagnostics",
+            PEAK.load(Relaxed) as f64 / (1 << 20) as f64,
+            unit.diagnostics.len()
+        );
+        return;
+    }
+    // `frontend N`: only the two-role case at N statements.
+    let only: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    let sizes = only.map_or(vec![12_500, 25_000, 50_000, 100_000], |n| vec![n]);
+    let cases: &[(&str, fn(usize) -> String)] = if only.is_some() {
+        &[("two-role", two_role)]
+    } else {
+        &[("two-role", two_role), ("ring-20", ring)]
+    };
+    for &(name, gen) in cases {
+        for &n in &sizes {
             let src = gen(n);
             let (ast, p1) = measure(runs, || {
                 syntax::parse(&src).expect("generated input parses")
@@ -117,8 +160,13 @@ fn main() {
                 .max()
                 .unwrap_or(0);
             let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
+            // All of it as `choreoc check` runs it (parse, check, project).
+            let (_, whole) = measure(runs, || {
+                choreoc::driver::compile("bench.choreo", src.as_bytes())
+            });
+            let mib = |b: usize| b as f64 / (1 << 20) as f64;
             println!(
-                "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.0} {:>11.1}",
+                "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.0} {:>11.1} {:>10.1} {:>10.1}",
                 name,
                 n,
                 ms(p1.time),
@@ -127,8 +175,18 @@ fn main() {
                 ms(p4.time),
                 ms(total),
                 total.as_nanos() as f64 / n as f64,
-                peak as f64 / (1 << 20) as f64
+                mib(peak),
+                mib(p1.kept),
+                mib(whole.peak)
             );
+            if std::env::var_os("FRONTEND_KEPT").is_some() {
+                println!(
+                    "  kept: tree {:.1} model {:.1} projection {:.1} MiB",
+                    mib(p1.kept),
+                    mib(p2.kept),
+                    mib(p3.kept)
+                );
+            }
         }
     }
 }

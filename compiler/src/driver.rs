@@ -33,19 +33,28 @@ impl Unit {
 /// Runs source bytes through parsing, checking and projection. `name` is how
 /// diagnostics name the file; its stem is the default module name.
 pub fn compile(name: &str, bytes: &[u8]) -> Unit {
-    let text = String::from_utf8_lossy(bytes).into_owned();
+    compile_owned(name, bytes.to_vec())
+}
+
+/// [`compile`], taking the bytes (valid UTF-8 becomes the source text
+/// without a copy).
+pub fn compile_owned(name: &str, bytes: Vec<u8>) -> Unit {
+    let parsed = syntax::parse_bytes(&bytes);
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let file = SourceFile::new(name, text);
     let mut diagnostics = Vec::new();
     let mut module = None;
     let mut projections = Vec::new();
-    match syntax::parse_bytes(bytes) {
+    match parsed {
         Err(d) => diagnostics.extend(d),
         Ok(ast) => {
             let stem = Path::new(name)
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or("main");
-            let (m, d) = check::check(&ast, stem);
+            // The tree is freed as the model is built.
+            let (m, d) = check::check_owned(ast, stem);
             diagnostics.extend(d);
             for (i, p) in m.protocols.iter().enumerate() {
                 match project::project(p) {
@@ -68,7 +77,7 @@ pub fn compile(name: &str, bytes: &[u8]) -> Unit {
 /// Reads and compiles one file.
 pub fn compile_path(path: &Path) -> io::Result<Unit> {
     let bytes = std::fs::read(path)?;
-    Ok(compile(&path.display().to_string(), &bytes))
+    Ok(compile_owned(&path.display().to_string(), bytes))
 }
 
 /// Expands `paths` into `.choreo` files: files are taken as given,

@@ -15,6 +15,32 @@ use std::collections::HashMap;
 /// Checks a parsed file. `stem` is the module name used when the file has no
 /// `module` line. Protocols with errors are left out of the returned module.
 pub fn check(file: &ast::File, stem: &str) -> (Module, Vec<Diagnostic>) {
+    check_with(file, stem, |i| Body::Borrowed(&file.protocols[i].body))
+}
+
+/// [`check`], consuming the tree: each protocol body's statements are freed
+/// as they are checked, so a long file never holds its whole tree and its
+/// whole model at once.
+pub fn check_owned(mut file: ast::File, stem: &str) -> (Module, Vec<Diagnostic>) {
+    let mut bodies: Vec<Vec<ast::Stmt>> = file
+        .protocols
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.body))
+        .collect();
+    check_with(&file, stem, |i| Body::Owned(std::mem::take(&mut bodies[i])))
+}
+
+/// A protocol's statements, lent or given.
+enum Body<'a> {
+    Borrowed(&'a [ast::Stmt]),
+    Owned(Vec<ast::Stmt>),
+}
+
+fn check_with<'a>(
+    file: &'a ast::File,
+    stem: &str,
+    mut body_of: impl FnMut(usize) -> Body<'a>,
+) -> (Module, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for p in &file.protocols {
@@ -68,7 +94,7 @@ pub fn check(file: &ast::File, stem: &str) -> (Module, Vec<Diagnostic>) {
             .any(|q| q.name.name == p.name.name);
         let exposed = exposing.is_none_or(|list| list.iter().any(|n| n.name == p.name.name));
         let before = diags.iter().filter(|d| d.is_error()).count();
-        let model = protocol(p, exposed, &mut diags);
+        let model = protocol(p, body_of(i), exposed, &mut diags);
         let errors = diags.iter().filter(|d| d.is_error()).count() - before;
         if errors == 0 && !duplicate {
             protocols.push(model);
@@ -81,7 +107,12 @@ pub fn check(file: &ast::File, stem: &str) -> (Module, Vec<Diagnostic>) {
     (Module { name, protocols }, diags)
 }
 
-fn protocol(p: &ast::Protocol, exposed: bool, diags: &mut Vec<Diagnostic>) -> model::Protocol {
+fn protocol(
+    p: &ast::Protocol,
+    body: Body<'_>,
+    exposed: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> model::Protocol {
     let mut roles: Vec<Role> = Vec::new();
     let mut names: HashMap<String, usize> = HashMap::new();
     for decl in &p.roles {
@@ -109,7 +140,10 @@ fn protocol(p: &ast::Protocol, exposed: bool, diags: &mut Vec<Diagnostic>) -> mo
         });
     }
     let mut r = resolve::Resolver::new(&roles, &names, diags);
-    let body = r.block(&p.body);
+    let body = match body {
+        Body::Borrowed(stmts) => r.block(stmts),
+        Body::Owned(stmts) => r.block_owned(stmts),
+    };
     let (used, messages, loops, choices) = r.finish();
     for (role, used) in roles.iter().zip(used) {
         if !used {

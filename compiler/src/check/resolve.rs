@@ -5,6 +5,7 @@ use super::annotations::{render, typed};
 use super::model::*;
 use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::ast;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 /// Walks one protocol body.
@@ -45,18 +46,34 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn block(&mut self, stmts: &[ast::Stmt]) -> Vec<Stmt> {
-        let mut out = Vec::with_capacity(stmts.len());
-        for (i, s) in stmts.iter().enumerate() {
+        self.block_of(stmts.len(), stmts.iter())
+    }
+
+    /// [`Resolver::block`] for statements it may drop one by one as it
+    /// goes, so a long body's tree is freed while its model is built.
+    pub(super) fn block_owned(&mut self, stmts: Vec<ast::Stmt>) -> Vec<Stmt> {
+        self.block_of(stmts.len(), stmts.into_iter())
+    }
+
+    fn block_of<S: Borrow<ast::Stmt>>(
+        &mut self,
+        len: usize,
+        stmts: impl Iterator<Item = S>,
+    ) -> Vec<Stmt> {
+        let mut out = Vec::with_capacity(len);
+        let mut stmts = stmts.peekable();
+        while let Some(item) = stmts.next() {
+            let s = item.borrow();
             if let Some(s) = self.stmt(s) {
                 out.push(s);
             }
             if matches!(&s.kind, ast::StmtKind::Loop(l) if l.kind == ast::LoopKind::Forever) {
-                if let Some(next) = stmts.get(i + 1) {
+                if let Some(next) = stmts.peek() {
                     self.diags.push(
                         Diagnostic::new(
                             Code::Unreachable,
                             "this statement never runs",
-                            next.span,
+                            next.borrow().span,
                             "follows a `loop forever`",
                         )
                         .with_label(s.span, "this loop never ends"),

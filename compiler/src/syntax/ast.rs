@@ -81,8 +81,9 @@ pub struct Stmt {
 /// The kinds of statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StmtKind {
-    /// `A -> B : Label(...)`.
-    Message(Message),
+    /// `A -> B : Label(...)` (boxed: messages are most statements, and a
+    /// small statement keeps long bodies compact).
+    Message(Box<Message>),
     /// `case choose R of ...` / `choice at R ...`.
     Case(Case),
     /// `loop ...`.

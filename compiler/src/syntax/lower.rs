@@ -12,7 +12,7 @@ use pest::Parser as _;
 pub(super) struct ChoreoParser;
 
 pub(super) fn parse_resolved(resolved: &Resolved) -> Result<File, Vec<Diagnostic>> {
-    if let Some(file) = super::split::parse_in_parallel(resolved) {
+    if let Some(file) = super::split::parse_piecewise(resolved) {
         return Ok(file);
     }
     parse_sequential(resolved)
@@ -137,7 +137,8 @@ impl<'r> Lower<'r> {
         let mut it = inner(pair);
         let name = self.ident(it.next().expect("protocol name"));
         let roles = self.roles(it.next().expect("roles"));
-        let body = it.map(|p| self.stmt(p)).collect();
+        let mut body: Vec<Stmt> = it.map(|p| self.stmt(p)).collect();
+        body.shrink_to_fit();
         Protocol {
             name,
             roles,
@@ -178,7 +179,7 @@ impl<'r> Lower<'r> {
                     attrs.push(self.attribute(p));
                     continue;
                 }
-                Rule::message => StmtKind::Message(self.message(p)),
+                Rule::message => StmtKind::Message(Box::new(self.message(p))),
                 Rule::case_stmt => StmtKind::Case(self.case(p)),
                 Rule::loop_stmt => StmtKind::Loop(self.loop_(p)),
                 Rule::for_stmt => StmtKind::For(self.for_(p)),
@@ -247,6 +248,8 @@ impl<'r> Lower<'r> {
                 r => unreachable!("role_ref: {r:?}"),
             }
         }
+        // Trees of long files are mostly these small lists: keep them exact.
+        annotations.shrink_to_fit();
         RoleRef {
             role: role.expect("role name"),
             index,
@@ -274,16 +277,18 @@ impl<'r> Lower<'r> {
     fn payload(&mut self, pair: Pair<'_, Rule>) -> Payload {
         match inner(pair).next() {
             None => Payload::Fields(Vec::new()),
-            Some(p) if p.as_rule() == Rule::fields => Payload::Fields(
-                inner(p)
+            Some(p) if p.as_rule() == Rule::fields => {
+                let mut fields: Vec<Field> = inner(p)
                     .map(|f| {
                         let mut it = inner(f);
                         let name = self.ident(it.next().expect("field name"));
                         let ty = self.type_text(it.next().expect("field type"));
                         Field { name, ty }
                     })
-                    .collect(),
-            ),
+                    .collect();
+                fields.shrink_to_fit();
+                Payload::Fields(fields)
+            }
             Some(p) => Payload::Type(self.type_text(p)),
         }
     }

@@ -1,18 +1,26 @@
-//! Parallel parsing of one long protocol body. The layout pass records where
-//! the top-level statements of each indented body are separated; a large
-//! file is cut at a few of those separators and the pieces are parsed and
-//! lowered on separate threads with entry rules of the same grammar
-//! (`body_run`, `body_tail`), then stitched together. The result equals the
-//! sequential parse; any problem in any piece falls back to the sequential
-//! parse, which reports it.
+//! Piecewise (and parallel) parsing of one long protocol body. The layout
+//! pass records where the top-level statements of each indented body are
+//! separated; a large file is cut at those separators into pieces of about
+//! [`PIECE_STATEMENTS`] statements, which a few worker threads take in turn,
+//! each parsing and lowering one piece (entry rules `body_run`, `body_tail`
+//! of the same grammar) before taking the next. pest's token queue lives only
+//! for one piece at a time per worker, so peak memory is the syntax tree plus
+//! a few pieces' queues, not the whole file's queue. The pieces are then
+//! stitched together; the result equals the sequential parse, and any
+//! problem in any piece falls back to the sequential parse, which reports it.
 
 use super::ast::{File, Protocol, Stmt};
 use super::layout::{Resolved, CLOSE};
 use super::lower::{ChoreoParser, Lower, Rule};
 use pest::Parser as _;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-/// Below this many bytes of resolved text, one thread is faster.
-const MIN_PARALLEL_BYTES: usize = 256 * 1024;
+/// Below this many bytes of resolved text, one piece is faster.
+const MIN_PIECEWISE_BYTES: usize = 256 * 1024;
+
+/// About this many statements go in one piece.
+const PIECE_STATEMENTS: usize = 512;
 
 /// What one piece parses into.
 enum Piece {
@@ -24,47 +32,79 @@ enum Piece {
     Tail(Vec<Stmt>, usize, Vec<Protocol>),
 }
 
-/// Parses `resolved` in pieces on several threads, or returns `None` when
-/// that does not apply (small input, one core, no long indented body) or
-/// any piece fails.
-pub(super) fn parse_in_parallel(resolved: &Resolved) -> Option<File> {
+/// Parses a large `resolved` in pieces on up to 8 threads (one on a single
+/// core), or returns `None` when that does not apply (small input, no long
+/// indented body) or any piece fails.
+pub(super) fn parse_piecewise(resolved: &Resolved) -> Option<File> {
+    if resolved.text.len() < MIN_PIECEWISE_BYTES {
+        return None;
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    if threads < 2 || resolved.text.len() < MIN_PARALLEL_BYTES {
-        return None;
-    }
-    parse_in_pieces(resolved, threads)
+    let statements = longest_body(resolved).len();
+    let pieces = (statements / PIECE_STATEMENTS).max(threads);
+    parse_pieces(resolved, pieces, threads)
 }
 
-/// Parses `resolved` in `threads` pieces (fewer if the body is short), or
-/// returns `None` when it cannot be split or a piece fails.
-pub(super) fn parse_in_pieces(resolved: &Resolved, threads: usize) -> Option<File> {
+/// Parses `resolved` in `pieces` pieces (fewer if the body is short) on as
+/// many threads, or returns `None` when it cannot be cut or a piece fails.
+pub(super) fn parse_in_pieces(resolved: &Resolved, pieces: usize) -> Option<File> {
+    parse_pieces(resolved, pieces, pieces)
+}
+
+/// Parses `resolved` in `pieces` pieces taken in turn by `workers` threads.
+fn parse_pieces(resolved: &Resolved, pieces: usize, workers: usize) -> Option<File> {
     let text = &resolved.text;
-    let cuts = cut_points(resolved, threads)?;
+    let cuts = cut_points(resolved, pieces)?;
     let mut bounds = vec![0];
     bounds.extend(&cuts);
     bounds.push(text.len());
     let last = bounds.len() - 2;
-    let pieces: Vec<Option<Piece>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                let (start, end) = (w[0], w[1]);
-                scope.spawn(move || parse_piece(resolved, start, end, i == 0, i == last))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect()
-    });
-    let mut pieces = pieces.into_iter();
+    let count = bounds.len() - 1;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let done: Vec<Mutex<Option<Piece>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= count || failed.load(Ordering::Relaxed) {
+            return;
+        }
+        match parse_piece(resolved, bounds[i], bounds[i + 1], i == 0, i == last) {
+            Some(piece) => *done[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(piece),
+            None => failed.store(true, Ordering::Relaxed),
+        }
+    };
+    let workers = workers.clamp(1, count);
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(work);
+            }
+        });
+    }
+    if failed.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut pieces: Vec<Option<Piece>> = done
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect();
+    let statements: usize = pieces
+        .iter()
+        .map(|p| match p {
+            Some(Piece::Run(s)) | Some(Piece::Tail(s, ..)) => s.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut pieces = pieces.drain(..);
     let Some(Piece::Head(mut file)) = pieces.next()? else {
         return None;
     };
     let protocol = file.protocols.last_mut()?;
+    protocol.body.reserve_exact(statements);
     for piece in pieces {
         match piece? {
             Piece::Run(stmts) => protocol.body.extend(stmts),
@@ -80,26 +120,31 @@ pub(super) fn parse_in_pieces(resolved: &Resolved, threads: usize) -> Option<Fil
     None
 }
 
-/// Up to `threads - 1` separators of the longest indented body, spread evenly.
-fn cut_points(resolved: &Resolved, threads: usize) -> Option<Vec<usize>> {
+/// The separators of the longest indented body (the item with the most).
+fn longest_body(resolved: &Resolved) -> &[(usize, usize)] {
     let seps = &resolved.body_seps;
-    // The item with the most body separators.
-    let mut best = (0, 0, 0); // (count, first index, item)
+    let mut best = (0, 0); // (count, first index)
     let mut i = 0;
     while i < seps.len() {
         let item = seps[i].1;
         let n = seps[i..].iter().take_while(|s| s.1 == item).count();
         if n > best.0 {
-            best = (n, i, item);
+            best = (n, i);
         }
         i += n;
     }
-    let body = &seps[best.1..best.1 + best.0];
-    if body.len() < threads * 2 {
+    &seps[best.1..best.1 + best.0]
+}
+
+/// Up to `pieces - 1` separators of the longest indented body, spread evenly.
+fn cut_points(resolved: &Resolved, pieces: usize) -> Option<Vec<usize>> {
+    let body = longest_body(resolved);
+    let pieces = pieces.min(body.len() / 2);
+    if pieces < 2 {
         return None;
     }
-    let mut cuts: Vec<usize> = (1..threads)
-        .map(|k| body[body.len() * k / threads].0)
+    let mut cuts: Vec<usize> = (1..pieces)
+        .map(|k| body[body.len() * k / pieces].0)
         .collect();
     cuts.dedup();
     Some(cuts)
