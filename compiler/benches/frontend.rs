@@ -64,6 +64,9 @@ fn ring(n: usize) -> String {
     s
 }
 
+/// A generated input: its name and its generator.
+type Case = (&'static str, fn(usize) -> String);
+
 struct Phase {
     time: Duration,
     peak: usize,
@@ -134,7 +137,7 @@ fn main() {
     // `frontend N`: only the two-role case at N statements.
     let only: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
     let sizes = only.map_or(vec![12_500, 25_000, 50_000, 100_000], |n| vec![n]);
-    let cases: &[(&str, fn(usize) -> String)] = if only.is_some() {
+    let cases: &[Case] = if only.is_some() {
         &[("two-role", two_role)]
     } else {
         &[("two-role", two_role), ("ring-20", ring)]
