@@ -1,17 +1,30 @@
-//! Argument parsing and output for the `choreoc` binary.
+//! Argument parsing and dispatch for the `choreoc` binary. Each verb lives
+//! in a module of its own (`cli/<verb>.rs`: its arguments and its `run`);
+//! what verbs share is here and in `input` (files, directories, `-`),
+//! `report` (`--error-format`, `--color`, `-q`), `select` (`--protocol`,
+//! `--role`) and `write` (generated files, `--check`).
 
-use choreoc::diag::{render_human, render_json, Code, Severity};
-use choreoc::driver::{self, Unit};
-use clap::{Parser, Subcommand, ValueEnum};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+mod audit;
+mod build;
+mod check;
+mod explain;
+mod graph;
+mod input;
+mod project;
+mod report;
+mod select;
+mod simulate;
+mod write;
+
+use clap::{Parser, Subcommand};
+use report::{OutputArgs, Reporter};
 
 /// Exit code: everything is fine.
-const OK: i32 = 0;
+pub const OK: i32 = 0;
 /// Exit code: problems were found in the input.
-const PROBLEMS: i32 = 1;
+pub const PROBLEMS: i32 = 1;
 /// Exit code: usage or I/O error.
-const USAGE: i32 = 2;
+pub const USAGE: i32 = report::USAGE;
 
 #[derive(Parser)]
 #[command(
@@ -19,162 +32,27 @@ const USAGE: i32 = 2;
     version,
     about = "Compiler for choreographic protocols written in .choreo files",
     long_about = "Compiler for choreographic protocols written in .choreo files.\n\n\
+        Every verb reads .choreo files, directories (searched recursively for *.choreo) \
+        or `-` (one file from standard input).\n\n\
         Exit codes: 0 when everything is fine (warnings allowed), 1 when problems were \
-        found in the input, 2 on usage or I/O errors."
+        found in the input, 2 on usage or I/O errors (including no input found)."
 )]
 struct Cli {
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse and check files; report every problem found.
-    ///
-    /// Directories are searched recursively for `*.choreo` files, in sorted order.
-    Check {
-        /// Files or directories to check.
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// How to print diagnostics: `human` (to stderr) or `json` (one object per line, to stdout).
-        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
-        error_format: ErrorFormat,
-    },
-    /// Print each role's local type (its sends and receives) in canonical notation.
-    ///
-    /// One line per role, `Role: type`, roles in declaration order; a family member
-    /// singled out by a statement gets its own `Family[k]:` line. With several protocols
-    /// in the file and no --protocol, a `# Protocol` line precedes each group.
-    Project {
-        /// The .choreo file.
-        file: PathBuf,
-        /// Only this protocol.
-        #[arg(long)]
-        protocol: Option<String>,
-        /// Only this role (a family name selects all its lines; `Family[k]` one of them).
-        #[arg(long)]
-        role: Option<String>,
-        /// How to print diagnostics.
-        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
-        error_format: ErrorFormat,
-    },
-    /// Run every role of a protocol together and report, for every combination of
-    /// choices and loop decisions (up to the bounds), whether every role finished.
-    ///
-    /// Each role runs its projected local type over in-memory channels; a family runs
-    /// one process per member. A path on which some role is stuck is reported with the
-    /// action each stuck role waits on, and the exit code is 1.
-    Simulate {
-        /// The .choreo file.
-        file: PathBuf,
-        /// Only this protocol.
-        #[arg(long)]
-        protocol: Option<String>,
-        /// Members of a family, as `NAME=N` (repeatable); families whose size is not
-        /// fixed in the file default to 3.
-        #[arg(long = "family", value_name = "NAME=N", value_parser = parse_binding)]
-        families: Vec<(String, u64)>,
-        /// Value of a symbolic `loop repeat` count, as `NAME=N` (repeatable; default 2).
-        #[arg(long = "param", value_name = "NAME=N", value_parser = parse_binding)]
-        params: Vec<(String, u64)>,
-        /// Explore at most this many paths.
-        #[arg(long, default_value_t = 1000)]
-        max_paths: usize,
-        /// Rounds a `loop decide by` or `loop forever` may run on one path.
-        #[arg(long, default_value_t = 2)]
-        max_rounds: u32,
-        /// How to print diagnostics.
-        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
-        error_format: ErrorFormat,
-    },
-    /// Generate one Rust crate per protocol: role traits, message types, one runner
-    /// per role and an `execute_as` entry point, targeting the choreo-runtime crate.
-    ///
-    /// Files are only rewritten when their content changes. With --check nothing is
-    /// written, and the exit code is 1 when any file is stale or missing.
-    Build {
-        /// .choreo files or directories (searched recursively).
-        #[arg(required = true, value_name = "INPUT")]
-        inputs: Vec<PathBuf>,
-        /// Where the crates go (one directory per protocol).
-        #[arg(long, default_value = "generated/crates")]
-        out: PathBuf,
-        /// Depend on the runtime at this path (as seen from the current directory).
-        #[arg(long, conflicts_with = "runtime_version")]
-        runtime_path: Option<PathBuf>,
-        /// Depend on this version of choreo-runtime from crates.io (the default: 0.1).
-        #[arg(long)]
-        runtime_version: Option<String>,
-        /// Write nothing; exit 1 if any generated file is stale or missing.
-        #[arg(long)]
-        check: bool,
-        /// How to print diagnostics.
-        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
-        error_format: ErrorFormat,
-    },
-    /// Draw a protocol: a sequence diagram (Graphviz or Mermaid) or each role's state machine.
-    ///
-    /// Without --out, the chosen diagram is printed. With --out DIR, every diagram of
-    /// every protocol is written there (`<Protocol>.dot`, `<Protocol>.mmd`,
-    /// `<Protocol>.<Role>.dot`), only when its content changed; with --check nothing is
-    /// written and the exit code is 1 if any file is stale or missing.
-    Graph {
-        /// The .choreo file.
-        file: PathBuf,
-        /// Which diagram to print.
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
-        /// Only this protocol.
-        #[arg(long)]
-        protocol: Option<String>,
-        /// With `--format fsm`: only this role (a family name selects all its members' machines).
-        #[arg(long)]
-        role: Option<String>,
-        /// Write every diagram into this directory instead of printing one.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// With --out: write nothing; exit 1 if any diagram file is stale or missing.
-        #[arg(long, requires = "out")]
-        check: bool,
-        /// How to print diagnostics.
-        #[arg(long, value_enum, default_value_t = ErrorFormat::Human)]
-        error_format: ErrorFormat,
-    },
-    /// Write the audit and wiring tables: per protocol, Wired or Spec-only (computed
-    /// from the call sites of generated runners in the code), with the inventory,
-    /// priorities, wiring plan, decision sources and an annotation summary.
-    ///
-    /// Reads `protocols/` and `protocols/manifest.yaml` under --root and writes
-    /// `generated/docs/choreography_runtime_audit.md` there (only if it changed).
-    Audit {
-        /// The workspace root.
-        #[arg(long, default_value = ".")]
-        root: PathBuf,
-        /// Write nothing; exit 1 if the audit document is stale or missing.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Explain a diagnostic code (`E0501`), or list every code.
-    Explain {
-        /// The code; omit to list all.
-        code: Option<String>,
-    },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum GraphFormat {
-    /// Graphviz sequence diagram of the global protocol.
-    Dot,
-    /// Mermaid sequence diagram of the global protocol.
-    Mermaid,
-    /// Graphviz state machine of each role's local type.
-    Fsm,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ErrorFormat {
-    Human,
-    Json,
+    Check(check::CheckArgs),
+    Project(project::ProjectArgs),
+    Simulate(simulate::SimulateArgs),
+    Build(build::BuildArgs),
+    Graph(graph::GraphArgs),
+    Audit(audit::AuditArgs),
+    Explain(explain::ExplainArgs),
 }
 
 /// Runs the command line; returns the exit code.
@@ -186,507 +64,14 @@ pub fn run() -> i32 {
             return if e.use_stderr() { USAGE } else { OK };
         }
     };
-    match cli.command {
-        Command::Check {
-            paths,
-            error_format,
-        } => check(&paths, error_format),
-        Command::Project {
-            file,
-            protocol,
-            role,
-            error_format,
-        } => project(&file, protocol.as_deref(), role.as_deref(), error_format),
-        Command::Simulate {
-            file,
-            protocol,
-            families,
-            params,
-            max_paths,
-            max_rounds,
-            error_format,
-        } => {
-            let config = choreoc::simulate::Config {
-                families: families.into_iter().map(|(k, v)| (k, v as usize)).collect(),
-                params: params.into_iter().collect(),
-                max_paths,
-                max_rounds,
-                ..Default::default()
-            };
-            simulate(&file, protocol.as_deref(), &config, error_format)
-        }
-        Command::Build {
-            inputs,
-            out,
-            runtime_path,
-            runtime_version,
-            check,
-            error_format,
-        } => build(
-            &inputs,
-            &out,
-            runtime_path.as_deref(),
-            runtime_version,
-            check,
-            error_format,
-        ),
-        Command::Graph {
-            file,
-            format,
-            protocol,
-            role,
-            out,
-            check,
-            error_format,
-        } => graph(
-            &file,
-            format,
-            protocol.as_deref(),
-            role.as_deref(),
-            out.as_deref(),
-            check,
-            error_format,
-        ),
-        Command::Audit { root, check } => audit(&root, check),
-        Command::Explain { code } => explain(code.as_deref()),
-    }
-}
-
-fn usage_error(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {msg}");
-    USAGE
-}
-
-/// Compiles a file and prints its diagnostics: the unit when it has no
-/// errors, else the exit code (1 for problems, 2 when it cannot be read).
-fn compiled(path: &Path, format: ErrorFormat) -> Result<Unit, i32> {
-    let unit = driver::compile_path(path)
-        .map_err(|e| usage_error(format!("cannot read {}: {e}", path.display())))?;
-    let (errors, _) = report(&unit, format);
-    if errors > 0 {
-        return Err(PROBLEMS);
-    }
-    Ok(unit)
-}
-
-/// Prints a unit's diagnostics; returns (errors, warnings).
-fn report(unit: &Unit, format: ErrorFormat) -> (usize, usize) {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut counts = (0, 0);
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
-    for d in &unit.diagnostics {
-        match d.severity() {
-            Severity::Error => counts.0 += 1,
-            Severity::Warning => counts.1 += 1,
-        }
-        let _ = match format {
-            ErrorFormat::Human => write!(err, "{}", render_human(d, &unit.file, color)),
-            ErrorFormat::Json => writeln!(out, "{}", render_json(d, &unit.file)),
-        };
-    }
-    counts
-}
-
-fn check(paths: &[PathBuf], format: ErrorFormat) -> i32 {
-    let files = match driver::find_sources(paths) {
-        Ok(files) => files,
-        Err(e) => return usage_error(e),
-    };
-    let (mut errors, mut warnings) = (0, 0);
-    for path in &files {
-        let unit = match driver::compile_path(path) {
-            Ok(unit) => unit,
-            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
-        };
-        let (e, w) = report(&unit, format);
-        errors += e;
-        warnings += w;
-    }
-    if format == ErrorFormat::Human {
-        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-        eprintln!(
-            "checked {}: {}, {}",
-            plural(files.len(), "file"),
-            plural(errors, "error"),
-            plural(warnings, "warning")
-        );
-    }
-    if errors > 0 {
-        PROBLEMS
-    } else {
-        OK
-    }
-}
-
-fn project(path: &Path, protocol: Option<&str>, role: Option<&str>, format: ErrorFormat) -> i32 {
-    let unit = match compiled(path, format) {
-        Ok(unit) => unit,
-        Err(code) => return code,
-    };
-    let Some(module) = &unit.module else {
-        return PROBLEMS;
-    };
-    let chosen: Vec<_> = match protocol {
-        None => unit.projections.iter().collect(),
-        Some(name) => {
-            let found: Vec<_> = unit
-                .projections
-                .iter()
-                .filter(|(i, _)| module.protocols[*i].name == name)
-                .collect();
-            if found.is_empty() {
-                let names: Vec<_> = module.protocols.iter().map(|p| p.name.as_str()).collect();
-                return usage_error(format!(
-                    "no protocol `{name}` in {} (it declares: {})",
-                    path.display(),
-                    names.join(", ")
-                ));
-            }
-            found
-        }
-    };
-    let mut out = String::new();
-    let headers = protocol.is_none() && chosen.len() > 1;
-    for (i, proj) in &chosen {
-        let p = &module.protocols[*i];
-        let lines: Vec<_> = proj
-            .locals
-            .iter()
-            .filter(|l| role.is_none_or(|r| l.name == r || p.roles[l.target.role()].name == r))
-            .collect();
-        if let Some(r) = role {
-            if lines.is_empty() {
-                let names: Vec<_> = proj.locals.iter().map(|l| l.name.as_str()).collect();
-                return usage_error(format!(
-                    "no role `{r}` in protocol `{}` (roles: {})",
-                    p.name,
-                    names.join(", ")
-                ));
-            }
-        }
-        if headers {
-            out.push_str(&format!("# {}\n", p.name));
-        }
-        for l in lines {
-            out.push_str(&format!(
-                "{}: {}\n",
-                l.name,
-                choreoc::project::local::print(&l.body, &p.roles)
-            ));
-        }
-    }
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
-    OK
-}
-
-fn graph(
-    path: &Path,
-    format: GraphFormat,
-    protocol: Option<&str>,
-    role: Option<&str>,
-    out: Option<&Path>,
-    check: bool,
-    error_format: ErrorFormat,
-) -> i32 {
-    use choreoc::emit::diagram;
-    let unit = match compiled(path, error_format) {
-        Ok(unit) => unit,
-        Err(code) => return code,
-    };
-    let Some(module) = unit.module.as_ref() else {
-        return PROBLEMS;
-    };
-    let source = path.display().to_string().replace('\\', "/");
-    let chosen: Vec<_> = unit
-        .projections
-        .iter()
-        .filter(|(i, _)| protocol.is_none_or(|n| module.protocols[*i].name == n))
-        .collect();
-    if chosen.is_empty() {
-        return usage_error(format!(
-            "no protocol `{}` in {}",
-            protocol.unwrap_or_default(),
-            path.display()
-        ));
-    }
-    if let Some(dir) = out {
-        let mut files = Vec::new();
-        for (i, proj) in &chosen {
-            files.extend(choreoc::emit::diagram::files(
-                &module.protocols[*i],
-                proj,
-                &source,
-            ));
-        }
-        return write_files(dir, &files, check, "choreoc graph --out");
-    }
-    let mut text = String::new();
-    for (i, proj) in &chosen {
-        let p = &module.protocols[*i];
-        match format {
-            GraphFormat::Dot => text.push_str(&diagram::sequence_dot(p, proj, &source)),
-            GraphFormat::Mermaid => text.push_str(&diagram::sequence_mermaid(p, proj, &source)),
-            GraphFormat::Fsm => {
-                let locals: Vec<_> = proj
-                    .locals
-                    .iter()
-                    .filter(|l| {
-                        role.is_none_or(|r| l.name == r || p.roles[l.target.role()].name == r)
-                    })
-                    .collect();
-                if locals.is_empty() {
-                    return usage_error(format!(
-                        "no role `{}` in protocol `{}`",
-                        role.unwrap_or_default(),
-                        p.name
-                    ));
-                }
-                for l in locals {
-                    text.push_str(&diagram::fsm_dot(p, l, &source));
-                }
-            }
-        }
-    }
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    OK
-}
-
-/// Writes `files` under `dir` (only those whose content changed), or with
-/// `check` reports stale ones; returns the exit code.
-fn write_files(dir: &Path, files: &[(String, String)], check: bool, fix: &str) -> i32 {
-    let mut stale = Vec::new();
-    let mut written = 0;
-    for (name, content) in files {
-        let target = dir.join(name);
-        let current = std::fs::read_to_string(&target).ok();
-        if current.as_deref() == Some(content.as_str()) {
-            continue;
-        }
-        if check {
-            stale.push(format!(
-                "{} ({})",
-                target.display(),
-                if current.is_some() {
-                    "stale"
-                } else {
-                    "missing"
-                }
-            ));
-            continue;
-        }
-        if let Err(e) = driver::write_if_changed(&target, content) {
-            return usage_error(format!("cannot write {}: {e}", target.display()));
-        }
-        written += 1;
-    }
-    if check {
-        if stale.is_empty() {
-            return OK;
-        }
-        eprintln!("not up to date:");
-        for s in &stale {
-            eprintln!("  {s}");
-        }
-        eprintln!("run `{fix}` (or `cargo xtask codegen`) to regenerate");
-        return PROBLEMS;
-    }
-    eprintln!(
-        "{}: {written} written, {} unchanged",
-        dir.display(),
-        files.len() - written
-    );
-    OK
-}
-
-fn audit(root: &Path, check: bool) -> i32 {
-    match choreoc::audit::audit(root) {
-        Ok((_, text)) => {
-            let files = [(choreoc::audit::OUTPUT.to_string(), text)];
-            write_files(root, &files, check, "choreoc audit")
-        }
-        Err(failure) => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            for d in &failure.diagnostics {
-                eprint!("{}", render_human(d, &failure.file, color));
-            }
-            PROBLEMS
-        }
-    }
-}
-
-fn parse_binding(s: &str) -> Result<(String, u64), String> {
-    let (name, n) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=N, got `{s}`"))?;
-    let n = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{n}` is not a non-negative integer"))?;
-    Ok((name.trim().to_string(), n))
-}
-
-fn simulate(
-    path: &Path,
-    protocol: Option<&str>,
-    config: &choreoc::simulate::Config,
-    format: ErrorFormat,
-) -> i32 {
-    let unit = match compiled(path, format) {
-        Ok(unit) => unit,
-        Err(code) => return code,
-    };
-    let Some(module) = unit.module.as_ref() else {
-        return PROBLEMS;
-    };
-    for name in config.families.keys() {
-        let known = module.protocols.iter().any(|p| {
-            p.roles
-                .iter()
-                .any(|r| r.family.is_some() && &r.name == name)
-        });
-        if !known {
-            return usage_error(format!(
-                "--family {name}: no family `{name}` in {}",
-                path.display()
-            ));
-        }
-    }
-    let chosen: Vec<_> = unit
-        .projections
-        .iter()
-        .filter(|(i, _)| protocol.is_none_or(|n| module.protocols[*i].name == n))
-        .collect();
-    if chosen.is_empty() {
-        return usage_error(format!(
-            "no protocol `{}` in {}",
-            protocol.unwrap_or_default(),
-            path.display()
-        ));
-    }
-    let mut ok = true;
-    let mut out = String::new();
-    for (i, proj) in chosen {
-        let report = choreoc::simulate::simulate(&module.protocols[*i], proj, config);
-        ok &= report.ok();
-        out.push_str(&report.to_string());
-    }
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
-    if ok {
-        OK
-    } else {
-        PROBLEMS
-    }
-}
-
-fn build(
-    inputs: &[PathBuf],
-    out: &Path,
-    runtime_path: Option<&Path>,
-    runtime_version: Option<String>,
-    check: bool,
-    format: ErrorFormat,
-) -> i32 {
-    use choreoc::emit::rust::{crate_dir, render, RuntimeDep};
-    let sources = match driver::find_sources(inputs) {
-        Ok(files) => files,
-        Err(e) => return usage_error(e),
-    };
-    let mut errors = 0;
-    let mut files = Vec::new();
-    for path in &sources {
-        let unit = match driver::compile_path(path) {
-            Ok(unit) => unit,
-            Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
-        };
-        errors += report(&unit, format).0;
-        let Some(module) = unit.module.as_ref().filter(|_| !unit.has_errors()) else {
-            continue;
-        };
-        for (i, proj) in &unit.projections {
-            let protocol = &module.protocols[*i];
-            let runtime = match (runtime_path, &runtime_version) {
-                (Some(p), _) => RuntimeDep::Path(relative(&out.join(crate_dir(&protocol.name)), p)),
-                (None, Some(v)) => RuntimeDep::Version(v.clone()),
-                (None, None) => RuntimeDep::Version("0.1".into()),
-            };
-            let line_of = |offset: usize| unit.file.line_col(offset).line;
-            let source = path.display().to_string().replace('\\', "/");
-            files.extend(
-                render(protocol, proj, &source, &line_of, &runtime)
-                    .into_iter()
-                    .map(|f| (f.path, f.content)),
-            );
-        }
-    }
-    if errors > 0 {
-        return PROBLEMS;
-    }
-    write_files(out, &files, check, "choreoc build")
-}
-
-/// The path of `target` as seen from directory `from` (both relative to the
-/// current directory, or both absolute), with `/` separators.
-fn relative(from: &Path, target: &Path) -> String {
-    let abs = |p: &Path| {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    };
-    let norm = |p: PathBuf| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    out.pop();
-                }
-                std::path::Component::CurDir => {}
-                c => out.push(c.as_os_str().to_string_lossy().into_owned()),
-            }
-        }
-        out
-    };
-    let (from, target) = (norm(abs(from)), norm(abs(target)));
-    let common = from.iter().zip(&target).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".into(); from.len() - common];
-    parts.extend(target[common..].iter().cloned());
-    if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
-    }
-}
-
-fn explain(code: Option<&str>) -> i32 {
-    match code {
-        None => {
-            for c in Code::ALL {
-                println!(
-                    "{}  {:7}  {}",
-                    c.as_str(),
-                    c.severity().as_str(),
-                    c.summary()
-                );
-            }
-            OK
-        }
-        Some(code) => match Code::ALL
-            .iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(code))
-        {
-            Some(c) => {
-                println!(
-                    "{} ({}): {}",
-                    c.as_str(),
-                    c.severity().as_str(),
-                    c.summary()
-                );
-                println!("See docs/error-codes.md for examples.");
-                OK
-            }
-            None => usage_error(format!(
-                "unknown code `{code}`; `choreoc explain` lists them"
-            )),
-        },
+    let mut reporter = Reporter::new(&cli.output);
+    match &cli.command {
+        Command::Check(args) => check::run(args, &mut reporter),
+        Command::Project(args) => project::run(args, &mut reporter),
+        Command::Simulate(args) => simulate::run(args, &mut reporter),
+        Command::Build(args) => build::run(args, &mut reporter),
+        Command::Graph(args) => graph::run(args, &mut reporter),
+        Command::Audit(args) => audit::run(args, &mut reporter),
+        Command::Explain(args) => explain::run(args, &mut reporter),
     }
 }

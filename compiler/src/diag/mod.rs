@@ -2,8 +2,10 @@
 //! labelled byte spans and an optional help line.
 
 mod codes;
+pub mod explain;
 mod render;
 mod source;
+pub mod suggest;
 
 pub use codes::Code;
 #[cfg(feature = "fancy")]

@@ -156,3 +156,47 @@ fn github_data(s: &str) -> String {
 fn github_property(s: &str) -> String {
     github_data(s).replace(':', "%3A").replace(',', "%2C")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Code, Span};
+
+    fn sample() -> (Diagnostic, SourceFile) {
+        let file = SourceFile::new(
+            "dir,with:odd%name.choreo",
+            "protocol P =\n  roles A, B\n  A -> C : Hi\n",
+        );
+        let d = Diagnostic::new(
+            Code::UndeclaredRole,
+            "role `C` is not declared",
+            Span::new(33, 34),
+            "not in `roles`",
+        )
+        .with_label(Span::new(21, 22), "roles are declared here")
+        .with_help("did you mean `B`?\nor declare it");
+        (d, file)
+    }
+
+    #[test]
+    fn github_commands_escape_their_properties_and_message() {
+        let (d, file) = sample();
+        assert_eq!(
+            render_github(&d, &file),
+            "::error file=dir%2Cwith%3Aodd%25name.choreo,line=3,col=8,endColumn=9,\
+             title=choreoc E0101::role `C` is not declared%0Ahelp: did you mean `B`?%0Aor declare it"
+        );
+    }
+
+    #[test]
+    fn plain_text_names_file_line_and_column() {
+        let (d, file) = sample();
+        assert_eq!(
+            render_plain(&d, &file),
+            "dir,with:odd%name.choreo:3:8: error[E0101]: role `C` is not declared\n  \
+             |\n3 |   A -> C : Hi\n  |        ^ not in `roles`\n\
+             dir,with:odd%name.choreo:2:9: note: roles are declared here\n\
+             help: did you mean `B`?\nor declare it\n"
+        );
+    }
+}

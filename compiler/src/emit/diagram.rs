@@ -24,10 +24,16 @@ pub fn files(protocol: &Protocol, projection: &Projection, source: &str) -> Vec<
         ),
     ];
     for l in &projection.locals {
-        let role = l.name.replace('[', "-").replace(']', "");
-        out.push((format!("{name}.{role}.dot"), fsm_dot(protocol, l, source)));
+        out.push((fsm_file_name(protocol, l), fsm_dot(protocol, l, source)));
     }
     out
+}
+
+/// The file name of a local type's state machine: `<Protocol>.<Role>.dot`,
+/// a singled-out member `Guardian[0]` as `<Protocol>.Guardian-0.dot`.
+pub fn fsm_file_name(protocol: &Protocol, local: &LocalType) -> String {
+    let role = local.name.replace('[', "-").replace(']', "");
+    format!("{}.{role}.dot", protocol.name)
 }
 
 /// A DOT string literal's content: quotes and backslashes escaped.
