@@ -179,7 +179,20 @@ fn explain_knows_every_code() {
     for code in choreoc::diag::Code::ALL {
         assert!(stdout(&out).contains(code.as_str()));
     }
-    assert_eq!(choreoc(&["explain", "E0501"]).status.code(), Some(0));
+    let entry = choreoc(&["explain", "e0501"]);
+    assert_eq!(entry.status.code(), Some(0));
+    let text = stdout(&entry);
+    assert!(
+        text.starts_with("## E0501: a role cannot learn the choice\n"),
+        "{text}"
+    );
+    // The whole entry: the example and the fix, not only a summary.
+    assert!(
+        text.contains("```choreo\nprotocol P =\n  roles A, B, C\n"),
+        "{text}"
+    );
+    assert!(text.contains("How to fix"), "{text}");
+    assert!(!text.contains("## E0601"), "only the one entry: {text}");
     assert_eq!(choreoc(&["explain", "E9999"]).status.code(), Some(2));
 }
 

@@ -49,7 +49,8 @@ pub fn check(file: &ast::File, stem: &str) -> (Module, Vec<Diagnostic>) {
     if let Some(list) = exposing {
         for name in list {
             if !seen.contains_key(name.name.as_str()) {
-                diags.push(Diagnostic::new(
+                let declared = file.protocols.iter().map(|p| p.name.name.as_str());
+                let d = Diagnostic::new(
                     Code::UnknownExport,
                     format!(
                         "`exposing` names `{}`, which this file does not declare",
@@ -57,7 +58,13 @@ pub fn check(file: &ast::File, stem: &str) -> (Module, Vec<Diagnostic>) {
                     ),
                     name.span,
                     "no such protocol in this file",
-                ));
+                );
+                diags.push(
+                    match crate::diag::suggest::did_you_mean(&name.name, declared) {
+                        Some(hint) => d.with_help(hint),
+                        None => d.with_help("declare the protocol, or remove it from the list"),
+                    },
+                );
             }
         }
     }
