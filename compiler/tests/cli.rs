@@ -262,7 +262,8 @@ fn graph_prints_diagrams_and_check_finds_stale_files() {
     let out = choreoc(&["graph", &src, "--protocol", "Second", "--format", "mermaid"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        stdout(&out).contains("sequenceDiagram") && stdout(&out).contains("X->>Ys: All"),
+        stdout(&out).contains("participant r1 as Ys[N]")
+            && stdout(&out).contains("r0->>r1: All [to each of Ys[*]]"),
         "{}",
         stdout(&out)
     );
