@@ -6,7 +6,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::syntax::ast::{Annotation, Literal};
 
 /// The annotation keys the compiler knows.
-pub(crate) const KNOWN: [&str; 7] = [
+pub const KNOWN: [&str; 7] = [
     "guard_capability",
     "flow_cost",
     "journal_facts",

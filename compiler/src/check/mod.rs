@@ -7,6 +7,9 @@ pub mod model;
 mod resolve;
 pub mod rules;
 
+/// The annotation keys the compiler knows and types (see `docs/language-guide.md`).
+pub use annotations::KNOWN as ANNOTATION_KEYS;
+
 use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::ast;
 use model::{FamilySize, Module, Role};
