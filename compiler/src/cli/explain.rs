@@ -5,6 +5,7 @@ use super::select::with_hint;
 use super::OK;
 use choreoc::diag::{explain, Code};
 use clap::Args;
+use std::io::Write;
 
 /// Explain a diagnostic code (`E0501`): what it means, an example that
 /// triggers it and how to fix it; without a code, list every code.
@@ -16,9 +17,12 @@ pub struct ExplainArgs {
 
 /// Runs `explain`; returns the exit code.
 pub fn run(args: &ExplainArgs, reporter: &mut Reporter) -> i32 {
+    // A closed pipe (`choreoc explain | head`) is not an error worth a panic.
+    let mut out = std::io::stdout().lock();
     let Some(name) = &args.code else {
         for c in Code::ALL {
-            println!(
+            let _ = writeln!(
+                out,
                 "{}  {:7}  {}",
                 c.as_str(),
                 c.severity().as_str(),
@@ -29,7 +33,7 @@ pub fn run(args: &ExplainArgs, reporter: &mut Reporter) -> i32 {
     };
     match explain::parse(name).and_then(explain::entry) {
         Some(entry) => {
-            println!("{entry}");
+            let _ = writeln!(out, "{entry}");
             OK
         }
         None => reporter.usage(with_hint(
