@@ -137,6 +137,25 @@ cases! {
         "    roles A, B",
         "    A -> B : M",
     ]);
+    e0001_case_without_of: Syntax at 3:16 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  case choose A",
+        "    Yes ->",
+        "      A -> B : Y",
+    ]);
+    e0001_protocol_without_equals: Syntax at 1:11 => lines(&[
+        "protocol P",
+        "  roles A, B",
+        "  A -> B : Y",
+    ]);
+    e0001_branch_without_arrow: Syntax at 4:8 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  case choose A of",
+        "    Yes",
+        "      A -> B : Y",
+    ]);
     e0001_garbage_text: Syntax at 1:1 => "%%%% this is not a protocol %%%%\n";
     e0001_message_without_label: Syntax at 5:13 => lines(&[
         "protocol P =",
@@ -680,6 +699,17 @@ cases! {
         "  A[leak = \"neighbor:3\", leakage_budget = [0, 2, 0]] -> B : Hello",
     ]);
 
+    e0806_misspelled_flow_cost: MisspelledAnnotation at 3:5 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[flow_cst = 3] -> B : Hello",
+    ]);
+    e0806_known_key_in_another_case: MisspelledAnnotation at 3:5 => lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[Guard_Capability = \"x\"] -> B : Hello",
+    ]);
+
     // ---- W0901: unused role -----------------------------------------------
     w0901_unused_role: UnusedRole at 2:15 => lines(&[
         "protocol P =",
@@ -1057,4 +1087,179 @@ fn labels_stay_within_the_text() {
             );
         }
     }
+}
+
+// ---- What the messages say --------------------------------------------------
+
+/// The first diagnostic of `src` with `code`, which must be reported.
+fn first(code: Code, src: &str) -> Diagnostic {
+    let unit = run(src);
+    unit.diagnostics
+        .iter()
+        .find(|d| d.code == code)
+        .cloned()
+        .unwrap_or_else(|| panic!("{} not reported:\n{}", code.as_str(), listing(&unit)))
+}
+
+fn help(code: Code, src: &str) -> String {
+    first(code, src).help.unwrap_or_default()
+}
+
+#[test]
+fn a_misspelled_role_gets_did_you_mean() {
+    let src = lines(&[
+        "protocol P =",
+        "  roles Coordinator, Worker",
+        "  Coordinater -> Worker : Hello",
+    ]);
+    assert_eq!(
+        help(Code::UndeclaredRole, &src),
+        "did you mean `Coordinator`?"
+    );
+    let src = lines(&["protocol P =", "  roles A, B", "  A -> Auditor : Hello"]);
+    assert_eq!(
+        help(Code::UndeclaredRole, &src),
+        "declare it on the protocol's `roles` line: `roles ..., Auditor`",
+        "no suggestion when nothing is close"
+    );
+}
+
+#[test]
+fn a_misspelled_family_gets_did_you_mean() {
+    // After `for i in`, only families are suggested.
+    let src = lines(&[
+        "protocol P =",
+        "  roles Guardia, Guardian[N]",
+        "  for g in Guardan",
+        "    Guardia -> Guardian[g] : Hello",
+    ]);
+    assert_eq!(help(Code::UndeclaredRole, &src), "did you mean `Guardian`?");
+    let src = lines(&[
+        "protocol P =",
+        "  roles Initiator, Guardian, Guardians[N]",
+        "  Initiator -> Guardian[0] : Hello",
+        "  Initiator -> Guardian : Hello",
+    ]);
+    assert_eq!(
+        help(Code::IndexOnSingle, &src),
+        "did you mean the family `Guardians`? (`Guardian` takes no index)"
+    );
+    let src = lines(&[
+        "protocol P =",
+        "  roles Initiator, Guardian, Guardians[N]",
+        "  for g in Guardian",
+        "    Initiator -> Guardians[g] : Hello",
+    ]);
+    assert_eq!(
+        help(Code::BadFor, &src),
+        "did you mean the family `Guardians`?"
+    );
+}
+
+#[test]
+fn misspelled_index_variables_exports_and_attributes_get_did_you_mean() {
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, Workers[N]",
+        "  for worker in Workers",
+        "    A -> Workers[workr] : Task",
+    ]);
+    assert_eq!(help(Code::UnboundIndex, &src), "did you mean `worker`?");
+    let src = lines(&[
+        "module m exposing (Handshake)",
+        "protocol Handshak =",
+        "  roles A, B",
+        "  A -> B : Hello",
+    ]);
+    assert_eq!(help(Code::UnknownExport, &src), "did you mean `Handshak`?");
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, W[N]",
+        "  @paralel",
+        "  A -> W[*] : Hello",
+    ]);
+    assert_eq!(
+        help(Code::UnknownAttribute, &src),
+        "did you mean `@parallel`?"
+    );
+}
+
+#[test]
+fn a_misspelled_annotation_is_an_error_and_its_charge_is_not_dropped_silently() {
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[flow_cst = 3] -> B : Hello",
+    ]);
+    let unit = run(&src);
+    assert!(unit.has_errors(), "{}", listing(&unit));
+    let d = first(Code::MisspelledAnnotation, &src);
+    assert_eq!(
+        d.message,
+        "unknown annotation `flow_cst`: did you mean `flow_cost`?"
+    );
+    // A key far from every known one is still passed on, with a warning.
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A[priority = 3] -> B : Hello",
+    ]);
+    let unit = run(&src);
+    assert!(!unit.has_errors(), "{}", listing(&unit));
+    assert!(help(Code::UnknownAnnotation, &src).starts_with("known annotations: guard_capability"));
+}
+
+#[test]
+fn an_unfinished_block_header_names_the_missing_token() {
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  case choose A",
+        "    Yes ->",
+        "      A -> B : Y",
+    ]);
+    let d = first(Code::Syntax, &src);
+    assert_eq!(
+        d.message,
+        "expected `of` at the end of this line, found an indented block"
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some(
+            "the line opens the indented block below it, so it ends with `of`: `case choose A of`"
+        )
+    );
+    // A line indented for no reason is still E0008.
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  A -> B : Hi",
+        "    B -> A : Yo",
+    ]);
+    first(Code::UnexpectedIndent, &src);
+}
+
+#[test]
+fn a_bad_dedent_names_the_column_it_needs() {
+    let src = lines(&[
+        "protocol P =",
+        "  roles A, B",
+        "  case choose A of",
+        "      Commit ->",
+        "        A -> B : Go",
+        "    Abort ->",
+        "      A -> B : Stop",
+    ]);
+    let d = first(Code::BadDedent, &src);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("indent the line to column 7 to stay in the block that starts on line 4, or to column 3 to leave it")
+    );
+    let unit = run(&src);
+    let block = unit.file.line_col(d.secondary[0].span.start);
+    assert_eq!(
+        (block.line, block.column),
+        (4, 7),
+        "the block's first line is labelled"
+    );
 }

@@ -139,3 +139,60 @@ fn choreo_examples_report_their_code() {
         "only {compiled} examples compiled"
     );
 }
+
+/// The `(first, last)` codes of each row of the table of ranges at the top.
+fn ranges(doc: &str) -> Vec<(String, String)> {
+    doc.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split(" |").next())
+        .map(|cell| {
+            let codes: Vec<String> = cell
+                .split('–')
+                .map(|c| c.trim_matches('`').to_string())
+                .collect();
+            (codes[0].clone(), codes.last().cloned().unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_of_ranges_covers_every_code_and_names_only_real_ones() {
+    let doc = doc();
+    let ranges = ranges(&doc);
+    assert!(!ranges.is_empty(), "no table of ranges in {DOC}");
+    let real = |c: &str| Code::ALL.iter().any(|k| k.as_str() == c);
+    for (first, last) in &ranges {
+        assert!(
+            real(first) && real(last),
+            "the range {first}–{last} names a code that does not exist"
+        );
+    }
+    for code in Code::ALL {
+        let c = code.as_str();
+        assert!(
+            ranges
+                .iter()
+                .any(|(a, b)| a[..1] == c[..1] && a.as_str() <= c && c <= b.as_str()),
+            "{c} is in no range of the table at the top of {DOC}"
+        );
+    }
+}
+
+#[test]
+fn explain_prints_the_document_it_was_built_with() {
+    // `choreoc explain` embeds the document: a stale build would disagree.
+    assert_eq!(choreoc::diag::explain::DOCUMENT, doc());
+    for s in sections(&doc()) {
+        let Some(code) = Code::ALL.iter().find(|c| c.as_str() == s.code) else {
+            continue;
+        };
+        let entry = choreoc::diag::explain::entry(*code).expect("an entry");
+        for example in fenced(&s.body, "choreo") {
+            assert!(
+                entry.contains(example),
+                "{}: the entry lacks an example",
+                s.code
+            );
+        }
+    }
+}

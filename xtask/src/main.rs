@@ -95,6 +95,11 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
     for set in &SETS {
         let dir = root.join(set.sources);
         let files = driver::find_sources(std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
+        eprintln!(
+            "codegen: compiling {} .choreo files from {}/",
+            files.len(),
+            set.sources
+        );
         for path in files {
             let rel = path
                 .strip_prefix(root)
@@ -156,6 +161,7 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
     }
     // The audit and wiring tables, computed from protocols/, the manifest and
     // the call sites in the code.
+    eprintln!("codegen: computing the audit tables from protocols/manifest.yaml and the code");
     match choreoc::audit::audit(root) {
         Ok((_, text)) => {
             out.insert(PathBuf::from(choreoc::audit::OUTPUT), text);
@@ -226,7 +232,9 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
         eprintln!("run `cargo xtask codegen` to regenerate it");
         return Ok(ExitCode::from(1));
     }
-    if !check {
+    if check {
+        eprintln!("generated/ is up to date ({} files)", files.len());
+    } else {
         let removed = stale.len() - written;
         eprintln!(
             "generated/: {written} written, {} unchanged, {removed} removed",

@@ -1,8 +1,20 @@
 //! Rule 8: known annotations carry values of their type.
 
 use super::model::Annotations;
+use crate::diag::suggest::closest;
 use crate::diag::{Code, Diagnostic};
 use crate::syntax::ast::{Annotation, Literal};
+
+/// The annotation keys the compiler knows.
+pub const KNOWN: [&str; 7] = [
+    "guard_capability",
+    "flow_cost",
+    "journal_facts",
+    "journal_merge",
+    "audit_log",
+    "leak",
+    "leakage_budget",
+];
 
 /// Types the annotations of one side of a message, reporting bad values.
 pub(super) fn typed(list: &[Annotation], diags: &mut Vec<Diagnostic>) -> Annotations {
@@ -42,21 +54,34 @@ pub(super) fn typed(list: &[Annotation], diags: &mut Vec<Diagnostic>) -> Annotat
                 _ => diags.push(wrong_type(key, "a boolean (`true` or `false`)", v)),
             },
             "leakage_budget" => out.leakage_budget = budget(v, diags),
-            _ => {
-                diags.push(
+            _ => match closest(key, KNOWN) {
+                // A misspelled guard annotation would silently drop a check
+                // or a charge: an error, not a pass-through.
+                Some(known) => diags.push(
                     Diagnostic::new(
-                        Code::UnknownAnnotation,
-                        format!("unknown annotation `{key}`"),
+                        Code::MisspelledAnnotation,
+                        format!("unknown annotation `{key}`: did you mean `{known}`?"),
                         a.key.span,
-                        "not a known annotation; it is passed on as a string",
+                        format!("close to `{known}`"),
                     )
-                    .with_help(
-                        "known annotations: guard_capability, flow_cost, journal_facts, journal_merge, \
-                         audit_log, leak, leakage_budget",
-                    ),
-                );
-                out.other.push((key.to_string(), render(v)));
-            }
+                    .with_help(format!(
+                        "write `{known}`; a key this close to a known one is taken for a typo, \
+                         so that the guard it names is not silently dropped"
+                    )),
+                ),
+                None => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::UnknownAnnotation,
+                            format!("unknown annotation `{key}`"),
+                            a.key.span,
+                            "not a known annotation; it is passed on as a string",
+                        )
+                        .with_help(format!("known annotations: {}", KNOWN.join(", "))),
+                    );
+                    out.other.push((key.to_string(), render(v)));
+                }
+            },
         }
     }
     over_budget(list, &out, diags);

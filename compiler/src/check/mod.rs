@@ -7,6 +7,9 @@ pub mod model;
 mod resolve;
 pub mod rules;
 
+/// The annotation keys the compiler knows and types (see `docs/language-guide.md`).
+pub use annotations::KNOWN as ANNOTATION_KEYS;
+
 use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::ast;
 use model::{FamilySize, Module, Role};
@@ -75,7 +78,8 @@ fn check_with<'a>(
     if let Some(list) = exposing {
         for name in list {
             if !seen.contains_key(name.name.as_str()) {
-                diags.push(Diagnostic::new(
+                let declared = file.protocols.iter().map(|p| p.name.name.as_str());
+                let d = Diagnostic::new(
                     Code::UnknownExport,
                     format!(
                         "`exposing` names `{}`, which this file does not declare",
@@ -83,7 +87,13 @@ fn check_with<'a>(
                     ),
                     name.span,
                     "no such protocol in this file",
-                ));
+                );
+                diags.push(
+                    match crate::diag::suggest::did_you_mean(&name.name, declared) {
+                        Some(hint) => d.with_help(hint),
+                        None => d.with_help("declare the protocol, or remove it from the list"),
+                    },
+                );
             }
         }
     }

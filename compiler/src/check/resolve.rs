@@ -3,6 +3,7 @@
 
 use super::annotations::{render, typed};
 use super::model::*;
+use crate::diag::suggest::{closest, did_you_mean};
 use crate::diag::{Code, Diagnostic, Span};
 use crate::syntax::ast;
 use std::borrow::Borrow;
@@ -120,7 +121,13 @@ impl<'a> Resolver<'a> {
                         a.span,
                         "kept and passed to the generated code",
                     )
-                    .with_help("the compiler knows `@parallel`"),
+                    .with_help(
+                        if closest(&a.name.name, ["parallel"]).is_some() {
+                            "did you mean `@parallel`?"
+                        } else {
+                            "the compiler knows `@parallel`"
+                        },
+                    ),
                 );
                 continue;
             }
@@ -222,7 +229,7 @@ impl<'a> Resolver<'a> {
     /// Resolves a role reference, checking rules 1 and 3.
     fn participant(&mut self, r: &ast::RoleRef) -> Option<Participant> {
         let Some(&role) = self.names.get(&r.role.name) else {
-            self.diags.push(self.undeclared(&r.role));
+            self.diags.push(self.undeclared(&r.role, false));
             return None;
         };
         self.used[role] = true;
@@ -238,7 +245,10 @@ impl<'a> Resolver<'a> {
                         idx.span(),
                         "index on a single role",
                     )
-                    .with_help(format!("remove the index, or declare a family: `{name}[N]`")),
+                    .with_help(match self.similar_family(name) {
+                        Some(hint) => format!("{hint} (`{name}` takes no index)"),
+                        None => format!("remove the index, or declare a family: `{name}[N]`"),
+                    }),
                 )
             }
             (Some(_), None) => {
@@ -283,7 +293,12 @@ impl<'a> Resolver<'a> {
                             v.span,
                             "no enclosing `for` binds it",
                         )
-                        .with_help(format!("bind it with `for {} in {name}`, or use `[*]` or a constant", v.name)),
+                        .with_help(
+                            match did_you_mean(&v.name, self.vars.iter().map(|(n, _)| n.as_str())) {
+                                Some(hint) => hint,
+                                None => format!("bind it with `for {} in {name}`, or use `[*]` or a constant", v.name),
+                            },
+                        ),
                     )
                 }
                 // The `for` itself was rejected; that is reported already.
@@ -341,24 +356,37 @@ impl<'a> Resolver<'a> {
         None
     }
 
-    fn undeclared(&self, name: &ast::Ident) -> Diagnostic {
+    /// E0101 for `name`, suggesting the closest declared role (only families
+    /// when `family` is set, as after `for i in`).
+    fn undeclared(&self, name: &ast::Ident, family: bool) -> Diagnostic {
         let d = Diagnostic::new(
             Code::UndeclaredRole,
             format!("role `{}` is not declared", name.name),
             name.span,
             "not in `roles`",
         );
-        match self
+        let candidates = self
             .roles
             .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(&name.name))
-        {
-            Some(similar) => d.with_help(format!("did you mean `{}`?", similar.name)),
+            .filter(|r| !family || r.family.is_some())
+            .map(|r| r.name.as_str());
+        match did_you_mean(&name.name, candidates) {
+            Some(hint) => d.with_help(hint),
             None => d.with_help(format!(
-                "add it to the protocol's `roles` line: `roles ..., {}`",
+                "declare it on the protocol's `roles` line: `roles ..., {}`",
                 name.name
             )),
         }
+    }
+
+    /// `did you mean `F`?` for a family whose name is close to `name`.
+    fn similar_family(&self, name: &str) -> Option<String> {
+        let families = self
+            .roles
+            .iter()
+            .filter(|r| r.family.is_some())
+            .map(|r| r.name.as_str());
+        closest(name, families).map(|f| format!("did you mean the family `{f}`?"))
     }
 
     fn case(&mut self, c: &ast::Case, span: Span) -> Option<Choice> {
@@ -474,7 +502,7 @@ impl<'a> Resolver<'a> {
     fn for_(&mut self, f: &ast::For, span: Span, parallel: bool) -> Option<ForEach> {
         let family = match self.names.get(&f.family.name) {
             None => {
-                let d = self.undeclared(&f.family);
+                let d = self.undeclared(&f.family, true);
                 self.diags.push(d);
                 None
             }
@@ -488,7 +516,9 @@ impl<'a> Resolver<'a> {
                     f.family.span,
                     "not a family",
                 )
-                .with_help("declare the role as a family (`Name[N]`) to run a round per member"),
+                .with_help(self.similar_family(&f.family.name).unwrap_or_else(
+                    || "declare the role as a family (`Name[N]`) to run a round per member".into(),
+                )),
             ),
             Some(&role) => {
                 if let Some((var, _)) = self.vars.iter().find(|(_, fam)| *fam == Some(role)) {

@@ -72,6 +72,7 @@ codes! {
     BudgetShape = "E0803", Error, "`leakage_budget` does not have exactly three entries";
     DuplicateAnnotation = "E0804", Error, "the same annotation key is given twice on one role";
     LeakOverBudget = "E0805", Error, "a send's `leak` exceeds its own `leakage_budget`, so it would always be refused";
+    MisspelledAnnotation = "E0806", Error, "an unknown annotation key so close to a known one that it is taken for a misspelling";
     ManifestInvalid = "E1001", Error, "the audit manifest is not valid YAML, has an unknown key, or a value of the wrong kind";
     ManifestMissing = "E1002", Error, "a protocol of `protocols/` has no entry in the audit manifest";
     ManifestOrphan = "E1003", Error, "an audit manifest entry names a protocol that does not exist";

@@ -2,11 +2,15 @@
 //! labelled byte spans and an optional help line.
 
 mod codes;
+pub mod explain;
 mod render;
 mod source;
+pub mod suggest;
 
 pub use codes::Code;
-pub use render::{render_human, render_json};
+#[cfg(feature = "fancy")]
+pub use render::render_human;
+pub use render::{render_github, render_json, render_plain};
 pub use source::{LineCol, SourceFile};
 
 /// A half-open byte range `start..end` in the original source text.

@@ -24,111 +24,20 @@ pub fn files(protocol: &Protocol, projection: &Projection, source: &str) -> Vec<
         ),
     ];
     for l in &projection.locals {
-        let role = l.name.replace('[', "-").replace(']', "");
-        out.push((format!("{name}.{role}.dot"), fsm_dot(protocol, l, source)));
+        out.push((fsm_file_name(protocol, l), fsm_dot(protocol, l, source)));
     }
     out
 }
 
-/// A DOT string literal's content: quotes and backslashes escaped.
-fn dot_text(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+/// The file name of a local type's state machine: `<Protocol>.<Role>.dot`,
+/// a singled-out member `Guardian[0]` as `<Protocol>.Guardian-0.dot`.
+pub fn fsm_file_name(protocol: &Protocol, local: &LocalType) -> String {
+    let role = local.name.replace('[', "-").replace(']', "");
+    format!("{}.{role}.dot", protocol.name)
 }
 
-struct DotRow {
-    id: usize,
-    frame: String,
-    edge: Option<DotEdge>,
-}
-
-struct DotEdge {
-    from: usize,
-    to: usize,
-    label: String,
-    control: bool,
-}
-
-#[derive(Template)]
-#[template(path = "diagrams/sequence.dot.askama", escape = "none")]
-struct SequenceDot<'a> {
-    source: &'a str,
-    protocol: &'a str,
-    lifelines: Vec<String>,
-    rows: Vec<DotRow>,
-}
-
-/// The Graphviz sequence diagram (`<Protocol>.dot`).
-pub fn sequence_dot(protocol: &Protocol, projection: &Projection, source: &str) -> String {
-    let lifelines = sequence::lifelines(protocol)
-        .into_iter()
-        .map(|l| dot_text(&l.title))
-        .collect();
-    let mut depth = 0usize;
-    let rows = sequence::rows(protocol, projection)
-        .into_iter()
-        .enumerate()
-        .map(|(id, row)| {
-            let pad = |d: usize| "    ".repeat(d);
-            let (frame, edge) = match row {
-                Row::Message {
-                    from,
-                    to,
-                    text,
-                    marks,
-                    control,
-                } => {
-                    let label = if marks.is_empty() {
-                        text
-                    } else {
-                        format!("{text}\n[{marks}]")
-                    };
-                    (
-                        String::new(),
-                        Some(DotEdge {
-                            from,
-                            to,
-                            label: dot_text(&label),
-                            control,
-                        }),
-                    )
-                }
-                Row::Open(kind, title) => {
-                    let tag = match kind {
-                        Frame::Choice => "alt",
-                        Frame::Loop => "loop",
-                        Frame::Parallel => "par",
-                    };
-                    depth += 1;
-                    (
-                        format!("{}┌ {tag} {}", pad(depth - 1), dot_text(&title)),
-                        None,
-                    )
-                }
-                Row::Else(title) => (
-                    format!(
-                        "{}├ else {}",
-                        pad(depth.saturating_sub(1)),
-                        dot_text(&title)
-                    ),
-                    None,
-                ),
-                Row::Close => {
-                    depth = depth.saturating_sub(1);
-                    (format!("{}└ end", pad(depth)), None)
-                }
-            };
-            DotRow { id, frame, edge }
-        })
-        .collect();
-    let page = SequenceDot {
-        source,
-        protocol: &protocol.name,
-        lifelines,
-        rows,
-    };
-    page.render()
-        .unwrap_or_else(|e| format!("// template error: {e}\n"))
-}
+use super::sequence_dot::dot_text;
+pub use super::sequence_dot::sequence_dot;
 
 #[derive(Template)]
 #[template(path = "diagrams/sequence.mmd.askama", escape = "none")]
@@ -153,10 +62,11 @@ pub fn sequence_mermaid(protocol: &Protocol, projection: &Projection, source: &s
     let rows = sequence::rows(protocol, projection);
     let mut lines = Vec::new();
     let mut depth = 1usize;
-    let first = lifelines
-        .first()
-        .map(|l| l.name.clone())
-        .unwrap_or_default();
+    // Participants are named `r0`, `r1`, ... by position, never by the
+    // role's name, which may be a Mermaid keyword (`Participant`, `end`,
+    // `loop`, `alt`, `note`, ...); the role's name is the alias shown.
+    let id = |lane: usize| format!("r{lane}");
+    let first = id(0);
     for (i, row) in rows.iter().enumerate() {
         let pad = "    ".repeat(depth - 1);
         // A section with nothing in it gets a note, as Mermaid wants content.
@@ -168,6 +78,7 @@ pub fn sequence_mermaid(protocol: &Protocol, projection: &Projection, source: &s
                 text,
                 marks,
                 control,
+                ..
             } => {
                 let arrow = if *control { "-->>" } else { "->>" };
                 let label = if marks.is_empty() {
@@ -177,8 +88,8 @@ pub fn sequence_mermaid(protocol: &Protocol, projection: &Projection, source: &s
                 };
                 lines.push(format!(
                     "{pad}{}{arrow}{}: {}",
-                    lifelines[*from].name,
-                    lifelines[*to].name,
+                    id(*from),
+                    id(*to),
                     mermaid_text(&label)
                 ));
             }
@@ -186,7 +97,6 @@ pub fn sequence_mermaid(protocol: &Protocol, projection: &Projection, source: &s
                 let tag = match kind {
                     Frame::Choice => "alt",
                     Frame::Loop => "loop",
-                    Frame::Parallel => "par",
                 };
                 lines.push(format!("{pad}{tag} {}", mermaid_text(title)));
                 depth += 1;
@@ -215,7 +125,8 @@ pub fn sequence_mermaid(protocol: &Protocol, projection: &Projection, source: &s
         protocol: &protocol.name,
         lifelines: lifelines
             .into_iter()
-            .map(|l| (l.name, mermaid_text(&l.title)))
+            .enumerate()
+            .map(|(i, l)| (id(i), mermaid_text(&l.title)))
             .collect(),
         lines,
     };

@@ -4,3 +4,4 @@
 pub mod diagram;
 pub mod rust;
 pub mod sequence;
+mod sequence_dot;

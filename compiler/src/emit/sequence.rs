@@ -1,6 +1,7 @@
 //! The global protocol as the rows of a sequence diagram: messages between
 //! lifelines (one per role, a family as one lifeline) in protocol order, and
-//! the frames of choices, loops, per-member rounds and `@parallel` sends.
+//! the frames of choices, loops and per-member rounds; messages to or from
+//! several members are marked as such.
 //! Shared by the Graphviz and Mermaid emitters.
 
 use crate::check::model::{
@@ -24,8 +25,19 @@ pub enum Frame {
     Choice,
     /// A loop of any kind, or a per-member round (`loop`).
     Loop,
-    /// Sends that may run concurrently (`par`).
-    Parallel,
+}
+
+/// Whether a message goes to, or comes from, several members of a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fan {
+    /// One sender, one receiver.
+    One,
+    /// To each member (`F[*]`, `F[a..b]`).
+    Out,
+    /// From each member.
+    In,
+    /// From each member of one family to each member of another.
+    Both,
 }
 
 /// One row of the diagram.
@@ -39,10 +51,12 @@ pub enum Row {
         to: usize,
         /// `Label(Type)`.
         text: String,
-        /// Compact annotation marks (`cap ...`, `cost N`, members), may be empty.
+        /// Compact marks (`to each of Guardian[*]`, `cap ...`, `cost N`), may be empty.
         marks: String,
         /// An added `Continue`/`Done` of a decided loop.
         control: bool,
+        /// To or from several members.
+        fan: Fan,
     },
     /// A frame opens, with its title (`Commit [Initiator chooses]`).
     Open(Frame, String),
@@ -79,11 +93,6 @@ pub fn rows(protocol: &Protocol, projection: &Projection) -> Vec<Row> {
 fn block(protocol: &Protocol, projection: &Projection, stmts: &[Stmt], out: &mut Vec<Row>) {
     for s in stmts {
         match s {
-            Stmt::Message(m) if m.parallel => {
-                out.push(Row::Open(Frame::Parallel, "@parallel".into()));
-                out.push(message(protocol, m));
-                out.push(Row::Close);
-            }
             Stmt::Message(m) => out.push(message(protocol, m)),
             Stmt::Choice(c) => {
                 let chooser = protocol.participant_name(&c.chooser);
@@ -139,26 +148,42 @@ fn block(protocol: &Protocol, projection: &Projection, stmts: &[Stmt], out: &mut
 }
 
 fn control(protocol: &Protocol, decider: &Participant, r: &Recipient, label: &str) -> Row {
+    let (marks, fan) = who(protocol, decider, &r.peer, false);
     Row::Message {
         from: decider.role,
         to: r.peer.role,
         text: label.to_string(),
-        marks: members(protocol, decider, &r.peer),
+        marks,
         control: true,
+        fan,
     }
 }
 
-/// `Guardian[0] → Guardian[*]`-style note when a side names members.
-fn members(protocol: &Protocol, from: &Participant, to: &Participant) -> String {
-    let named = |p: &Participant| !matches!(p.sel, Sel::Single | Sel::All);
-    if named(from) || named(to) {
-        format!(
-            "{} → {}",
-            protocol.participant_name(from),
-            protocol.participant_name(to)
-        )
+/// Whether a side names several members.
+fn plural(p: &Participant) -> bool {
+    matches!(p.sel, Sel::All | Sel::Range(..))
+}
+
+/// The mark saying who sends to whom when a side is not a single role
+/// (`to each of Guardian[*]`, `from each of W[0..2]`, `Initiator → Guardian[g]`;
+/// `(@parallel)` when the members' messages may go in any order), and the fan.
+fn who(protocol: &Protocol, from: &Participant, to: &Participant, parallel: bool) -> (String, Fan) {
+    let name = |p: &Participant| protocol.participant_name(p);
+    let each = |p: &Participant| format!("each of {}", name(p));
+    let single = |p: &Participant| p.sel == Sel::Single;
+    let (text, fan) = match (plural(from), plural(to)) {
+        (true, true) => (format!("from {} to {}", each(from), each(to)), Fan::Both),
+        (true, false) if single(to) => (format!("from {}", each(from)), Fan::In),
+        (false, true) if single(from) => (format!("to {}", each(to)), Fan::Out),
+        (true, false) => (format!("from {} to {}", each(from), name(to)), Fan::In),
+        (false, true) => (format!("from {} to {}", name(from), each(to)), Fan::Out),
+        (false, false) if single(from) && single(to) => (String::new(), Fan::One),
+        (false, false) => (format!("{} → {}", name(from), name(to)), Fan::One),
+    };
+    if parallel && fan != Fan::One {
+        (format!("{text} (@parallel)"), fan)
     } else {
-        String::new()
+        (text, fan)
     }
 }
 
@@ -172,7 +197,7 @@ fn message(protocol: &Protocol, m: &Message) -> Row {
         }
     };
     let mut marks = Vec::new();
-    let who = members(protocol, &m.from, &m.to);
+    let (who, fan) = who(protocol, &m.from, &m.to, m.parallel);
     if !who.is_empty() {
         marks.push(who);
     }
@@ -190,5 +215,6 @@ fn message(protocol: &Protocol, m: &Message) -> Row {
         text,
         marks: marks.join(" | "),
         control: false,
+        fan,
     }
 }

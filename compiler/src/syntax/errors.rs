@@ -59,6 +59,9 @@ pub(super) fn syntax_error(err: pest::error::Error<Rule>, resolved: &Resolved) -
     let text = &resolved.text;
     let found = found_at(text, pos);
     if resolved.virtual_at(pos) == Some(OPEN) {
+        if let Some(d) = unfinished_header(&expected, resolved, pos) {
+            return d;
+        }
         // Point at the token of the deeper line.
         let next = text[pos..]
             .find(|c: char| !is_layout(c))
@@ -102,6 +105,41 @@ pub(super) fn syntax_error(err: pest::error::Error<Rule>, resolved: &Resolved) -
         message,
         Span::new(start.min(end), end),
         "unexpected here",
+    )
+}
+
+/// A block opens after a line that would open one if it were finished: a
+/// `case choose X` without `of`, a `protocol P` without `=`, a branch
+/// label without `->`. Points just after the line's last token.
+fn unfinished_header(expected: &[String], resolved: &Resolved, pos: usize) -> Option<Diagnostic> {
+    let expects = |t: &str| expected.iter().any(|e| e == t);
+    let missing = ["`of`", "`=`", "`->`"]
+        .into_iter()
+        // `->` ends a header only where a branch may start.
+        .find(|t| expects(t) && (*t != "`->`" || expects(describe(Rule::branch))))?;
+    let token = missing.trim_matches('`');
+    let text = &resolved.text;
+    let deeper = text[pos..].trim_start_matches(|c: char| matches!(c, OPEN | ' ' | '\n'));
+    if deeper.starts_with(token) {
+        // The token is there, on a line of its own: a wrapped line (E0008).
+        return None;
+    }
+    let end = text[..pos].trim_end_matches(|c: char| matches!(c, OPEN | CLOSE | SEP | ' ' | '\n'));
+    let line_start = end
+        .rfind(|c: char| matches!(c, OPEN | CLOSE | SEP | '\n'))
+        .map_or(0, |n| n + 1);
+    let header = end[line_start..].trim();
+    let at = resolved.to_source(end.len());
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            format!("expected {missing} at the end of this line, found an indented block"),
+            Span::new(at, at),
+            format!("{missing} is missing here"),
+        )
+        .with_help(format!(
+            "the line opens the indented block below it, so it ends with {missing}: `{header} {token}`"
+        )),
     )
 }
 

@@ -76,6 +76,8 @@ struct Layout<'a> {
     inserted: Vec<usize>,
     copied: usize,
     stack: Vec<usize>,
+    /// The offset of the first token of each open indented block (beside `stack`).
+    block_starts: Vec<usize>,
     braces: usize,
     brackets: usize,
     body_seps: Vec<(usize, usize)>,
@@ -92,6 +94,7 @@ impl<'a> Layout<'a> {
             inserted: Vec::new(),
             copied: 0,
             stack: vec![0],
+            block_starts: vec![0],
             braces: 0,
             brackets: 0,
             body_seps: Vec::new(),
@@ -240,31 +243,20 @@ impl<'a> Layout<'a> {
         let top = *self.stack.last().unwrap_or(&0);
         if col > top {
             self.stack.push(col);
+            self.block_starts.push(at);
             self.check_depth(at)?;
             self.mark(line_start, at, &[OPEN]);
             return Ok(());
         }
         let mut marks = Vec::new();
+        let mut closed = None;
         while col < *self.stack.last().unwrap_or(&0) {
-            self.stack.pop();
+            closed = self.stack.pop().zip(self.block_starts.pop());
             marks.push(CLOSE);
         }
         let top = *self.stack.last().unwrap_or(&0);
         if col != top {
-            let columns: Vec<String> = self.stack.iter().map(|c| (c + 1).to_string()).collect();
-            return Err(Diagnostic::new(
-                Code::BadDedent,
-                format!(
-                    "this line starts at column {}, which matches no open block",
-                    col + 1
-                ),
-                Span::new(at, at + 1),
-                "unexpected dedent",
-            )
-            .with_help(format!(
-                "indent it to the column of an enclosing block (column {})",
-                columns.join(", ")
-            )));
+            return Err(self.bad_dedent(at, col, closed));
         }
         marks.push(SEP);
         self.mark(line_start, at, &marks);
@@ -276,6 +268,38 @@ impl<'a> Layout<'a> {
         }
         self.after_attribute = c == b'@';
         Ok(())
+    }
+
+    /// E0003 for a line starting at 0-based column `col` (token at `at`),
+    /// after closing the block `closed` (its column and first token): the
+    /// help names the column of that block and the one of the block around it.
+    fn bad_dedent(&self, at: usize, col: usize, closed: Option<(usize, usize)>) -> Diagnostic {
+        let line_of =
+            |offset: usize| self.bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+        let outer = *self.stack.last().unwrap_or(&0) + 1;
+        let d = Diagnostic::new(
+            Code::BadDedent,
+            format!(
+                "this line starts at column {}, which matches no open block",
+                col + 1
+            ),
+            Span::new(at, at + 1),
+            "unexpected dedent",
+        );
+        match closed {
+            Some((inner, start)) => d
+                .with_label(
+                    Span::new(start, start + 1),
+                    format!("this block is at column {}", inner + 1),
+                )
+                .with_help(format!(
+                    "indent the line to column {} to stay in the block that starts on line {}, \
+                     or to column {outer} to leave it",
+                    inner + 1,
+                    line_of(start)
+                )),
+            None => d.with_help(format!("indent the line to column {outer}")),
+        }
     }
 
     /// Puts the virtual characters `marks` just before the token at `at`.

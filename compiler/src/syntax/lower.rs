@@ -8,7 +8,7 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 
 #[derive(pest_derive::Parser)]
-#[grammar = "../../grammar/choreo.pest"]
+#[grammar = "../grammar/choreo.pest"]
 pub(super) struct ChoreoParser;
 
 pub(super) fn parse_resolved(resolved: &Resolved) -> Result<File, Vec<Diagnostic>> {
