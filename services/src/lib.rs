@@ -7,12 +7,51 @@
 //! - defines the domain payload types the protocol names (`CeremonyProposal`,
 //!   ...) and binds them to the generated crate through its `Types` trait;
 //! - holds each role's state (parameters, a [`journal::Journal`] of domain
-//!   facts, a policy) and implements the role's generated trait, taking every
-//!   payload and decision from that state, as the seed's Decision Sourcing
-//!   table says;
-//! - exposes one `run_<role>` function per role: the runtime entry point that
-//!   runs the role through the generated crate's `execute_as` and returns the
-//!   role's domain outcome.
+//!   facts, a policy) and implements the role's generated trait (async, with
+//!   [`ServiceError`] as its `Error`), taking every payload and decision from
+//!   that state, as the seed's Decision Sourcing table says;
+//! - exposes one `run_<role>` function per role: the runtime entry point. It
+//!   takes the role's [`Session`] (joined on a
+//!   [`Node`](choreo_runtime::Node) before any party sends) and its state,
+//!   runs the role through the generated crate's `execute_as`, and returns
+//!   the role's domain outcome or a [`ServiceError`]. A family member finds
+//!   its own index in `session.me()`.
+//!
+//! # Failures
+//!
+//! No value sent on the wire stands for a failure. A decision the protocol
+//! makes (accept or reject, commit or abort, compatible or incompatible, sign
+//! or decline) is a branch of the protocol, and its outcome is a domain
+//! value. Anything else that stops a role (a message that does not check
+//! out, a policy that does not allow the next step, a state that cannot run
+//! the session) makes that role's code return an error: the runtime then
+//! cancels the session, the role's `run_*` returns
+//! [`ServiceError::Refused`] (or [`ServiceError::Invalid`] for a state
+//! refused before anything was sent), and every other peer's `run_*` returns
+//! [`ServiceError::Cancelled`] naming that role and its reason, at once.
+//! Services that keep a record of failures journal the reason on every side.
+//!
+//! ```no_run
+//! use choreo_runtime::{MemoryNetwork, Peer, RoleContext, Roster};
+//! use choreo_services::amp::{run_receiver, run_sender, ReceiverState, SenderState};
+//!
+//! # async fn window(mut tx: SenderState, mut rx: ReceiverState) -> Result<(), Box<dyn std::error::Error>> {
+//! let net = MemoryNetwork::new();
+//! let (alice, bob) = (net.node("Sender")?, net.node("Receiver")?);
+//! let roster = Roster::new().with_role("Sender").with_role("Receiver");
+//! let protocol = &choreo_amp_transport::PROTOCOL;
+//! let id = alice.new_session_id();
+//! let mut can_send = RoleContext::new().with_capabilities(["amp:channel", "amp:send"]);
+//! let mut nothing = RoleContext::new();
+//! // Both parties join the session before either runs.
+//! let a = alice.session(protocol, id, &roster, Peer::role("Sender"), &mut can_send)?;
+//! let b = bob.session(protocol, id, &roster, Peer::role("Receiver"), &mut nothing)?;
+//! let (sent, received) = tokio::join!(run_sender(a, &mut tx), run_receiver(b, &mut rx));
+//! println!("delivered {} of the window", sent?.delivered);
+//! received?;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! Where a protocol names its payloads under another path
 //! (`crate::sessions::SessionRequest`, `crate::amp::AmpEnvelope`,
@@ -67,21 +106,21 @@ pub use recovery::{guardian_ceremony, guardian_membership, guardian_setup};
 pub use sync::epochs;
 pub use transport::amp_transport as amp;
 
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 
-/// The member index of `peer` as a protocol field (0 for a peer outside a family).
-pub(crate) fn index_of(peer: &Peer) -> u16 {
+/// The member index of the family member `peer`, as a protocol field.
+pub(crate) fn index_of(peer: Peer) -> Result<u16, ServiceError> {
     peer.index()
         .and_then(|i| u16::try_from(i).ok())
-        .unwrap_or(0)
+        .ok_or_else(|| ServiceError::Invalid(format!("{peer} is not a family member")))
 }
 
-/// The member index this adapter runs as, or an error naming `family`.
-pub(crate) fn own_index<E: ChoreographicEffects>(
-    adapter: &Adapter<E>,
+/// The member index `session` runs as, or an error naming `family`.
+pub(crate) fn own_index<T: Transport>(
+    session: &Session<'_, T>,
     family: &str,
 ) -> Result<u16, ServiceError> {
-    let me = adapter.role();
+    let me = session.me();
     match me.index().map(u16::try_from) {
         Some(Ok(index)) if me.name() == family => Ok(index),
         _ => Err(ServiceError::Invalid(format!(
@@ -90,12 +129,18 @@ pub(crate) fn own_index<E: ChoreographicEffects>(
     }
 }
 
-/// The size of `family` in the adapter's roster, as a protocol field.
-pub(crate) fn family_size<E: ChoreographicEffects>(
-    adapter: &Adapter<E>,
-    family: &str,
+/// The size of the family that is role `role` of the session's protocol, as a
+/// protocol field.
+pub(crate) fn family_size<T: Transport>(
+    session: &Session<'_, T>,
+    role: u16,
 ) -> Result<u16, ServiceError> {
-    let size = adapter.members(family)?.len();
-    u16::try_from(size)
-        .map_err(|_| ServiceError::Invalid(format!("family `{family}` has {size} members")))
+    let size = session.members(role)?.count();
+    u16::try_from(size).map_err(|_| ServiceError::Invalid(format!("a family of {size} members")))
+}
+
+/// Ends `session` before its role ran, telling every peer why, and returns `err`.
+pub(crate) fn reject<T: Transport>(mut session: Session<'_, T>, err: ServiceError) -> ServiceError {
+    session.cancel(&err.to_string());
+    err
 }

@@ -1,18 +1,24 @@
 //! AmpTransport through the channel service: windows of 1 and 5 messages,
 //! queues shorter and longer than the window, consecutive windows over the
-//! same channel state, and a Receiver that refuses an unknown context.
+//! same channel state, and a Receiver that refuses an unknown context,
+//! which cancels the window for the Sender at once.
 
 mod common;
 
 use std::collections::VecDeque;
 
-use choreo_runtime::{ObserverClass, Peer, Roster};
+use choreo_runtime::{ObserverClass, Peer};
 use choreo_services::amp::{
     run_receiver, run_sender, AmpFact, ChannelConfig, ReceiverOutcome, ReceiverState,
     SenderOutcome, SenderState,
 };
-use choreo_services::crypto;
-use common::{session, take};
+use choreo_services::{crypto, ServiceError};
+use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[("Sender", &["amp:channel", "amp:send"])];
+const SENDER: Peer = Peer::role("Sender");
+const RECEIVER: Peer = Peer::role("Receiver");
 
 fn config(context: &str, window: u64) -> ChannelConfig {
     ChannelConfig {
@@ -48,34 +54,40 @@ fn receiver(context: &str, window: u64) -> ReceiverState {
     }
 }
 
-/// Runs one window between the two states; returns both outcomes.
+type Outcomes = (
+    Result<SenderOutcome, ServiceError>,
+    Result<ReceiverOutcome, ServiceError>,
+    Harness,
+);
+
+/// Runs one window between the two states on fresh nodes; returns both outcomes.
+async fn try_window(s: &mut SenderState, r: &mut ReceiverState) -> Outcomes {
+    let mut h = Harness::new(&choreo_amp_transport::PROTOCOL, &[], CAPS);
+    let mut sessions = h.join();
+    let (tx, rx) = (sessions.take(SENDER), sessions.take(RECEIVER));
+    sessions.done();
+    let (sent, received) = tokio::join!(run_sender(tx, s), run_receiver(rx, r));
+    (sent, received, h)
+}
+
+/// Runs one window that both sides complete.
 async fn window(s: &mut SenderState, r: &mut ReceiverState) -> (SenderOutcome, ReceiverOutcome) {
-    let roster = Roster::new().with_role("Sender").with_role("Receiver");
-    let caps: [(&str, &[&str]); 1] = [("Sender", &["amp:channel", "amp:send"])];
-    let mut adapters = session(choreo_amp_transport::PROTOCOL, &roster, &caps);
-    let mut rx = take(&mut adapters, &Peer::role("Receiver"));
-    let mut receiver_state = r.clone();
-    let task = tokio::spawn(async move {
-        let outcome = run_receiver(&mut rx, &mut receiver_state)
-            .await
-            .expect("receiver runs");
-        (outcome, receiver_state)
-    });
-    let mut tx = take(&mut adapters, &Peer::role("Sender"));
-    let sent = run_sender(&mut tx, s).await.expect("sender runs");
-    let ctx = tx.context();
+    let (sent, received, h) = try_window(s, r).await;
+    let journal = h.node(SENDER).journal();
     for fact in [
         "AmpFact::ChannelOpened",
         "AmpFact::RatchetCheckpoint",
         "AmpFact::ChannelClosed",
     ] {
-        assert_eq!(ctx.journal().count(fact), 1, "{fact}");
+        assert_eq!(journal.count(fact).unwrap(), 1, "{fact}");
     }
     // Every envelope of the window, data or padding, leaks one unit each way.
-    assert_eq!(ctx.ledger().total(ObserverClass::External), s.config.window);
-    let (received, state) = task.await.expect("no receiver panic");
-    *r = state;
-    (sent, received)
+    let ledger = h.context(SENDER).ledger();
+    assert_eq!(ledger.total(ObserverClass::External), s.config.window);
+    (
+        sent.expect("the sender runs"),
+        received.expect("the receiver runs"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +100,6 @@ async fn queued_messages_arrive_in_order_and_the_ratchet_advances() {
         assert_eq!(
             sent,
             SenderOutcome {
-                accepted: true,
                 delivered: n,
                 generation: 1
             }
@@ -96,7 +107,6 @@ async fn queued_messages_arrive_in_order_and_the_ratchet_advances() {
         assert_eq!(
             received,
             ReceiverOutcome {
-                accepted: Ok(()),
                 delivered: n,
                 generation: 1
             }
@@ -121,7 +131,6 @@ async fn a_long_queue_drains_over_consecutive_windows() {
     assert_eq!(
         second,
         SenderOutcome {
-            accepted: true,
             delivered: 4,
             generation: 2
         }
@@ -131,23 +140,34 @@ async fn a_long_queue_drains_over_consecutive_windows() {
     assert!(s.outbox.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_context_is_refused_and_nothing_is_delivered() {
+#[tokio::test(start_paused = true)]
+async fn an_unknown_context_is_refused_and_the_window_is_cancelled_at_once() {
+    let why = "unknown relational context";
     for w in [1, 5] {
+        let started = Instant::now();
         let mut s = sender(w, messages(0..2));
         let mut r = receiver("mallory", w);
-        let (sent, received) = window(&mut s, &mut r).await;
-        assert_eq!(
-            sent,
-            SenderOutcome {
-                accepted: false,
-                delivered: 0,
-                generation: 0
-            }
-        );
-        assert_eq!(received.accepted, Err("unknown relational context".into()));
+        let (sent, received, h) = try_window(&mut s, &mut r).await;
+        assert_refused(&received, why);
+        assert_cancelled(&sent, RECEIVER, why);
         assert!(r.inbox.is_empty());
         assert_eq!(s.outbox.len(), 2, "undelivered messages stay queued");
-        assert_eq!(r.next_seq, s.next_seq, "sequence numbers stay in step");
+        assert_eq!((s.next_seq, r.next_seq), (0, 0), "no message was sent");
+        let channel = |j: &[AmpFact]| match j.first() {
+            Some(AmpFact::Opened(id, Err(reason))) if reason == why => Some(*id),
+            _ => None,
+        };
+        let opened = channel(s.journal.facts());
+        assert!(
+            opened.is_some(),
+            "the sender records the refusal: {:?}",
+            s.journal
+        );
+        assert_eq!(channel(r.journal.facts()), opened, "the receiver too");
+        let journal = h.node(SENDER).journal();
+        assert_eq!(journal.count("AmpFact::ChannelOpened").unwrap(), 1);
+        assert_eq!(journal.count("AmpFact::RatchetCheckpoint").unwrap(), 0);
+        assert_eq!(h.context(SENDER).ledger().sends(), 0, "no envelope leaked");
+        assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
     }
 }

@@ -1,16 +1,22 @@
 //! AuraConsensus through the consensus service: witnesses sign what matches
-//! their view, the Coordinator commits iff its threshold of shares verify;
-//! 1 and 5 witnesses, with stale witnesses on both sides of the threshold.
+//! their view and decline otherwise, the Coordinator commits iff its
+//! threshold of shares verify and cancels the instance otherwise; 1 and 5
+//! witnesses, with stale witnesses on both sides of the threshold.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::consensus::aura_consensus::{
     run_coordinator, run_witness, ConsensusFact, ConsensusOutcome, ConsensusParams,
     CoordinatorState, Operation, WitnessOutcome, WitnessState, WitnessView,
 };
 use choreo_services::crypto::{self, Digest};
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+const COORDINATOR: Peer = Peer::role("Coordinator");
 
 const COORDINATOR_CAPS: &[&str] = &[
     "consensus:initiate",
@@ -18,6 +24,7 @@ const COORDINATOR_CAPS: &[&str] = &[
     "consensus:finalize",
 ];
 const WITNESS_CAPS: &[&str] = &["consensus:witness", "consensus:sign"];
+const CAPS: &[(&str, &[&str])] = &[("Coordinator", COORDINATOR_CAPS), ("Witness", WITNESS_CAPS)];
 
 fn key(k: u32) -> Digest {
     crypto::digest("witness key", &[&k.to_le_bytes()])
@@ -34,46 +41,36 @@ fn operation() -> Operation {
     }
 }
 
-async fn run(
-    n: u32,
-    threshold: u16,
-    stale: u32,
-) -> (
-    ConsensusOutcome,
-    CoordinatorState,
-    Vec<(WitnessOutcome, WitnessState)>,
-) {
-    let roster = Roster::new()
-        .with_role("Coordinator")
-        .with_family("Witness", n);
-    let caps = [("Coordinator", COORDINATOR_CAPS), ("Witness", WITNESS_CAPS)];
-    let mut adapters = session(choreo_aura_consensus::PROTOCOL, &roster, &caps);
-    let mut tasks = Vec::new();
-    for k in 0..n {
-        let mut adapter = take(&mut adapters, &Peer::member("Witness", k));
-        // The last `stale` witnesses have not seen the latest state.
-        let seen = if k >= n - stale {
-            crypto::digest("tree", &[b"epoch 2"])
-        } else {
-            prestate()
-        };
-        let mut state = WitnessState {
+/// The view every witness had before the latest commit.
+fn old_view() -> Digest {
+    crypto::digest("tree", &[b"epoch 2"])
+}
+
+struct Run {
+    coordinator: (Result<ConsensusOutcome, ServiceError>, CoordinatorState),
+    witnesses: Vec<(Result<WitnessOutcome, ServiceError>, WitnessState)>,
+    harness: Harness,
+}
+
+/// One instance with `n` witnesses, the last `stale` of which have not seen
+/// the latest state.
+async fn run(n: u32, threshold: u16, stale: u32) -> Run {
+    let mut h = Harness::new(&choreo_aura_consensus::PROTOCOL, &[("Witness", n)], CAPS);
+    let mut witnesses: Vec<WitnessState> = (0..n)
+        .map(|k| WitnessState {
             signing_key: key(k),
             nonce_seed: crypto::digest("nonce seed", &[&k.to_le_bytes()]),
             view: WitnessView {
-                prestate_hash: seen,
+                prestate_hash: if k >= n - stale {
+                    old_view()
+                } else {
+                    prestate()
+                },
                 epoch: 3,
             },
             journal: Default::default(),
-        };
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_witness(&mut adapter, &mut state)
-                .await
-                .expect("witness runs");
-            (outcome, state)
-        }));
-    }
-    let mut adapter = take(&mut adapters, &Peer::role("Coordinator"));
+        })
+        .collect();
     let mut state = CoordinatorState {
         params: ConsensusParams {
             threshold,
@@ -83,34 +80,37 @@ async fn run(
         prestate_hash: prestate(),
         journal: Default::default(),
     };
-    let outcome = run_coordinator(&mut adapter, &mut state, operation())
-        .await
-        .expect("coordinator runs");
-    // Every witness's SignShare records a fact that its ResultAck merges back.
-    assert_eq!(
-        adapter
-            .context()
-            .journal()
-            .count("ConsensusFact::ShareSigned"),
-        n as usize
+    let mut sessions = h.join();
+    let lead = sessions.take(COORDINATOR);
+    let members = sessions.members("Witness", n);
+    sessions.done();
+    let (outcome, outcomes) = tokio::join!(
+        run_coordinator(lead, &mut state, operation()),
+        join_all(
+            members
+                .into_iter()
+                .zip(witnesses.iter_mut())
+                .map(|(s, w)| run_witness(s, w))
+        ),
     );
-    let mut witnesses = Vec::new();
-    for task in tasks {
-        witnesses.push(task.await.expect("no witness panics"));
+    Run {
+        coordinator: (outcome, state),
+        witnesses: outcomes.into_iter().zip(witnesses).collect(),
+        harness: h,
     }
-    (outcome, state, witnesses)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_threshold_of_matching_views_commits_the_operation() {
     for (n, threshold, stale) in [(1, 1, 0), (5, 5, 0), (5, 3, 2)] {
-        let (outcome, state, witnesses) = run(n, threshold, stale).await;
+        let run = run(n, threshold, stale).await;
+        let (outcome, state) = run.coordinator;
         let signers: Vec<u16> = (0..(n - stale) as u16).collect();
-        let ConsensusOutcome::Committed {
+        let Ok(ConsensusOutcome {
             poststate,
             signers: got,
             ..
-        } = outcome
+        }) = outcome
         else {
             panic!("{n} witnesses, {stale} stale: {outcome:?}");
         };
@@ -123,41 +123,56 @@ async fn a_threshold_of_matching_views_commits_the_operation() {
                 .count(|f| matches!(f, ConsensusFact::Committed(_, s) if *s == signers)),
             1
         );
-        for (k, (outcome, state)) in witnesses.iter().enumerate() {
+        // Each signing witness's SignShare records a fact that its ResultAck
+        // merges back; a declining witness records none.
+        let journal = run.harness.node(COORDINATOR).journal();
+        assert_eq!(
+            journal.count("ConsensusFact::ShareSigned").unwrap(),
+            signers.len() as u64,
+            "{n} witnesses, {stale} stale"
+        );
+        for (k, (outcome, state)) in run.witnesses.iter().enumerate() {
             let fresh = (k as u32) < n - stale;
             let expected = WitnessOutcome {
                 signed: fresh,
-                committed: true,
                 applied: fresh,
             };
-            assert_eq!(outcome, &expected, "Witness[{k}]");
-            let view = if fresh {
-                poststate
-            } else {
-                crypto::digest("tree", &[b"epoch 2"])
-            };
+            assert_eq!(outcome, &Ok(expected), "Witness[{k}]");
+            let view = if fresh { poststate } else { old_view() };
             assert_eq!(state.view.prestate_hash, view, "Witness[{k}] view");
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_few_valid_shares_fail_and_nothing_is_applied() {
+#[tokio::test(start_paused = true)]
+async fn too_few_valid_shares_cancel_the_instance_and_nothing_is_applied() {
     for (n, threshold, stale) in [(1, 1, 1), (5, 4, 2)] {
-        let (outcome, state, witnesses) = run(n, threshold, stale).await;
-        let signers: Vec<u16> = (0..(n - stale) as u16).collect();
-        assert_eq!(outcome, ConsensusOutcome::Failed { signers });
+        let started = Instant::now();
+        let run = run(n, threshold, stale).await;
+        let (outcome, state) = &run.coordinator;
+        let why = format!("{} valid shares, {threshold} needed", n - stale);
+        assert_refused(outcome, &why);
         assert_eq!(
             state.prestate_hash,
             prestate(),
             "the coordinator keeps its prestate"
         );
-        for (k, (outcome, state)) in witnesses.iter().enumerate() {
-            assert!(
-                !outcome.committed && !outcome.applied,
-                "Witness[{k}]: {outcome:?}"
+        assert!(state.journal.contains(&ConsensusFact::Failed(
+            consensus_id(&state.journal),
+            why.clone()
+        )));
+        let journal = run.harness.node(COORDINATOR).journal();
+        assert_eq!(journal.count("ConsensusFact::Committed").unwrap(), 0);
+        for (k, (outcome, state)) in run.witnesses.iter().enumerate() {
+            assert_cancelled(outcome, COORDINATOR, &why);
+            let fresh = (k as u32) < n - stale;
+            assert_eq!(
+                state.journal.count(
+                    |f| matches!(f, ConsensusFact::Signed(_, w, s) if *w == k as u16 && *s == fresh)
+                ),
+                1,
+                "Witness[{k}] recorded whether it signed"
             );
-            assert_eq!(outcome.signed, (k as u32) < n - stale);
             assert_eq!(
                 state
                     .journal
@@ -165,5 +180,14 @@ async fn too_few_valid_shares_fail_and_nothing_is_applied() {
                 0
             );
         }
+        assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
+    }
+}
+
+/// The id of the instance a journal proposed.
+fn consensus_id(journal: &choreo_services::journal::Journal<ConsensusFact>) -> Digest {
+    match journal.facts().first() {
+        Some(ConsensusFact::Proposed(id)) => *id,
+        other => panic!("the journal starts with the proposal: {other:?}"),
     }
 }

@@ -1,16 +1,25 @@
 //! DkdChoreography through the derivation service: 1 and 5 participants,
 //! keys that depend only on context and path, and participants whose policy
-//! withholds their share on both sides of the threshold.
+//! withholds their share on both sides of the threshold (below it, the
+//! Initiator cancels the derivation for everyone at once).
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::authentication::dkd::{
     run_initiator, run_participant, DkdFact, DkdOutcome, InitiatorState, ParticipantOutcome,
     ParticipantState,
 };
-use choreo_services::crypto;
-use common::{session, take};
+use choreo_services::{crypto, ServiceError};
+use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Initiator", &["dkd:initiate"]),
+    ("Participant", &["dkd:contribute"]),
+];
+const INITIATOR: Peer = Peer::role("Initiator");
 
 fn participant(k: u32, allowed: &[&str]) -> ParticipantState {
     ParticipantState {
@@ -38,6 +47,53 @@ fn participants(n: u32, withholding: &[u32]) -> Vec<ParticipantState> {
         .collect()
 }
 
+type Participants = Vec<(Result<ParticipantOutcome, ServiceError>, ParticipantState)>;
+
+/// One derivation for `context`, all roles at once.
+async fn try_derive(
+    threshold: u16,
+    mut states: Vec<ParticipantState>,
+    context: &str,
+) -> (
+    Result<DkdOutcome, ServiceError>,
+    InitiatorState,
+    Participants,
+    Harness,
+) {
+    let n = states.len() as u32;
+    let mut h = Harness::new(
+        &choreo_dkd_choreography::PROTOCOL,
+        &[("Participant", n)],
+        CAPS,
+    );
+    let mut state = InitiatorState {
+        threshold,
+        epoch: 2,
+        keys: Vec::new(),
+        journal: Default::default(),
+    };
+    let mut sessions = h.join();
+    let lead = sessions.take(INITIATOR);
+    let members = sessions.members("Participant", n);
+    sessions.done();
+    let (outcome, outcomes) = tokio::join!(
+        run_initiator(lead, &mut state, context, vec![0, 7]),
+        join_all(
+            members
+                .into_iter()
+                .zip(states.iter_mut())
+                .map(|(s, p)| run_participant(s, p))
+        ),
+    );
+    (
+        outcome,
+        state,
+        outcomes.into_iter().zip(states).collect(),
+        h,
+    )
+}
+
+/// A derivation every role completes.
 async fn derive(
     threshold: u16,
     states: Vec<ParticipantState>,
@@ -47,44 +103,20 @@ async fn derive(
     InitiatorState,
     Vec<(ParticipantOutcome, ParticipantState)>,
 ) {
-    let n = states.len() as u32;
-    let roster = Roster::new()
-        .with_role("Initiator")
-        .with_family("Participant", n);
-    let caps: [(&str, &[&str]); 2] = [
-        ("Initiator", &["dkd:initiate"]),
-        ("Participant", &["dkd:contribute"]),
-    ];
-    let mut adapters = session(choreo_dkd_choreography::PROTOCOL, &roster, &caps);
-    let mut tasks = Vec::new();
-    for (k, mut state) in states.into_iter().enumerate() {
-        let mut adapter = take(&mut adapters, &Peer::member("Participant", k as u32));
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_participant(&mut adapter, &mut state)
-                .await
-                .expect("participant runs");
-            (outcome, state)
-        }));
-    }
-    let mut adapter = take(&mut adapters, &Peer::role("Initiator"));
-    let mut state = InitiatorState {
-        threshold,
-        epoch: 2,
-        keys: Vec::new(),
-        journal: Default::default(),
-    };
-    let outcome = run_initiator(&mut adapter, &mut state, context, vec![0, 7])
-        .await
-        .expect("initiator runs");
+    let n = states.len();
+    let (outcome, state, results, h) = try_derive(threshold, states, context).await;
     assert_eq!(
-        adapter.context().journal().count("DkdFact::KeyDerived"),
-        n as usize
+        h.node(INITIATOR)
+            .journal()
+            .count("DkdFact::KeyDerived")
+            .unwrap(),
+        n as u64
     );
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.expect("no participant panics"));
-    }
-    (outcome, state, results)
+    let results = results
+        .into_iter()
+        .map(|(o, s)| (o.expect("every participant runs"), s))
+        .collect();
+    (outcome.expect("the initiator runs"), state, results)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,9 +125,7 @@ async fn every_participant_contributes_and_confirms_the_key() {
         let (outcome, state, results) =
             derive(n as u16, participants(n, &[]), "storage/photos").await;
         let everyone: Vec<u16> = (0..n as u16).collect();
-        let DkdOutcome::Derived(key, confirmed) = outcome else {
-            panic!("{n}: {outcome:?}")
-        };
+        let DkdOutcome { key, confirmed } = outcome;
         assert_eq!(
             (key.context.as_str(), key.path.as_slice()),
             ("storage/photos", &[0, 7][..])
@@ -111,7 +141,7 @@ async fn every_participant_contributes_and_confirms_the_key() {
                 outcome,
                 &ParticipantOutcome {
                     released: Ok(()),
-                    public_key: Some(key.public_key)
+                    public_key: key.public_key
                 }
             );
             assert!(
@@ -121,9 +151,9 @@ async fn every_participant_contributes_and_confirms_the_key() {
         }
         // The same shares, context and path derive the same key; another context another.
         let (again, _, _) = derive(n as u16, participants(n, &[]), "storage/photos").await;
-        assert!(matches!(again, DkdOutcome::Derived(ref k, _) if k.public_key == key.public_key));
+        assert_eq!(again.key.public_key, key.public_key);
         let (other, _, _) = derive(n as u16, participants(n, &[]), "storage/docs").await;
-        assert!(matches!(other, DkdOutcome::Derived(ref k, _) if k.public_key != key.public_key));
+        assert_ne!(other.key.public_key, key.public_key);
     }
 }
 
@@ -131,10 +161,8 @@ async fn every_participant_contributes_and_confirms_the_key() {
 async fn a_withheld_share_is_reported_and_counts_against_the_threshold() {
     let why = Err("context `storage/photos` is not released by policy".to_string());
     // Threshold 4 of 5: still derived, from the four released shares.
-    let (outcome, _, results) = derive(4, participants(5, &[2]), "storage/photos").await;
-    let DkdOutcome::Derived(key, confirmed) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let (outcome, state, results) = derive(4, participants(5, &[2]), "storage/photos").await;
+    let DkdOutcome { key, confirmed } = outcome;
     assert_eq!(key.contributors, vec![0, 1, 3, 4]);
     assert_eq!(confirmed, vec![0, 1, 2, 3, 4]);
     assert_eq!(results[2].0.released, why);
@@ -143,18 +171,37 @@ async fn a_withheld_share_is_reported_and_counts_against_the_threshold() {
         "a withholding participant records no key"
     );
     assert_eq!(results[0].1.keys, vec![key]);
+    let withheld = DkdFact::ShareWithheld(why.clone().unwrap_err());
+    assert!(
+        state.journal.contains(&withheld),
+        "the initiator records the reason"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_few_released_shares_cancel_the_derivation_everywhere() {
     // Threshold 5 of 5, and 1 of 1: no key anywhere.
-    for (threshold, n, invalid) in [(5, 5, vec![2]), (1, 1, vec![0])] {
-        let (outcome, state, results) = derive(
-            threshold,
-            participants(n, &[invalid[0] as u32]),
-            "storage/photos",
-        )
-        .await;
-        assert_eq!(outcome, DkdOutcome::Failed(invalid.clone()));
+    for (threshold, n, withholding) in [(5, 5, 2), (1, 1, 0)] {
+        let started = Instant::now();
+        let (outcome, state, results, h) =
+            try_derive(threshold, participants(n, &[withholding]), "storage/photos").await;
+        let why = format!("{} valid shares, {threshold} needed", threshold - 1);
+        assert_refused(&outcome, &why);
         assert!(state.keys.is_empty());
-        assert!(results
-            .iter()
-            .all(|(o, s)| o.public_key.is_none() && s.keys.is_empty()));
+        assert!(state
+            .journal
+            .contains(&DkdFact::Failed(vec![withholding as u16])));
+        assert_eq!(
+            h.node(INITIATOR)
+                .journal()
+                .count("DkdFact::KeyDerived")
+                .unwrap(),
+            0
+        );
+        for (k, (outcome, state)) in results.iter().enumerate() {
+            assert_cancelled(outcome, INITIATOR, &why);
+            assert!(state.keys.is_empty(), "Participant[{k}]");
+        }
+        assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
     }
 }

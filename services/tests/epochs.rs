@@ -1,17 +1,27 @@
 //! EpochRotationProtocol through the sync service: 1 and 5 replicas at
 //! different points of the journal all converge on the joined journal and
-//! move to the new epoch; a replica holding a fact nobody else has lags.
+//! move to the new epoch; a replica holding a fact nobody else has lags; a
+//! checkpoint from another epoch makes the Coordinator cancel the rotation.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::sync::epochs::{
     run_coordinator, run_participant, CoordinatorState, EpochFact, ParticipantOutcome,
     ParticipantState, Replica, RotationOutcome,
 };
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Coordinator", &["sync:epoch:propose", "sync:epoch:commit"]),
+    ("Participant", &["sync:checkpoint"]),
+];
+const COORDINATOR: Peer = Peer::role("Coordinator");
 
 fn replica(facts: &[&str]) -> Replica {
     Replica {
@@ -20,6 +30,51 @@ fn replica(facts: &[&str]) -> Replica {
     }
 }
 
+type Replicas = Vec<(Result<ParticipantOutcome, ServiceError>, ParticipantState)>;
+
+/// One rotation of `replicas` by a Coordinator holding `coordinator`.
+async fn try_rotate(
+    coordinator: Replica,
+    replicas: Vec<Replica>,
+) -> (
+    Result<RotationOutcome, ServiceError>,
+    CoordinatorState,
+    Replicas,
+) {
+    let n = replicas.len() as u32;
+    let mut h = Harness::new(
+        &choreo_epoch_rotation_protocol::PROTOCOL,
+        &[("Participant", n)],
+        CAPS,
+    );
+    let mut states: Vec<ParticipantState> = replicas
+        .into_iter()
+        .map(|replica| ParticipantState {
+            replica,
+            journal: Default::default(),
+        })
+        .collect();
+    let mut state = CoordinatorState {
+        replica: coordinator,
+        journal: Default::default(),
+    };
+    let mut sessions = h.join();
+    let lead = sessions.take(COORDINATOR);
+    let members = sessions.members("Participant", n);
+    sessions.done();
+    let (outcome, outcomes) = tokio::join!(
+        run_coordinator(lead, &mut state, "key rotation"),
+        join_all(
+            members
+                .into_iter()
+                .zip(states.iter_mut())
+                .map(|(s, p)| run_participant(s, p))
+        ),
+    );
+    (outcome, state, outcomes.into_iter().zip(states).collect())
+}
+
+/// A rotation every role completes.
 async fn rotate(
     coordinator: Replica,
     replicas: Vec<Replica>,
@@ -28,42 +83,12 @@ async fn rotate(
     CoordinatorState,
     Vec<(ParticipantOutcome, ParticipantState)>,
 ) {
-    let n = replicas.len() as u32;
-    let roster = Roster::new()
-        .with_role("Coordinator")
-        .with_family("Participant", n);
-    let caps: [(&str, &[&str]); 2] = [
-        ("Coordinator", &["sync:epoch:propose", "sync:epoch:commit"]),
-        ("Participant", &["sync:checkpoint"]),
-    ];
-    let mut adapters = session(choreo_epoch_rotation_protocol::PROTOCOL, &roster, &caps);
-    let mut tasks = Vec::new();
-    for (k, replica) in replicas.into_iter().enumerate() {
-        let mut adapter = take(&mut adapters, &Peer::member("Participant", k as u32));
-        let mut state = ParticipantState {
-            replica,
-            journal: Default::default(),
-        };
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_participant(&mut adapter, &mut state)
-                .await
-                .expect("replica runs");
-            (outcome, state)
-        }));
-    }
-    let mut adapter = take(&mut adapters, &Peer::role("Coordinator"));
-    let mut state = CoordinatorState {
-        replica: coordinator,
-        journal: Default::default(),
-    };
-    let outcome = run_coordinator(&mut adapter, &mut state, "key rotation")
-        .await
-        .expect("coordinator runs");
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.expect("no replica panics"));
-    }
-    (outcome, state, results)
+    let (outcome, state, results) = try_rotate(coordinator, replicas).await;
+    let results = results
+        .into_iter()
+        .map(|(o, s)| (o.expect("every replica runs"), s))
+        .collect();
+    (outcome.expect("the coordinator runs"), state, results)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,4 +192,23 @@ async fn a_replica_with_a_fact_nobody_else_has_lags_behind() {
         .enumerate()
         .filter(|(k, _)| *k != 3)
         .all(|(_, (o, _))| o.rotated));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_from_another_epoch_cancels_the_rotation_before_any_merge() {
+    let started = Instant::now();
+    let mut behind = replica(&["a", "b"]);
+    behind.epoch = 3;
+    let (outcome, coordinator, results) =
+        try_rotate(replica(&["a"]), vec![behind, replica(&["a"]), replica(&[])]).await;
+    let why = "the checkpoint of Participant[0] does not match its head and epoch";
+    assert_refused(&outcome, why);
+    assert_eq!(coordinator.replica, replica(&["a"]), "nothing was merged");
+    assert!(coordinator.journal.is_empty());
+    for (k, (outcome, state)) in results.iter().enumerate() {
+        assert_cancelled(outcome, COORDINATOR, why);
+        assert!(state.journal.is_empty(), "Participant[{k}] did not rotate");
+    }
+    assert_eq!(results[2].1.replica, replica(&[]), "no delta reached it");
+    assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
 }

@@ -1,15 +1,26 @@
 //! GuardianAuthRelational through the authentication service: a registered
 //! device authenticates and both sides bind the same session; a revoked or
-//! unknown device, a stale epoch, a forged key or an unknown context is refused.
+//! unknown device, a stale epoch, a forged key or an unknown context is
+//! refused by the Guardian, which cancels the session and tells the Account why.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::authentication::guardian_auth_relational::{
-    run_account, run_guardian, AccountState, AuthFact, AuthOutcome, GuardedAccount, GuardianState,
+    run_account, run_guardian, AccountState, AuthFact, AuthenticatedSession, GuardedAccount,
+    GuardianState,
 };
 use choreo_services::crypto::{self, Digest};
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Account", &["auth:guardian:request"]),
+    ("Guardian", &["auth:guardian:attest"]),
+];
+const ACCOUNT: Peer = Peer::role("Account");
+const GUARDIAN: Peer = Peer::role("Guardian");
 
 fn d(label: &str) -> Digest {
     crypto::digest("test", &[label.as_bytes()])
@@ -46,36 +57,29 @@ fn guardian() -> GuardianState {
     }
 }
 
+type Side<S> = (Result<AuthenticatedSession, ServiceError>, S);
+
 async fn authenticate(
     mut a: AccountState,
     mut g: GuardianState,
-) -> (AuthOutcome, AccountState, AuthOutcome, GuardianState) {
-    let roster = Roster::new().with_role("Account").with_role("Guardian");
-    let caps: [(&str, &[&str]); 2] = [
-        ("Account", &["auth:guardian:request"]),
-        ("Guardian", &["auth:guardian:attest"]),
-    ];
-    let mut adapters = session(choreo_guardian_auth_relational::PROTOCOL, &roster, &caps);
-    let mut ga = take(&mut adapters, &Peer::role("Guardian"));
-    let task = tokio::spawn(async move {
-        let outcome = run_guardian(&mut ga, &mut g).await.expect("guardian runs");
-        (outcome, g)
-    });
-    let mut aa = take(&mut adapters, &Peer::role("Account"));
-    let outcome = run_account(&mut aa, &mut a).await.expect("account runs");
-    let (guardian_outcome, g) = task.await.expect("no guardian panic");
-    (outcome, a, guardian_outcome, g)
+) -> (Side<AccountState>, Side<GuardianState>, Harness) {
+    let mut h = Harness::new(&choreo_guardian_auth_relational::PROTOCOL, &[], CAPS);
+    let mut sessions = h.join();
+    let (sa, sg) = (sessions.take(ACCOUNT), sessions.take(GUARDIAN));
+    sessions.done();
+    let (account, guardian) = tokio::join!(run_account(sa, &mut a), run_guardian(sg, &mut g));
+    ((account, a), (guardian, g), h)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_device_binds_the_same_session_on_both_sides() {
     for device in ["laptop", "phone"] {
-        let (outcome, account, guardian_outcome, guardian) =
+        let ((outcome, account), (guardian_outcome, guardian), h) =
             authenticate(account(device), guardian()).await;
-        let AuthOutcome::Bound(session) = outcome else {
+        let Ok(session) = outcome else {
             panic!("{device}: {outcome:?}")
         };
-        assert_eq!(guardian_outcome, AuthOutcome::Bound(session.clone()));
+        assert_eq!(guardian_outcome, Ok(session.clone()));
         assert_ne!(session.session_id, [0; 16]);
         assert_eq!(
             (session.account_id, session.context_id, session.epoch),
@@ -86,11 +90,25 @@ async fn a_registered_device_binds_the_same_session_on_both_sides() {
         assert!(guardian
             .journal
             .contains(&AuthFact::Attested(d("context"), Ok(()))));
+        assert_eq!(
+            h.node(GUARDIAN)
+                .journal()
+                .count("AuthFact::GuardianAttested")
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            h.node(ACCOUNT)
+                .journal()
+                .count("AuthFact::SessionBound")
+                .unwrap(),
+            1
+        );
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_refusal_binds_nothing() {
+#[tokio::test(start_paused = true)]
+async fn every_refusal_cancels_the_session_and_binds_nothing() {
     let mut stale = account("laptop");
     stale.epoch = 5;
     let mut forged = account("laptop");
@@ -108,15 +126,36 @@ async fn every_refusal_binds_nothing() {
         ),
     ];
     for (a, why) in cases {
-        let (outcome, account, guardian_outcome, guardian) = authenticate(a, guardian()).await;
-        assert_eq!(outcome, AuthOutcome::Refused(why.clone()));
-        assert_eq!(guardian_outcome, AuthOutcome::Refused(why.clone()));
+        let started = Instant::now();
+        let ((outcome, account), (guardian_outcome, guardian), h) =
+            authenticate(a, guardian()).await;
+        assert_cancelled(&outcome, GUARDIAN, &why);
+        assert_refused(&guardian_outcome, &why);
         assert!(
             account.sessions.is_empty() && guardian.sessions.is_empty(),
             "{why}"
         );
         assert!(account
             .journal
-            .contains(&AuthFact::Attested(account.context_id, Err(why))));
+            .contains(&AuthFact::Attested(account.context_id, Err(why.clone()))));
+        assert!(guardian
+            .journal
+            .contains(&AuthFact::Attested(account.context_id, Err(why.clone()))));
+        // No attestation and no binding was ever sent, so neither fact exists.
+        assert_eq!(
+            h.node(GUARDIAN)
+                .journal()
+                .count("AuthFact::GuardianAttested")
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            h.node(ACCOUNT)
+                .journal()
+                .count("AuthFact::SessionBound")
+                .unwrap(),
+            0
+        );
+        assert!(started.elapsed() < TIMEOUT, "{why}: a timeout elapsed");
     }
 }

@@ -4,18 +4,21 @@
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto::{self, Digest};
 use choreo_services::recovery::guardian_ceremony::{
     run_guardian, run_initiator, AccountState, CeremonyFact, CeremonyPolicy, GuardianOutcome,
     GuardianPolicy, GuardianState, InitiatorOutcome, InitiatorState,
 };
-use choreo_services::shamir;
-use choreo_services::ServiceError;
-use common::{session, take, Local, BUDGET};
+use choreo_services::{shamir, ServiceError};
+use common::{assert_cancelled, assert_refused, Harness, BUDGET, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
 
 const INITIATOR_CAPS: &[&str] = &["ceremony:propose", "ceremony:commit", "ceremony:abort"];
 const GUARDIAN_CAPS: &[&str] = &["ceremony:respond"];
+const CAPS: &[(&str, &[&str])] = &[("Initiator", INITIATOR_CAPS), ("Guardian", GUARDIAN_CAPS)];
+const INITIATOR: Peer = Peer::role("Initiator");
 
 fn prestate() -> Digest {
     crypto::digest("account-state", &[b"tree at epoch 7"])
@@ -58,46 +61,70 @@ fn guardian(k: u32, stale: bool) -> GuardianState {
     }
 }
 
-type GuardianRun = (GuardianOutcome, GuardianState, Local);
+type GuardianRun = (Result<GuardianOutcome, ServiceError>, GuardianState);
 
+/// Runs one ceremony of `initiator` with `guardians`, all roles at once.
+async fn ceremony(
+    h: &mut Harness,
+    mut initiator: InitiatorState,
+    guardians: Vec<GuardianState>,
+) -> (
+    Result<InitiatorOutcome, ServiceError>,
+    InitiatorState,
+    Vec<GuardianRun>,
+) {
+    let n = guardians.len() as u32;
+    let mut sessions = h.join();
+    let lead = sessions.take(INITIATOR);
+    let members = sessions.members("Guardian", n);
+    sessions.done();
+    let mut guardians = guardians;
+    let (outcome, outcomes) = tokio::join!(
+        run_initiator(lead, &mut initiator),
+        join_all(
+            members
+                .into_iter()
+                .zip(guardians.iter_mut())
+                .map(|(s, state)| run_guardian(s, state))
+        ),
+    );
+    (
+        outcome,
+        initiator,
+        outcomes.into_iter().zip(guardians).collect(),
+    )
+}
+
+/// A ceremony of `n` guardians, the last `stale` of which decline.
 async fn run(
     n: u32,
     threshold: u16,
     stale: u32,
-) -> (InitiatorOutcome, InitiatorState, Local, Vec<GuardianRun>) {
-    let roster = Roster::new()
-        .with_role("Initiator")
-        .with_family("Guardian", n);
-    let caps = [("Initiator", INITIATOR_CAPS), ("Guardian", GUARDIAN_CAPS)];
-    let mut adapters = session(choreo_guardian_ceremony::PROTOCOL, &roster, &caps);
-    let mut tasks = Vec::new();
-    for k in 0..n {
-        let mut adapter = take(&mut adapters, &Peer::member("Guardian", k));
-        // The last `stale` guardians decline.
-        let mut state = guardian(k, k >= n - stale);
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_guardian(&mut adapter, &mut state)
-                .await
-                .expect("guardian runs");
-            (outcome, state, adapter)
-        }));
-    }
-    let mut adapter = take(&mut adapters, &Peer::role("Initiator"));
-    let mut state = initiator(n, threshold);
-    let outcome = run_initiator(&mut adapter, &mut state)
-        .await
-        .expect("initiator runs");
-    let mut guardians = Vec::new();
-    for task in tasks {
-        guardians.push(task.await.expect("no guardian panics"));
-    }
-    (outcome, state, adapter, guardians)
+) -> (
+    InitiatorOutcome,
+    InitiatorState,
+    Harness,
+    Vec<(GuardianOutcome, GuardianState)>,
+) {
+    let mut h = Harness::new(
+        &choreo_guardian_ceremony::PROTOCOL,
+        &[("Guardian", n)],
+        CAPS,
+    );
+    let guardians = (0..n).map(|k| guardian(k, k >= n - stale)).collect();
+    let (outcome, state, guardians) = ceremony(&mut h, initiator(n, threshold), guardians).await;
+    let outcome = outcome.expect("the initiator runs");
+    let guardians = guardians
+        .into_iter()
+        .map(|(o, s)| (o.expect("every guardian runs"), s))
+        .collect();
+    (outcome, state, h, guardians)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_installs_a_share_of_the_new_secret_at_every_guardian() {
     for (n, threshold, stale) in [(1, 1, 0), (5, 3, 0), (5, 3, 2)] {
-        let (outcome, state, adapter, guardians) = run(n, threshold, stale).await;
+        let (outcome, state, h, guardians) = run(n, threshold, stale).await;
         let accepted: Vec<u16> = (0..(n - stale) as u16).collect();
         let everyone: Vec<u16> = (0..n as u16).collect();
         assert_eq!(
@@ -122,16 +149,20 @@ async fn commit_installs_a_share_of_the_new_secret_at_every_guardian() {
                 .count(|f| matches!(f, CeremonyFact::ShareInstalled { .. })),
             n as usize
         );
-        let ctx = adapter.context();
-        assert_eq!(ctx.journal().count("CeremonyFact::Committed"), n as usize);
+        let journal = h.node(INITIATOR).journal();
+        assert_eq!(
+            journal.count("CeremonyFact::Committed").unwrap(),
+            u64::from(n)
+        );
         // Proposal 100, commit 50, share 50 to each guardian.
         assert_eq!(
-            ctx.remaining_budget(&Peer::member("Guardian", 0)),
+            h.context(INITIATOR)
+                .remaining_budget(&Peer::member("Guardian", 0)),
             BUDGET - 200
         );
 
         let mut shares = Vec::new();
-        for (k, (outcome, state, _)) in guardians.iter().enumerate() {
+        for (k, (outcome, state)) in guardians.iter().enumerate() {
             assert_eq!(
                 outcome,
                 &GuardianOutcome::Installed { epoch: 8 },
@@ -162,7 +193,7 @@ async fn commit_installs_a_share_of_the_new_secret_at_every_guardian() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_when_fewer_than_the_threshold_accept() {
     for (n, threshold, stale, accepted) in [(1, 1, 1, 0), (5, 3, 3, 2)] {
-        let (outcome, state, adapter, guardians) = run(n, threshold, stale).await;
+        let (outcome, state, h, guardians) = run(n, threshold, stale).await;
         let InitiatorOutcome::Aborted { reason } = outcome else {
             panic!("{n} guardians, {stale} stale: expected Abort, got {outcome:?}");
         };
@@ -177,15 +208,13 @@ async fn abort_when_fewer_than_the_threshold_accept() {
                 .count(|f| matches!(f, CeremonyFact::Aborted { .. })),
             1
         );
+        let journal = h.node(INITIATOR).journal();
         assert_eq!(
-            adapter.context().journal().count("CeremonyFact::Aborted"),
-            n as usize
+            journal.count("CeremonyFact::Aborted").unwrap(),
+            u64::from(n)
         );
-        assert_eq!(
-            adapter.context().journal().count("CeremonyFact::Committed"),
-            0
-        );
-        for (k, (outcome, state, _)) in guardians.iter().enumerate() {
+        assert_eq!(journal.count("CeremonyFact::Committed").unwrap(), 0);
+        for (k, (outcome, state)) in guardians.iter().enumerate() {
             assert_eq!(
                 outcome,
                 &GuardianOutcome::Aborted {
@@ -199,22 +228,54 @@ async fn abort_when_fewer_than_the_threshold_accept() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_threshold_above_the_family_is_refused_before_anything_is_sent() {
-    let roster = Roster::new()
-        .with_role("Initiator")
-        .with_family("Guardian", 2);
-    let caps = [("Initiator", INITIATOR_CAPS)];
-    let mut adapters = session(choreo_guardian_ceremony::PROTOCOL, &roster, &caps);
-    let mut adapter = take(&mut adapters, &Peer::role("Initiator"));
-    let mut state = initiator(2, 3);
-    let err = run_initiator(&mut adapter, &mut state)
-        .await
-        .expect_err("refused");
+    let mut h = Harness::new(
+        &choreo_guardian_ceremony::PROTOCOL,
+        &[("Guardian", 2)],
+        CAPS,
+    );
+    let started = Instant::now();
+    let guardians = (0..2).map(|k| guardian(k, false)).collect();
+    let (outcome, state, guardians) = ceremony(&mut h, initiator(2, 3), guardians).await;
     assert!(
-        matches!(err, ServiceError::Invalid(ref why) if why.contains("threshold 3 of 2")),
-        "{err}"
+        matches!(outcome, Err(ServiceError::Invalid(ref why)) if why.contains("threshold 3 of 2")),
+        "{outcome:?}"
     );
     assert!(state.journal.is_empty());
-    assert_eq!(adapter.context().journal().len(), 0);
+    assert_eq!(h.node(INITIATOR).journal().len().unwrap(), 0);
+    for (outcome, state) in &guardians {
+        assert_cancelled(outcome, INITIATOR, "threshold 3 of 2");
+        assert!(state.journal.is_empty(), "no guardian answered");
+    }
+    assert!(started.elapsed() < TIMEOUT, "nobody waited for a timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_share_that_does_not_open_cancels_the_ceremony_for_everyone() {
+    let mut h = Harness::new(
+        &choreo_guardian_ceremony::PROTOCOL,
+        &[("Guardian", 3)],
+        CAPS,
+    );
+    let started = Instant::now();
+    // Guardian[1] shares another key with the Initiator than the one it was given.
+    let mut guardians: Vec<GuardianState> = (0..3).map(|k| guardian(k, false)).collect();
+    guardians[1].initiator_key = crypto::digest("a key the initiator never had", &[]);
+    let (outcome, state, guardians) = ceremony(&mut h, initiator(3, 2), guardians).await;
+    let why = "the delivered share does not match its commitment";
+    let culprit = Peer::member("Guardian", 1);
+    assert_cancelled(&outcome, culprit, why);
+    assert_eq!(state.account.epoch, 7, "the epoch does not advance");
+    assert_refused(&guardians[1].0, why);
+    assert!(guardians[1]
+        .1
+        .journal
+        .contains(&CeremonyFact::ShareRejected { guardian: 1 }));
+    // The share rounds run in member order: Guardian[0] had installed its
+    // share and finished, Guardian[2] never got one.
+    assert_eq!(guardians[0].0, Ok(GuardianOutcome::Installed { epoch: 8 }));
+    assert_cancelled(&guardians[2].0, culprit, why);
+    assert_eq!(guardians[2].1.share, None);
+    assert!(started.elapsed() < TIMEOUT, "nobody waited for a timeout");
 }

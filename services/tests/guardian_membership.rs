@@ -1,17 +1,28 @@
 //! GuardianMembershipChange through the recovery service: adding a guardian
 //! with 1 and 5 voters, approvals on both sides of the threshold, an
 //! unwilling candidate, and removing a guardian; every party must end with
-//! the same roster in force.
+//! the same roster in force, and a change that is not approved (by the
+//! guardians or the candidate) is cancelled for everyone at once.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto::{self, Digest};
 use choreo_services::recovery::guardian_membership::{
     run_account, run_candidate, run_guardian, AccountState, CandidateState, GuardianState,
-    MembershipChange, MembershipOutcome, RosterView, VotePolicy,
+    MembershipChange, MembershipFact, RosterView, VotePolicy,
 };
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_stopped_by, Harness, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Account", &["guardian:membership:propose"]),
+    ("Guardian", &["guardian:membership:vote"]),
+];
+const ACCOUNT: Peer = Peer::role("Account");
+const CANDIDATE: Peer = Peer::role("Candidate");
 
 fn guardian_id(k: u32) -> Digest {
     crypto::digest("guardian", &[&k.to_le_bytes()])
@@ -21,10 +32,12 @@ fn candidate_id() -> Digest {
     crypto::digest("candidate", &[])
 }
 
+type Ended<S> = (Result<RosterView, ServiceError>, S);
+
 struct Outcomes {
-    account: (MembershipOutcome, AccountState),
-    guardians: Vec<(MembershipOutcome, GuardianState)>,
-    candidate: (MembershipOutcome, CandidateState),
+    account: Ended<AccountState>,
+    guardians: Vec<Ended<GuardianState>>,
+    candidate: Ended<CandidateState>,
 }
 
 /// Runs `change` with `n` voting guardians over `roster`; guardians listed
@@ -37,40 +50,27 @@ async fn change(
     min_guardians: usize,
     willing: bool,
 ) -> Outcomes {
-    let peers = Roster::new()
-        .with_role("Account")
-        .with_family("Guardian", n)
-        .with_role("Candidate");
-    let caps: [(&str, &[&str]); 2] = [
-        ("Account", &["guardian:membership:propose"]),
-        ("Guardian", &["guardian:membership:vote"]),
-    ];
-    let mut adapters = session(choreo_guardian_membership_change::PROTOCOL, &peers, &caps);
-    let mut tasks = Vec::new();
-    for k in 0..n {
-        let mut adapter = take(&mut adapters, &Peer::member("Guardian", k));
-        let vouched = if sceptics.contains(&k) {
-            vec![]
-        } else {
-            vec![candidate_id()]
-        };
-        let mut state = GuardianState {
+    let mut h = Harness::new(
+        &choreo_guardian_membership_change::PROTOCOL,
+        &[("Guardian", n)],
+        CAPS,
+    );
+    let mut guardians: Vec<GuardianState> = (0..n)
+        .map(|k| GuardianState {
             guardian_id: guardian_id(k),
             share_seed: crypto::digest("share seed", &[&k.to_le_bytes()]),
             roster: roster.clone(),
             policy: VotePolicy {
-                vouched,
+                vouched: if sceptics.contains(&k) {
+                    vec![]
+                } else {
+                    vec![candidate_id()]
+                },
                 min_guardians,
             },
             journal: Default::default(),
-        };
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_guardian(&mut adapter, &mut state)
-                .await
-                .expect("guardian runs");
-            (outcome, state)
-        }));
-    }
+        })
+        .collect();
     let mut candidate = CandidateState {
         candidate_id: candidate_id(),
         signing_key: crypto::digest("candidate key", &[]),
@@ -81,29 +81,28 @@ async fn change(
             .then(|| roster.clone()),
         journal: Default::default(),
     };
-    let mut c = take(&mut adapters, &Peer::role("Candidate"));
-    let candidate_task = tokio::spawn(async move {
-        let outcome = run_candidate(&mut c, &mut candidate)
-            .await
-            .expect("candidate runs");
-        (outcome, candidate)
-    });
     let mut account = AccountState {
         roster,
         journal: Default::default(),
     };
-    let mut a = take(&mut adapters, &Peer::role("Account"));
-    let outcome = run_account(&mut a, &mut account, change)
-        .await
-        .expect("account runs");
-    let mut guardians = Vec::new();
-    for task in tasks {
-        guardians.push(task.await.expect("no guardian panics"));
-    }
+    let mut sessions = h.join();
+    let (a, c) = (sessions.take(ACCOUNT), sessions.take(CANDIDATE));
+    let members = sessions.members("Guardian", n);
+    sessions.done();
+    let (proposed, voted, confirmed) = tokio::join!(
+        run_account(a, &mut account, change),
+        join_all(
+            members
+                .into_iter()
+                .zip(guardians.iter_mut())
+                .map(|(s, g)| run_guardian(s, g))
+        ),
+        run_candidate(c, &mut candidate),
+    );
     Outcomes {
-        account: (outcome, account),
-        guardians,
-        candidate: candidate_task.await.expect("no candidate panic"),
+        account: (proposed, account),
+        guardians: voted.into_iter().zip(guardians).collect(),
+        candidate: (confirmed, candidate),
     }
 }
 
@@ -129,25 +128,17 @@ async fn an_approved_addition_is_in_force_everywhere() {
             true,
         )
         .await;
-        let expected = roster(n, threshold, &[candidate_id()]);
         let expected = RosterView {
             epoch: 2,
-            ..expected
+            ..roster(n, threshold, &[candidate_id()])
         };
-        assert_eq!(
-            out.account.0,
-            MembershipOutcome {
-                roster: expected.clone(),
-                rejected: None
-            },
-            "{n}"
-        );
+        assert_eq!(out.account.0, Ok(expected.clone()), "{n}");
         assert_eq!(out.account.1.roster, expected);
         for (k, (outcome, state)) in out.guardians.iter().enumerate() {
-            assert_eq!(outcome.roster, expected, "Guardian[{k}]");
+            assert_eq!(outcome, &Ok(expected.clone()), "Guardian[{k}]");
             assert_eq!(state.roster, expected);
         }
-        assert_eq!(out.candidate.0.roster, expected);
+        assert_eq!(out.candidate.0, Ok(expected.clone()));
         assert_eq!(
             out.candidate.1.roster,
             Some(expected),
@@ -156,14 +147,15 @@ async fn an_approved_addition_is_in_force_everywhere() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rejected_addition_leaves_the_roster_as_it_was() {
+#[tokio::test(start_paused = true)]
+async fn a_rejected_addition_is_cancelled_and_leaves_the_roster_as_it_was() {
     let cases = [
-        (1, 1, vec![0], true, "0 approvals, 1 needed".to_string()),
-        (5, 3, vec![0, 2, 4], true, "2 approvals, 3 needed".into()),
-        (5, 3, vec![], false, "candidate: declines to serve".into()),
+        (1, 1, vec![0], true, ACCOUNT, "0 approvals, 1 needed"),
+        (5, 3, vec![0, 2, 4], true, ACCOUNT, "2 approvals, 3 needed"),
+        (5, 3, vec![], false, CANDIDATE, "declines to serve"),
     ];
-    for (n, threshold, sceptics, willing, why) in cases {
+    for (n, threshold, sceptics, willing, refuser, why) in cases {
+        let started = Instant::now();
         let before = roster(n, threshold, &[]);
         let out = change(
             before.clone(),
@@ -174,19 +166,20 @@ async fn a_rejected_addition_leaves_the_roster_as_it_was() {
             willing,
         )
         .await;
-        assert_eq!(
-            out.account.0,
-            MembershipOutcome {
-                roster: before.clone(),
-                rejected: Some(why)
-            }
-        );
+        assert_stopped_by(&out.account.0, ACCOUNT, refuser, why);
+        assert_stopped_by(&out.candidate.0, CANDIDATE, refuser, why);
+        for (k, (outcome, state)) in out.guardians.iter().enumerate() {
+            assert_stopped_by(outcome, Peer::member("Guardian", k as u32), refuser, why);
+            assert_eq!(state.roster, before, "Guardian[{k}]");
+        }
         assert_eq!(out.account.1.roster, before);
         assert!(out
-            .guardians
-            .iter()
-            .all(|(o, s)| o.roster == before && s.roster == before));
+            .account
+            .1
+            .journal
+            .contains(&MembershipFact::Rejected(why.into())));
         assert_eq!(out.candidate.1.roster, None, "the candidate did not join");
+        assert!(started.elapsed() < TIMEOUT, "{why}: a timeout elapsed");
     }
 }
 
@@ -207,9 +200,9 @@ async fn a_removal_releases_the_departing_guardian() {
         epoch: 2,
         ..roster(5, 3, &[])
     };
-    assert_eq!(out.account.0.roster, after);
-    assert!(out.guardians.iter().all(|(o, _)| o.roster == after));
-    assert_eq!(out.candidate.0.roster, after);
+    assert_eq!(out.account.0, Ok(after.clone()));
+    assert!(out.guardians.iter().all(|(o, _)| *o == Ok(after.clone())));
+    assert_eq!(out.candidate.0, Ok(after));
     assert_eq!(out.candidate.1.roster, None, "released");
     // A removal the guardians' policy forbids keeps the departing guardian in.
     let out = change(
@@ -221,6 +214,13 @@ async fn a_removal_releases_the_departing_guardian() {
         true,
     )
     .await;
-    assert_eq!(out.account.0.rejected, Some("0 approvals, 3 needed".into()));
+    assert_stopped_by(&out.account.0, ACCOUNT, ACCOUNT, "0 approvals, 3 needed");
+    assert_stopped_by(
+        &out.candidate.0,
+        CANDIDATE,
+        ACCOUNT,
+        "0 approvals, 3 needed",
+    );
+    assert_eq!(out.account.1.roster, before);
     assert_eq!(out.candidate.1.roster, Some(before));
 }

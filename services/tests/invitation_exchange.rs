@@ -1,16 +1,26 @@
 //! InvitationExchange through the invitation service: a matching code makes
 //! both users each other's contact in the same relational context; a wrong
-//! code, an expired invitation or a blocked sender leaves both without one.
+//! code, an expired invitation or a blocked sender makes the Receiver
+//! decline, which cancels the exchange and leaves both without a contact.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto;
 use choreo_services::invitation::invitation_exchange::{
-    run_receiver, run_sender, ContactDescriptor, InvitationFact, InvitationOutcome,
-    IssuedInvitation, UserState,
+    run_receiver, run_sender, Contact, ContactDescriptor, InvitationFact, IssuedInvitation,
+    UserState,
 };
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_cancelled, assert_refused, Harness, BUDGET, TIMEOUT};
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Sender", &["invitation:send"]),
+    ("Receiver", &["invitation:respond"]),
+];
+const SENDER: Peer = Peer::role("Sender");
+const RECEIVER: Peer = Peer::role("Receiver");
 
 fn user(name: &str, codes: &[&str]) -> UserState {
     UserState {
@@ -36,41 +46,31 @@ fn invitation(expires_at: u64) -> IssuedInvitation {
     }
 }
 
+type Side = (Result<Contact, ServiceError>, UserState);
+
 async fn exchange(
     mut alice: UserState,
     mut bob: UserState,
     issued: IssuedInvitation,
-) -> (InvitationOutcome, UserState, InvitationOutcome, UserState) {
-    let roster = Roster::new().with_role("Sender").with_role("Receiver");
-    let caps: [(&str, &[&str]); 2] = [
-        ("Sender", &["invitation:send"]),
-        ("Receiver", &["invitation:respond"]),
-    ];
-    let mut adapters = session(choreo_invitation_exchange::PROTOCOL, &roster, &caps);
-    let mut b = take(&mut adapters, &Peer::role("Receiver"));
-    let task = tokio::spawn(async move {
-        let outcome = run_receiver(&mut b, &mut bob).await.expect("receiver runs");
-        (outcome, bob)
-    });
-    let mut a = take(&mut adapters, &Peer::role("Sender"));
-    let outcome = run_sender(&mut a, &mut alice, issued)
-        .await
-        .expect("sender runs");
-    let (answered, bob) = task.await.expect("no receiver panic");
-    (outcome, alice, answered, bob)
+) -> (Side, Side, Harness) {
+    let mut h = Harness::new(&choreo_invitation_exchange::PROTOCOL, &[], CAPS);
+    let mut sessions = h.join();
+    let (a, b) = (sessions.take(SENDER), sessions.take(RECEIVER));
+    sessions.done();
+    let (sent, received) =
+        tokio::join!(run_sender(a, &mut alice, issued), run_receiver(b, &mut bob));
+    ((sent, alice), (received, bob), h)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_matching_code_makes_both_users_contacts_in_one_context() {
-    let (a, alice, b, bob) = exchange(
+    let ((a, alice), (b, bob), h) = exchange(
         user("alice", &[]),
         user("bob", &["WOLF-7-APPLE"]),
         invitation(200),
     )
     .await;
-    let (InvitationOutcome::Established(for_alice), InvitationOutcome::Established(for_bob)) =
-        (a, b)
-    else {
+    let (Ok(for_alice), Ok(for_bob)) = (a, b) else {
         panic!("both establish the relationship");
     };
     assert_eq!(for_alice.context_id, for_bob.context_id);
@@ -88,10 +88,17 @@ async fn a_matching_code_makes_both_users_contacts_in_one_context() {
     assert!(alice
         .journal
         .contains(&InvitationFact::Established(for_alice)));
+    let journal = h.node(SENDER).journal();
+    assert_eq!(
+        journal
+            .count("InvitationFact::RelationshipEstablished")
+            .unwrap(),
+        1
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_declined_invitation_records_no_contact_on_either_side() {
+#[tokio::test(start_paused = true)]
+async fn a_declined_invitation_cancels_the_exchange_and_records_no_contact() {
     let mut blocking = user("bob", &["WOLF-7-APPLE"]);
     blocking.blocked.push(crypto::digest("user", &[b"alice"]));
     let cases = [
@@ -108,17 +115,28 @@ async fn a_declined_invitation_records_no_contact_on_either_side() {
         (blocking, invitation(200), "sender is blocked"),
     ];
     for (bob, issued, why) in cases {
-        let (a, alice, b, bob) = exchange(user("alice", &[]), bob, issued).await;
-        assert_eq!(a, InvitationOutcome::Declined(why.into()));
-        assert_eq!(b, InvitationOutcome::Declined(why.into()));
+        let started = Instant::now();
+        let ((a, alice), (b, bob), h) = exchange(user("alice", &[]), bob, issued).await;
+        assert_cancelled(&a, RECEIVER, why);
+        assert_refused(&b, why);
         assert!(
             alice.contacts.is_empty() && bob.contacts.is_empty(),
             "{why}"
         );
+        let declined =
+            |f: &InvitationFact| matches!(f, InvitationFact::Answered(_, Err(r)) if r == why);
+        assert_eq!(bob.journal.count(declined), 1, "{why}");
+        assert_eq!(alice.journal.count(declined), 1, "the sender learns why");
+        // Neither descriptor nor the relationship was sent.
+        let journal = h.node(SENDER).journal();
         assert_eq!(
-            bob.journal
-                .count(|f| matches!(f, InvitationFact::Answered(_, Err(_)))),
-            1
+            journal
+                .count("InvitationFact::RelationshipEstablished")
+                .unwrap(),
+            0
         );
+        let spent = BUDGET - h.context(SENDER).remaining_budget(&RECEIVER);
+        assert_eq!(spent, 1, "only the offer was charged");
+        assert!(started.elapsed() < TIMEOUT, "{why}: a timeout elapsed");
     }
 }

@@ -67,7 +67,7 @@ paths! {
     recovery::RecoveryOutcome,
     recovery::RecoveryRequest,
     recovery::RecoveryShareBundle,
-    rendezvous::HandshakeOutcome,
+    rendezvous::NegotiatedVersion,
     rendezvous::NoiseHandshake,
     rendezvous::RelayEnvelope,
     rendezvous::RelayRequest,

@@ -1,18 +1,29 @@
 //! RecoveryProtocol through the recovery service: 1 and 5 guardians holding
 //! Shamir shares of the account's secret; the new device recovers the
-//! secret iff the threshold of guardians approve by their policy.
+//! secret iff the threshold of guardians approve by their policy, and below
+//! it the Coordinator cancels the recovery for everyone at once.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto::{self, Digest};
 use choreo_services::recovery::guardian_setup::{group_public_key, Guardianship};
 use choreo_services::recovery::recovery_protocol::{
     run_coordinator, run_guardian, run_requester, ApprovalPolicy, CoordinatorState, GuardianState,
     RecoveryFact, RecoveryOutcome, RequesterState,
 };
-use choreo_services::shamir;
-use common::{session, take};
+use choreo_services::{shamir, ServiceError};
+use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Requester", &["recovery:initiate"]),
+    ("Coordinator", &["recovery:finalize"]),
+    ("Guardian", &["recovery:approve"]),
+];
+const REQUESTER: Peer = Peer::role("Requester");
+const COORDINATOR: Peer = Peer::role("Coordinator");
 
 fn secret() -> [u8; 32] {
     crypto::digest("account secret", &[])
@@ -37,37 +48,32 @@ enum Guardian {
     CoolingDown,
 }
 
-async fn recover(
-    threshold: u16,
-    guardians: &[Guardian],
-) -> (
-    RecoveryOutcome,
-    RequesterState,
-    CoordinatorState,
-    Vec<(RecoveryOutcome, GuardianState)>,
-) {
+struct Run {
+    requester: (Result<RecoveryOutcome, ServiceError>, RequesterState),
+    coordinator: (Result<RecoveryOutcome, ServiceError>, CoordinatorState),
+    guardians: Vec<(Result<RecoveryOutcome, ServiceError>, GuardianState)>,
+    harness: Harness,
+}
+
+/// One recovery with guardians set up as `guardians` say, all roles at once.
+async fn recover(threshold: u16, guardians: &[Guardian]) -> Run {
+    recover_checking(threshold, guardians, group_public_key(&secret())).await
+}
+
+/// The same, the new device checking the rebuilt secret against `group_key`.
+async fn recover_checking(threshold: u16, guardians: &[Guardian], group_key: Digest) -> Run {
     let n = guardians.len() as u32;
     let shares = shamir::split(&secret(), threshold, n as u16, &crypto::digest("seed", &[]))
         .expect("valid sharing");
-    let roster = Roster::new()
-        .with_role("Requester")
-        .with_role("Coordinator")
-        .with_family("Guardian", n);
-    let caps: [(&str, &[&str]); 3] = [
-        ("Requester", &["recovery:initiate"]),
-        ("Coordinator", &["recovery:finalize"]),
-        ("Guardian", &["recovery:approve"]),
-    ];
-    let mut adapters = session(choreo_recovery_protocol::PROTOCOL, &roster, &caps);
-    let mut tasks = Vec::new();
-    for (k, (kind, share)) in guardians.iter().zip(shares).enumerate() {
-        let mut adapter = take(&mut adapters, &Peer::member("Guardian", k as u32));
-        let verified = if *kind == Guardian::Unverified {
-            vec![]
-        } else {
-            vec![new_device()]
-        };
-        let mut state = GuardianState {
+    let mut h = Harness::new(
+        &choreo_recovery_protocol::PROTOCOL,
+        &[("Guardian", n)],
+        CAPS,
+    );
+    let mut states: Vec<GuardianState> = guardians
+        .iter()
+        .zip(shares)
+        .map(|(kind, share)| GuardianState {
             guardianships: vec![Guardianship {
                 account_id: account(),
                 share,
@@ -76,19 +82,17 @@ async fn recover(
                 epoch: 1,
             }],
             policy: ApprovalPolicy {
-                verified_devices: verified,
+                verified_devices: if *kind == Guardian::Unverified {
+                    vec![]
+                } else {
+                    vec![new_device()]
+                },
                 cooldown: 3_600,
             },
             last_approval: (*kind == Guardian::CoolingDown).then_some(9_000),
             journal: Default::default(),
-        };
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_guardian(&mut adapter, &mut state)
-                .await
-                .expect("guardian runs");
-            (outcome, state)
-        }));
-    }
+        })
+        .collect();
     let mut coordinator = CoordinatorState {
         account_id: account(),
         threshold,
@@ -96,40 +100,34 @@ async fn recover(
         devices: Vec::new(),
         journal: Default::default(),
     };
-    let mut c = take(&mut adapters, &Peer::role("Coordinator"));
-    let coordinator_task = tokio::spawn(async move {
-        let outcome = run_coordinator(&mut c, &mut coordinator)
-            .await
-            .expect("coordinator runs");
-        (outcome, coordinator)
-    });
     let mut requester = RequesterState {
         account_id: account(),
-        group_public_key: group_public_key(&secret()),
+        group_public_key: group_key,
         device_key: new_device(),
         now: 10_000,
         recovered: None,
         journal: Default::default(),
     };
-    let mut r = take(&mut adapters, &Peer::role("Requester"));
-    let outcome = run_requester(&mut r, &mut requester)
-        .await
-        .expect("requester runs");
-    let (coordinator_outcome, coordinator) = coordinator_task.await.expect("no coordinator panic");
-    assert_eq!(
-        coordinator_outcome, outcome,
-        "the coordinator tells the requester what it decided"
+    let mut sessions = h.join();
+    let (r, c) = (sessions.take(REQUESTER), sessions.take(COORDINATOR));
+    let members = sessions.members("Guardian", n);
+    sessions.done();
+    let (requested, coordinated, outcomes) = tokio::join!(
+        run_requester(r, &mut requester),
+        run_coordinator(c, &mut coordinator),
+        join_all(
+            members
+                .into_iter()
+                .zip(states.iter_mut())
+                .map(|(s, g)| run_guardian(s, g))
+        ),
     );
-    let mut results = Vec::new();
-    for task in tasks {
-        let (guardian_outcome, state) = task.await.expect("no guardian panics");
-        assert_eq!(
-            guardian_outcome, outcome,
-            "every guardian is told the same outcome"
-        );
-        results.push((guardian_outcome, state));
+    Run {
+        requester: (requested, requester),
+        coordinator: (coordinated, coordinator),
+        guardians: outcomes.into_iter().zip(states).collect(),
+        harness: h,
     }
-    (outcome, requester, coordinator, results)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,22 +141,37 @@ async fn the_threshold_of_approvals_recovers_the_secret_onto_the_new_device() {
             vec![Unverified, Approves, CoolingDown, Approves, Approves],
         ),
     ] {
-        let (outcome, requester, coordinator, results) = recover(threshold, &guardians).await;
+        let run = recover(threshold, &guardians).await;
+        let outcome = run.requester.0.clone().expect("the requester recovers");
+        assert_eq!(
+            run.coordinator.0,
+            Ok(outcome.clone()),
+            "the coordinator tells the requester what it decided"
+        );
         let approvals: Vec<u16> = (0..guardians.len() as u16)
             .filter(|k| guardians[usize::from(*k)] == Approves)
             .collect();
-        assert_eq!(outcome.device_key, Some(new_device()));
-        assert_eq!((outcome.epoch, outcome.approvals.clone()), (2, approvals));
+        assert_eq!(outcome.device_key, new_device());
         assert_eq!(
-            requester.recovered,
+            (outcome.epoch, outcome.approvals.clone()),
+            (2, approvals.clone())
+        );
+        assert_eq!(
+            run.requester.1.recovered,
             Some(secret()),
             "the new device holds the account secret"
         );
+        let coordinator = &run.coordinator.1;
         assert_eq!(
             (coordinator.epoch, coordinator.devices.clone()),
             (2, vec![new_device()])
         );
-        for (k, (_, state)) in results.iter().enumerate() {
+        for (k, (guardian_outcome, state)) in run.guardians.iter().enumerate() {
+            assert_eq!(
+                guardian_outcome,
+                &Ok(outcome.clone()),
+                "every guardian is told the same outcome"
+            );
             let verdict = match guardians[k] {
                 Approves => Ok(()),
                 Unverified => Err("new device not verified".to_string()),
@@ -167,18 +180,33 @@ async fn the_threshold_of_approvals_recovers_the_secret_onto_the_new_device() {
             assert!(
                 state
                     .journal
-                    .contains(&RecoveryFact::Approval(k as u16, verdict)),
+                    .contains(&RecoveryFact::Approval(k as u16, verdict.clone())),
                 "Guardian[{k}]"
             );
+            assert!(coordinator
+                .journal
+                .contains(&RecoveryFact::Approval(k as u16, verdict)));
             assert!(state
                 .journal
                 .contains(&RecoveryFact::Finished(outcome.clone())));
+            // Only an approving guardian's send records the Approved fact.
+            let approved = run
+                .harness
+                .node(Peer::member("Guardian", k as u32))
+                .journal()
+                .count("RecoveryFact::Approved")
+                .unwrap();
+            assert_eq!(
+                approved,
+                u64::from(guardians[k] == Approves),
+                "Guardian[{k}]"
+            );
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_few_approvals_recover_nothing() {
+#[tokio::test(start_paused = true)]
+async fn too_few_approvals_cancel_the_recovery_and_recover_nothing() {
     use Guardian::*;
     for (threshold, guardians) in [
         (1, vec![Unverified]),
@@ -187,12 +215,46 @@ async fn too_few_approvals_recover_nothing() {
             vec![Approves, CoolingDown, Unverified, Approves, Unverified],
         ),
     ] {
-        let (outcome, requester, coordinator, _) = recover(threshold, &guardians).await;
-        assert_eq!(outcome.device_key, None);
-        assert_eq!(outcome.epoch, 1, "the epoch does not move");
-        assert_eq!(requester.recovered, None);
-        assert!(coordinator.devices.is_empty());
+        let started = Instant::now();
+        let run = recover(threshold, &guardians).await;
         let approvals = guardians.iter().filter(|g| **g == Approves).count();
-        assert_eq!(outcome.approvals.len(), approvals);
+        let why = format!("{approvals} approvals, {threshold} needed");
+        assert_refused(&run.coordinator.0, &why);
+        assert_cancelled(&run.requester.0, COORDINATOR, &why);
+        for (outcome, state) in &run.guardians {
+            assert_cancelled(outcome, COORDINATOR, &why);
+            assert!(state.journal.contains(&RecoveryFact::Failed(why.clone())));
+        }
+        let (requester, coordinator) = (&run.requester.1, &run.coordinator.1);
+        assert_eq!(requester.recovered, None);
+        assert!(requester
+            .journal
+            .contains(&RecoveryFact::Failed(why.clone())));
+        assert_eq!(coordinator.epoch, 1, "the epoch does not move");
+        assert!(coordinator.devices.is_empty());
+        let approved = |f: &RecoveryFact| matches!(f, RecoveryFact::Approval(_, Ok(())));
+        assert_eq!(coordinator.journal.count(approved), approvals);
+        let journal = run.harness.node(COORDINATOR).journal();
+        assert_eq!(journal.count("RecoveryFact::Completed").unwrap(), 0);
+        assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bundle_that_does_not_rebuild_the_secret_is_refused_by_the_new_device() {
+    use Guardian::*;
+    let started = Instant::now();
+    // The new device expects another account's group key.
+    let run = recover_checking(2, &[Approves, Approves, Approves], crypto::digest("x", &[])).await;
+    let why = "the approved shares do not rebuild the account's secret";
+    assert_refused(&run.requester.0, why);
+    assert_cancelled(&run.coordinator.0, REQUESTER, why);
+    for (outcome, _) in &run.guardians {
+        // The guardians approved and wait for the outcome: they are told.
+        assert_cancelled(outcome, REQUESTER, why);
+    }
+    assert_eq!(run.requester.1.recovered, None);
+    assert_eq!(run.coordinator.1.epoch, 1, "the epoch does not move");
+    assert!(run.coordinator.1.devices.is_empty());
+    assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
 }

@@ -1,16 +1,27 @@
 //! RelayedRendezvous through the rendezvous service: a channel through a
-//! relay that only ever forwards sealed bodies, a relay without capacity or
-//! for another context, and a responder that does not know the initiator.
+//! relay that only ever forwards sealed bodies; a relay without capacity or
+//! for another context, and a responder that does not know the initiator,
+//! each of which refuses and so cancels the exchange for all three at once.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto::{self, Digest};
 use choreo_services::rendezvous::relayed_rendezvous::{
-    run_initiator, run_relay, run_responder, PeerOutcome, PeerState, RelayFact, RelayOutcome,
-    RelayPolicy, RelayState,
+    run_initiator, run_relay, run_responder, PeerState, RelayFact, RelayOutcome, RelayPolicy,
+    RelayState, RelayedChannel,
 };
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_stopped_by, Harness, TIMEOUT};
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Initiator", &["rendezvous:relay"]),
+    ("Relay", &["relay:forward"]),
+];
+const INITIATOR: Peer = Peer::role("Initiator");
+const RELAY: Peer = Peer::role("Relay");
+const RESPONDER: Peer = Peer::role("Responder");
 
 fn id(name: &str) -> Digest {
     crypto::digest("peer", &[name.as_bytes()])
@@ -54,58 +65,39 @@ fn relay(contexts: Vec<Digest>, max_slots: usize, busy: usize) -> RelayState {
 }
 
 struct Run {
-    initiator: (PeerOutcome, PeerState),
-    relay: (RelayOutcome, RelayState),
-    responder: (PeerOutcome, PeerState),
+    initiator: (Result<RelayedChannel, ServiceError>, PeerState),
+    relay: (Result<RelayOutcome, ServiceError>, RelayState),
+    responder: (Result<RelayedChannel, ServiceError>, PeerState),
+    harness: Harness,
 }
 
 async fn run(mut relay_state: RelayState, mut responder: PeerState) -> Run {
-    let roster = Roster::new()
-        .with_role("Initiator")
-        .with_role("Relay")
-        .with_role("Responder");
-    let caps: [(&str, &[&str]); 2] = [
-        ("Initiator", &["rendezvous:relay"]),
-        ("Relay", &["relay:forward"]),
-    ];
-    let mut adapters = session(choreo_relayed_rendezvous::PROTOCOL, &roster, &caps);
-    let mut r = take(&mut adapters, &Peer::role("Relay"));
-    let relay_task = tokio::spawn(async move {
-        let outcome = run_relay(&mut r, &mut relay_state)
-            .await
-            .expect("relay runs");
-        assert_eq!(
-            r.context().audit_log().len(),
-            2,
-            "slot granted and released are audited"
-        );
-        (outcome, relay_state)
-    });
-    let mut b = take(&mut adapters, &Peer::role("Responder"));
-    let responder_task = tokio::spawn(async move {
-        let outcome = run_responder(&mut b, &mut responder)
-            .await
-            .expect("responder runs");
-        (outcome, responder)
-    });
-    let mut a = take(&mut adapters, &Peer::role("Initiator"));
+    let mut h = Harness::new(&choreo_relayed_rendezvous::PROTOCOL, &[], CAPS);
+    let mut sessions = h.join();
+    let (a, r, b) = (
+        sessions.take(INITIATOR),
+        sessions.take(RELAY),
+        sessions.take(RESPONDER),
+    );
+    sessions.done();
     let mut alice = peer("alice", &["bob"]);
-    let outcome = run_initiator(&mut a, &mut alice, context(), id("bob"))
-        .await
-        .expect("initiator runs");
+    let (initiated, relayed, responded) = tokio::join!(
+        run_initiator(a, &mut alice, context(), id("bob")),
+        run_relay(r, &mut relay_state),
+        run_responder(b, &mut responder),
+    );
     Run {
-        initiator: (outcome, alice),
-        relay: relay_task.await.expect("no relay panic"),
-        responder: responder_task.await.expect("no responder panic"),
+        initiator: (initiated, alice),
+        relay: (relayed, relay_state),
+        responder: (responded, responder),
+        harness: h,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_peers_connect_through_a_granted_slot_that_is_then_released() {
     let run = run(relay(vec![context()], 2, 1), peer("bob", &["alice"])).await;
-    let (PeerOutcome::Connected(a), PeerOutcome::Connected(b)) =
-        (&run.initiator.0, &run.responder.0)
-    else {
+    let (Ok(a), Ok(b)) = (&run.initiator.0, &run.responder.0) else {
         panic!(
             "both peers connect: {:?} / {:?}",
             run.initiator.0, run.responder.0
@@ -118,10 +110,10 @@ async fn both_peers_connect_through_a_granted_slot_that_is_then_released() {
     let (outcome, relay) = &run.relay;
     assert_eq!(
         outcome,
-        &RelayOutcome {
-            granted: Ok(()),
+        &Ok(RelayOutcome {
+            slot_id: a.slot_id,
             released: true
-        }
+        })
     );
     assert_eq!(
         relay.active_slots,
@@ -130,46 +122,66 @@ async fn both_peers_connect_through_a_granted_slot_that_is_then_released() {
     );
     assert!(relay.journal.contains(&RelayFact::SlotGranted(a.slot_id)));
     assert!(relay.journal.contains(&RelayFact::SlotReleased(a.slot_id)));
-    // Hello, reply (1 + 32 bytes) and two 32-byte confirmations, all sealed.
-    assert_eq!(relay.forwarded_bytes, 32 + 33 + 32 + 32);
+    // Hello, reply and two confirmations, 32 bytes each, all sealed.
+    assert_eq!(relay.forwarded_bytes, 4 * 32);
+    assert_eq!(
+        run.harness.context(RELAY).audit_log().len(),
+        2,
+        "slot granted and released are audited"
+    );
+    let journal = run.harness.node(INITIATOR).journal();
+    assert_eq!(
+        journal
+            .count("RendezvousFact::RelayedChannelEstablished")
+            .unwrap(),
+        1
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_slot_or_an_unknown_initiator_connects_nobody() {
+#[tokio::test(start_paused = true)]
+async fn a_refused_slot_or_an_unknown_initiator_cancels_the_exchange_for_everyone() {
     let cases = [
         (
             relay(vec![context()], 1, 1),
             peer("bob", &["alice"]),
-            Err("no free slot"),
-            "the relay refused the slot",
-            "the relay refused the slot",
+            RELAY,
+            "no free slot",
         ),
         (
             relay(vec![], 4, 0),
             peer("bob", &["alice"]),
-            Err("context not relayed"),
-            "the relay refused the slot",
-            "the relay refused the slot",
+            RELAY,
+            "context not relayed",
         ),
         (
             relay(vec![context()], 1, 0),
             peer("bob", &[]),
-            Ok(()),
-            "the responder declined",
+            RESPONDER,
             "unknown initiator",
         ),
     ];
-    for (relay_state, responder, granted, initiator_why, responder_why) in cases {
+    for (relay_state, responder, refuser, why) in cases {
+        let started = Instant::now();
         let busy = relay_state.active_slots.clone();
         let run = run(relay_state, responder).await;
-        assert_eq!(run.initiator.0, PeerOutcome::Failed(initiator_why.into()));
-        assert_eq!(run.responder.0, PeerOutcome::Failed(responder_why.into()));
+        assert_stopped_by(&run.initiator.0, INITIATOR, refuser, why);
+        assert_stopped_by(&run.relay.0, RELAY, refuser, why);
+        assert_stopped_by(&run.responder.0, RESPONDER, refuser, why);
         assert!(run.initiator.1.channels.is_empty() && run.responder.1.channels.is_empty());
-        let (outcome, relay) = &run.relay;
-        assert_eq!(outcome.granted, granted.map_err(String::from));
+        let relay = &run.relay.1;
         assert_eq!(relay.active_slots, busy, "no slot is left behind");
-        if outcome.granted.is_err() {
+        if refuser == RELAY {
             assert_eq!(relay.forwarded_bytes, 0, "a refused slot forwards nothing");
+            let refused = |f: &RelayFact| matches!(f, RelayFact::SlotRefused(_, r) if r == why);
+            assert_eq!(relay.journal.count(refused), 1);
         }
+        let journal = run.harness.node(INITIATOR).journal();
+        assert_eq!(
+            journal
+                .count("RendezvousFact::RelayedChannelEstablished")
+                .unwrap(),
+            0
+        );
+        assert!(started.elapsed() < TIMEOUT, "{why}: a timeout elapsed");
     }
 }

@@ -1,15 +1,26 @@
 //! RendezvousExchange through the rendezvous service: a negotiated channel
-//! that both peers record identically, and each way it can fail (versions,
-//! an expired descriptor, an unexpected peer, no common transport).
+//! that both peers record identically; incompatible versions, which end the
+//! exchange on the protocol's `Incompatible` branch with no channel; and
+//! each check that makes a side refuse (an expired descriptor, an unexpected
+//! peer, no common transport), which cancels the exchange for both at once.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto::{self, Digest};
 use choreo_services::rendezvous::rendezvous_exchange::{
     run_initiator, run_responder, RendezvousFact, RendezvousOutcome, RendezvousState, VersionInfo,
 };
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_stopped_by, Harness, TIMEOUT};
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Initiator", &["rendezvous:connect"]),
+    ("Responder", &["rendezvous:respond"]),
+];
+const INITIATOR: Peer = Peer::role("Initiator");
+const RESPONDER: Peer = Peer::role("Responder");
 
 fn id(name: &str) -> Digest {
     crypto::digest("peer", &[name.as_bytes()])
@@ -61,48 +72,30 @@ fn bob() -> RendezvousState {
     )
 }
 
+type Side = (Result<RendezvousOutcome, ServiceError>, RendezvousState);
+
+/// Runs one exchange between the two states, both roles at once.
 async fn exchange(
     mut initiator: RendezvousState,
     mut responder: RendezvousState,
     target: Digest,
-) -> (
-    RendezvousOutcome,
-    RendezvousState,
-    RendezvousOutcome,
-    RendezvousState,
-) {
-    let roster = Roster::new().with_role("Initiator").with_role("Responder");
-    let caps: [(&str, &[&str]); 2] = [
-        ("Initiator", &["rendezvous:connect"]),
-        ("Responder", &["rendezvous:respond"]),
-    ];
-    let mut adapters = session(choreo_rendezvous_exchange::PROTOCOL, &roster, &caps);
-    let mut b = take(&mut adapters, &Peer::role("Responder"));
-    let task = tokio::spawn(async move {
-        let outcome = run_responder(&mut b, &mut responder)
-            .await
-            .expect("responder runs");
-        (outcome, responder)
-    });
-    let mut a = take(&mut adapters, &Peer::role("Initiator"));
-    let outcome = run_initiator(&mut a, &mut initiator, target)
-        .await
-        .expect("initiator runs");
-    // The annotation records the fact on the final send, whatever its payload says.
-    assert_eq!(
-        a.context()
-            .journal()
-            .count("RendezvousFact::ChannelEstablished"),
-        1
+) -> (Side, Side, Harness) {
+    let mut h = Harness::new(&choreo_rendezvous_exchange::PROTOCOL, &[], CAPS);
+    let mut sessions = h.join();
+    let (a, b) = (sessions.take(INITIATOR), sessions.take(RESPONDER));
+    sessions.done();
+    let (initiated, responded) = tokio::join!(
+        run_initiator(a, &mut initiator, target),
+        run_responder(b, &mut responder),
     );
-    let (responded, responder) = task.await.expect("no responder panic");
-    (outcome, initiator, responded, responder)
+    ((initiated, initiator), (responded, responder), h)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compatible_peers_record_the_same_channel() {
-    let (a, alice, b, bob) = exchange(alice(), bob(), id("bob")).await;
-    let (RendezvousOutcome::Established(ca), RendezvousOutcome::Established(cb)) = (a, b) else {
+    let ((a, alice), (b, bob), h) = exchange(alice(), bob(), id("bob")).await;
+    let (Ok(RendezvousOutcome::Established(ca)), Ok(RendezvousOutcome::Established(cb))) = (a, b)
+    else {
         panic!("both sides establish the channel");
     };
     assert_eq!(ca.channel_id, cb.channel_id);
@@ -122,40 +115,78 @@ async fn compatible_peers_record_the_same_channel() {
     assert!(alice
         .journal
         .contains(&RendezvousFact::ChannelEstablished(ca)));
+    let journal = h.node(INITIATOR).journal();
+    assert_eq!(
+        journal.count("RendezvousFact::ChannelEstablished").unwrap(),
+        1
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_failure_leaves_both_sides_without_a_channel() {
+#[tokio::test(start_paused = true)]
+async fn incompatible_versions_end_the_exchange_before_any_descriptor() {
+    let started = Instant::now();
     let mut strict = alice();
     strict.versions.min_version = 3;
+    let ((a, alice), (b, bob), h) = exchange(strict, bob(), id("bob")).await;
+    let why = "no common version: peer speaks 1..=2";
+    let expected = RendezvousOutcome::Incompatible {
+        reason: why.into(),
+        version: 2,
+        min_version: 1,
+    };
+    assert_eq!(a, Ok(expected.clone()), "the initiator learns why");
+    assert_eq!(b, Ok(expected));
+    assert!(alice.channels.is_empty() && bob.channels.is_empty());
+    assert!(alice
+        .journal
+        .contains(&RendezvousFact::Incompatible(why.into())));
+    // Nothing after the version answer was sent: no descriptor leaked, no
+    // channel recorded by the annotation of the last message.
+    assert_eq!(h.node(INITIATOR).journal().len().unwrap(), 0);
+    let leaked = h.context(INITIATOR).ledger().sends();
+    assert_eq!(leaked, 0, "the initiator's descriptor never went out");
+    assert!(started.elapsed() < TIMEOUT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusing_side_cancels_the_exchange_for_both_at_once() {
     let mut late = bob();
     late.now = 5_000;
     let mut udp_only = bob();
     udp_only.addresses = vec!["udp://bob.example:7000".into()];
     let cases = [
+        (late, id("bob"), RESPONDER, "descriptor has expired"),
         (
-            strict,
-            bob(),
-            id("bob"),
-            "no common version: peer speaks 1..=2",
-        ),
-        (alice(), late, id("bob"), "descriptor has expired"),
-        (
-            alice(),
             bob(),
             id("carol"),
+            INITIATOR,
             "descriptor of an unexpected peer",
         ),
-        (alice(), udp_only, id("bob"), "no common transport"),
+        (udp_only, id("bob"), RESPONDER, "no common transport"),
     ];
-    for (initiator, responder, target, why) in cases {
-        let (a, alice, b, bob) = exchange(initiator, responder, target).await;
-        assert_eq!(a, RendezvousOutcome::Failed(why.into()), "initiator: {why}");
-        assert_eq!(b, RendezvousOutcome::Failed(why.into()), "responder: {why}");
+    for (responder, target, refuser, why) in cases {
+        let started = Instant::now();
+        let ((a, alice), (b, bob), h) = exchange(alice(), responder, target).await;
+        assert_stopped_by(&a, INITIATOR, refuser, why);
+        assert_stopped_by(&b, RESPONDER, refuser, why);
         assert!(
             alice.channels.is_empty() && bob.channels.is_empty(),
             "{why}"
         );
-        assert!(alice.journal.contains(&RendezvousFact::Failed(why.into())));
+        assert!(
+            alice.journal.contains(&RendezvousFact::Failed(why.into())),
+            "{why}"
+        );
+        assert!(
+            bob.journal.contains(&RendezvousFact::Failed(why.into())),
+            "{why}"
+        );
+        let journal = h.node(INITIATOR).journal();
+        assert_eq!(
+            journal.count("RendezvousFact::ChannelEstablished").unwrap(),
+            0,
+            "{why}"
+        );
+        assert!(started.elapsed() < TIMEOUT, "{why}: a timeout elapsed");
     }
 }

@@ -1,17 +1,27 @@
 //! SessionCoordinationChoreography through the session service: every
 //! participant accepts or rejects from its own policy, the Coordinator
 //! establishes the session iff enough accepted; mixes of answers with 1 and 5
-//! participants, and both outcomes.
+//! participants, and both outcomes (both are branches of the protocol). A
+//! policy no answers could satisfy is refused before anything is sent.
 
 mod common;
 
-use choreo_runtime::{Peer, Roster};
+use choreo_runtime::Peer;
 use choreo_services::crypto;
 use choreo_services::demo::coordination::{
     run_coordinator, run_participant, CoordinatorOutcome, CoordinatorPolicy, CoordinatorState,
     ParticipantOutcome, ParticipantPolicy, ParticipantState, SessionFact,
 };
-use common::{session, take};
+use choreo_services::ServiceError;
+use common::{assert_cancelled, Harness, TIMEOUT};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+const CAPS: &[(&str, &[&str])] = &[
+    ("Coordinator", &["session:create"]),
+    ("Participants", &["session:join"]),
+];
+const COORDINATOR: Peer = Peer::role("Coordinator");
 
 /// How a participant is configured to answer.
 #[derive(Clone, Copy, PartialEq)]
@@ -42,39 +52,25 @@ fn participant(answer: Answer) -> ParticipantState {
     }
 }
 
-async fn run(
+type Participants = Vec<(Result<ParticipantOutcome, ServiceError>, ParticipantState)>;
+
+/// One set-up with participants answering as `answers` say, all roles at once.
+async fn try_run(
     answers: &[Answer],
     min_participants: u16,
 ) -> (
-    CoordinatorOutcome,
+    Result<CoordinatorOutcome, ServiceError>,
     CoordinatorState,
-    Vec<(ParticipantOutcome, ParticipantState)>,
+    Participants,
+    Harness,
 ) {
     let n = answers.len() as u32;
-    let roster = Roster::new()
-        .with_role("Coordinator")
-        .with_family("Participants", n);
-    let caps: [(&str, &[&str]); 2] = [
-        ("Coordinator", &["session:create"]),
-        ("Participants", &["session:join"]),
-    ];
-    let mut adapters = session(
-        choreo_session_coordination_choreography::PROTOCOL,
-        &roster,
-        &caps,
+    let mut h = Harness::new(
+        &choreo_session_coordination_choreography::PROTOCOL,
+        &[("Participants", n)],
+        CAPS,
     );
-    let mut tasks = Vec::new();
-    for (k, answer) in answers.iter().enumerate() {
-        let mut adapter = take(&mut adapters, &Peer::member("Participants", k as u32));
-        let mut state = participant(*answer);
-        tasks.push(tokio::spawn(async move {
-            let outcome = run_participant(&mut adapter, &mut state)
-                .await
-                .expect("participant runs");
-            (outcome, state)
-        }));
-    }
-    let mut adapter = take(&mut adapters, &Peer::role("Coordinator"));
+    let mut states: Vec<ParticipantState> = answers.iter().map(|a| participant(*a)).collect();
     let mut state = CoordinatorState {
         agent_id: crypto::digest("coordinator", &[]),
         policy: CoordinatorPolicy {
@@ -86,24 +82,56 @@ async fn run(
         sessions: Vec::new(),
         journal: Default::default(),
     };
-    let outcome = run_coordinator(&mut adapter, &mut state, "sync")
-        .await
-        .expect("coordinator runs");
-    let journal = adapter.context().journal();
-    assert_eq!(journal.count("SessionFact::Created"), answers.len());
+    let mut sessions = h.join();
+    let lead = sessions.take(COORDINATOR);
+    let members = sessions.members("Participants", n);
+    sessions.done();
+    let (outcome, outcomes) = tokio::join!(
+        run_coordinator(lead, &mut state, "sync"),
+        join_all(
+            members
+                .into_iter()
+                .zip(states.iter_mut())
+                .map(|(s, p)| run_participant(s, p))
+        ),
+    );
+    (
+        outcome,
+        state,
+        outcomes.into_iter().zip(states).collect(),
+        h,
+    )
+}
+
+/// A set-up every role completes.
+async fn run(
+    answers: &[Answer],
+    min_participants: u16,
+) -> (
+    CoordinatorOutcome,
+    CoordinatorState,
+    Vec<(ParticipantOutcome, ParticipantState)>,
+) {
+    let (outcome, state, participants, h) = try_run(answers, min_participants).await;
+    let outcome = outcome.expect("the coordinator runs");
+    let journal = h.node(COORDINATOR).journal();
+    assert_eq!(
+        journal.count("SessionFact::Created").unwrap(),
+        answers.len() as u64
+    );
     let fact = match outcome {
         CoordinatorOutcome::Established(_) => "SessionFact::Established",
         CoordinatorOutcome::Failed { .. } => "SessionFact::Aborted",
     };
     assert_eq!(
-        journal.count(fact),
-        answers.len(),
+        journal.count(fact).unwrap(),
+        answers.len() as u64,
         "{fact} once per participant"
     );
-    let mut participants = Vec::new();
-    for task in tasks {
-        participants.push(task.await.expect("no participant panics"));
-    }
+    let participants = participants
+        .into_iter()
+        .map(|(o, s)| (o.expect("every participant runs"), s))
+        .collect();
     (outcome, state, participants)
 }
 
@@ -187,4 +215,26 @@ async fn too_few_acceptances_abort_the_session_everywhere() {
             assert!(state.sessions.is_empty(), "Participants[{k}]");
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_needing_more_participants_than_invited_is_refused_before_anything_is_sent() {
+    use Answer::*;
+    let started = Instant::now();
+    let (outcome, state, participants, h) = try_run(&[Accept, Accept], 3).await;
+    let why = "3 participants needed, 2 invited";
+    assert!(
+        matches!(&outcome, Err(ServiceError::Invalid(w)) if w == why),
+        "{outcome:?}"
+    );
+    assert!(state.journal.is_empty(), "no session was created");
+    assert_eq!(h.node(COORDINATOR).journal().len().unwrap(), 0);
+    for (k, (outcome, state)) in participants.iter().enumerate() {
+        assert_cancelled(outcome, COORDINATOR, why);
+        assert!(
+            state.journal.is_empty(),
+            "Participants[{k}] was never invited"
+        );
+    }
+    assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
 }

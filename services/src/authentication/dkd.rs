@@ -5,18 +5,21 @@
 //! Decision sourcing as the seed says: every message derives from DKG state.
 //! Each participant derives its share for the requested context and path
 //! from its root share, commits to it, and reveals it only if its policy
-//! releases shares for that context and the commitment set holds its own
-//! commitment. The Initiator checks every reveal against its commitment and
-//! derives the key iff its threshold of valid shares arrived; the key is
-//! bound to its contributors, which the final payload names with the invalid ones.
+//! releases shares for that context (withholding it, with its reason,
+//! otherwise), and only once the commitment set holds its own commitment
+//! (refusing a set that leaves it out). The Initiator checks every reveal
+//! against its commitment and derives the key iff its threshold of valid
+//! shares arrived, refusing (and so cancelling the derivation everywhere)
+//! otherwise; the key is bound to its contributors, which the final payload
+//! names with the invalid ones.
 
 use choreo_dkd_choreography::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
-use crate::{index_of, own_index, ServiceError};
+use crate::{index_of, own_index, reject, ServiceError};
 
 /// The derivation context and path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,24 +43,31 @@ pub struct CommitmentSet {
     pub commitments: Vec<(u16, Digest)>,
 }
 
-/// A participant's revealed share, or its refusal.
+/// A participant's revealed share, or why it withholds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DerivationShare {
     /// The derivation.
     pub derivation_id: Digest,
-    /// The share and the salt of its commitment, when released.
-    pub share: Option<([u8; 32], Digest)>,
-    /// Why not, when it is not.
-    pub refusal: Option<String>,
+    /// The share, or the participant's reason for withholding it.
+    pub reveal: Reveal,
 }
 
-/// The derived public key, or why there is none.
+/// What a participant reveals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reveal {
+    /// The share and the salt of its commitment.
+    Share([u8; 32], Digest),
+    /// The participant's policy withholds the share, for this reason.
+    Withheld(String),
+}
+
+/// The derived public key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DerivedPublicKey {
     /// The derivation.
     pub derivation_id: Digest,
-    /// The key, when the threshold of valid shares arrived.
-    pub public_key: Option<Digest>,
+    /// The key.
+    pub public_key: Digest,
     /// Participants whose shares it is derived from.
     pub contributors: Vec<u16>,
     /// Participants whose reveal did not match their commitment or was withheld.
@@ -118,11 +128,11 @@ pub struct InitiatorState {
 
 /// How a derivation ended for the Initiator.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DkdOutcome {
-    /// The derived key, confirmed by these participants.
-    Derived(DerivedKey, Vec<u16>),
-    /// Too few valid shares; the invalid participants.
-    Failed(Vec<u16>),
+pub struct DkdOutcome {
+    /// The derived key.
+    pub key: DerivedKey,
+    /// The participants that acknowledged it.
+    pub confirmed: Vec<u16>,
 }
 
 /// One derivation as the Initiator plays it.
@@ -132,84 +142,116 @@ struct InitiatorSession<'s> {
     commitments: Vec<(u16, Digest)>,
     valid: Vec<(u16, [u8; 32])>,
     invalid: Vec<u16>,
-    result: Option<DerivedPublicKey>,
     confirmed: Vec<u16>,
 }
 
 impl InitiatorSession<'_> {
-    fn result(&mut self) -> DerivedPublicKey {
-        if let Some(result) = &self.result {
-            return result.clone();
+    /// The derived key, or why there is none (too few valid shares).
+    fn result(&self) -> Result<DerivedPublicKey, ServiceError> {
+        let needed = self.state.threshold.max(1);
+        if self.valid.len() < usize::from(needed) {
+            return Err(ServiceError::Refused(format!(
+                "{} valid shares, {needed} needed",
+                self.valid.len()
+            )));
         }
-        self.valid.sort();
-        let enough = self.valid.len() >= usize::from(self.state.threshold.max(1));
-        let shares: Vec<&[u8]> = self.valid.iter().map(|(_, s)| s.as_slice()).collect();
+        let mut valid = self.valid.clone();
+        valid.sort();
+        let shares: Vec<&[u8]> = valid.iter().map(|(_, s)| s.as_slice()).collect();
         let secret = crypto::digest("dkd/derived-secret", &shares);
-        self.invalid.sort();
-        let result = DerivedPublicKey {
+        let mut invalid = self.invalid.clone();
+        invalid.sort();
+        Ok(DerivedPublicKey {
             derivation_id: self.request.derivation_id,
-            public_key: enough.then(|| crypto::digest("dkd/public", &[&secret])),
-            contributors: self.valid.iter().map(|(p, _)| *p).collect(),
-            invalid: self.invalid.clone(),
-        };
-        self.result = Some(result.clone());
-        result
+            public_key: crypto::digest("dkd/public", &[&secret]),
+            contributors: valid.iter().map(|(p, _)| *p).collect(),
+            invalid,
+        })
     }
 }
 
-impl choreo_dkd_choreography::Initiator<DkdTypes> for InitiatorSession<'_> {
-    fn derivation_request(&mut self, _to: &Peer) -> DerivationRequest {
-        self.request.clone()
+impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
+    type Types = DkdTypes;
+    type Error = ServiceError;
+
+    async fn derivation_request(&mut self, _to: Peer) -> Result<DerivationRequest, ServiceError> {
+        Ok(self.request.clone())
     }
 
-    fn on_share_commitment(&mut self, from: &Peer, msg: msg::ShareCommitment) {
-        // The member index is authoritative; a mismatching id is left out.
-        if msg.participant_id == index_of(from) {
-            self.commitments.push((msg.participant_id, msg.commitment));
+    async fn on_share_commitment(
+        &mut self,
+        from: Peer,
+        msg: msg::ShareCommitment,
+    ) -> Result<(), ServiceError> {
+        // The member index is authoritative.
+        if msg.participant_id != index_of(from)? {
+            return Err(ServiceError::Refused(format!(
+                "{from} commits as participant {}",
+                msg.participant_id
+            )));
         }
+        self.commitments.push((msg.participant_id, msg.commitment));
+        Ok(())
     }
 
-    fn commitment_set(&mut self, _to: &Peer) -> CommitmentSet {
-        CommitmentSet {
+    async fn commitment_set(&mut self, _to: Peer) -> Result<CommitmentSet, ServiceError> {
+        Ok(CommitmentSet {
             derivation_id: self.request.derivation_id,
             commitments: self.commitments.clone(),
-        }
+        })
     }
 
-    fn on_share_reveal(&mut self, from: &Peer, msg: DerivationShare) {
-        let who = index_of(from);
-        let committed = self
-            .commitments
-            .iter()
-            .find(|(p, _)| *p == who)
-            .map(|(_, c)| c);
-        match (msg.share, committed) {
-            (Some((share, salt)), Some(c)) if commitment(&share, &salt) == *c => {
+    async fn on_share_reveal(
+        &mut self,
+        from: Peer,
+        msg: DerivationShare,
+    ) -> Result<(), ServiceError> {
+        if msg.derivation_id != self.request.derivation_id {
+            return Err(ServiceError::Refused(format!(
+                "{from} reveals for another derivation"
+            )));
+        }
+        let who = index_of(from)?;
+        let committed = self.commitments.iter().find(|(p, _)| *p == who);
+        match (msg.reveal, committed) {
+            (Reveal::Share(share, salt), Some((_, c))) if commitment(&share, &salt) == *c => {
                 self.valid.push((who, share));
             }
-            _ => self.invalid.push(who),
+            // A reveal that does not open its commitment counts as invalid.
+            (Reveal::Share(..), _) => self.invalid.push(who),
+            (Reveal::Withheld(why), _) => {
+                self.state.journal.record(DkdFact::ShareWithheld(why));
+                self.invalid.push(who);
+            }
         }
-        if let Some(why) = msg.refusal {
-            self.state.journal.record(DkdFact::ShareWithheld(why));
-        }
+        Ok(())
     }
 
-    fn derived_key(&mut self, _to: &Peer) -> DerivedPublicKey {
+    async fn derived_key(&mut self, _to: Peer) -> Result<DerivedPublicKey, ServiceError> {
         self.result()
     }
 
-    fn on_derivation_ack(&mut self, from: &Peer, msg: msg::DerivationAck) {
-        let key = self.result().public_key;
-        if key.is_some_and(|k| crypto::digest("dkd/ack", &[&k]) == msg.key_digest) {
-            self.confirmed.push(index_of(from));
+    async fn on_derivation_ack(
+        &mut self,
+        from: Peer,
+        msg: msg::DerivationAck,
+    ) -> Result<(), ServiceError> {
+        let key = self.result()?.public_key;
+        if crypto::digest("dkd/ack", &[&key]) != msg.key_digest {
+            return Err(ServiceError::Refused(format!(
+                "{from} acknowledges another key"
+            )));
         }
+        self.confirmed.push(index_of(from)?);
+        Ok(())
     }
 }
 
 /// Runs the Initiator: derives the key for `context` and `path` from the
-/// participants' committed-then-revealed shares.
-pub async fn run_initiator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// participants' committed-then-revealed shares; with fewer valid shares
+/// than its threshold it cancels the derivation.
+pub async fn run_initiator<T: Transport>(
+    session: Session<'_, T>,
     state: &mut InitiatorState,
     context: &str,
     path: Vec<u32>,
@@ -223,47 +265,46 @@ pub async fn run_initiator<E: ChoreographicEffects>(
         path,
         epoch: state.epoch,
     };
-    let mut session = InitiatorSession {
+    let mut code = InitiatorSession {
         state,
         request,
         commitments: Vec::new(),
         valid: Vec::new(),
         invalid: Vec::new(),
-        result: None,
         confirmed: Vec::new(),
     };
-    choreo_dkd_choreography::execute_as::<DkdTypes, _>(
-        choreo_dkd_choreography::As::Initiator(&mut session),
-        adapter,
+    let run = choreo_dkd_choreography::execute_as(
+        choreo_dkd_choreography::As::Initiator(&mut code),
+        session,
         &choreo_dkd_choreography::Params::default(),
     )
-    .await?;
-    let result = session.result();
+    .await;
+    let result = run.map_err(ServiceError::from).and_then(|_| code.result());
     let InitiatorSession {
         state,
         request,
+        mut invalid,
         confirmed,
         ..
-    } = session;
-    Ok(match result.public_key {
-        Some(public_key) => {
+    } = code;
+    match result {
+        Ok(result) => {
             let key = DerivedKey {
                 context: request.context,
                 path: request.path,
-                public_key,
+                public_key: result.public_key,
                 contributors: result.contributors,
             };
             state.journal.record(DkdFact::KeyDerived(key.clone()));
             state.keys.push(key.clone());
-            DkdOutcome::Derived(key, confirmed)
+            Ok(DkdOutcome { key, confirmed })
         }
-        None => {
-            state
-                .journal
-                .record(DkdFact::Failed(result.invalid.clone()));
-            DkdOutcome::Failed(result.invalid)
+        Err(e) => {
+            invalid.sort();
+            state.journal.record(DkdFact::Failed(invalid));
+            Err(e)
         }
-    })
+    }
 }
 
 /// A participant's derivation state.
@@ -288,33 +329,59 @@ pub struct ParticipantState {
 pub struct ParticipantOutcome {
     /// Whether it released its share, or why not.
     pub released: Result<(), String>,
-    /// The derived public key, if any.
-    pub public_key: Option<Digest>,
+    /// The derived public key.
+    pub public_key: Digest,
 }
 
 /// One derivation as a participant plays it.
 struct ParticipantSession<'s> {
     state: &'s mut ParticipantState,
     me: u16,
-    request: Option<DerivationRequest>,
-    share: [u8; 32],
-    salt: Digest,
-    released: Result<(), String>,
+    job: Option<Job>,
     derived: Option<DerivedPublicKey>,
 }
 
-impl choreo_dkd_choreography::Participant<DkdTypes> for ParticipantSession<'_> {
-    fn on_derivation_request(&mut self, _from: &Peer, msg: DerivationRequest) {
+/// What a participant derived for the request it received.
+struct Job {
+    request: DerivationRequest,
+    share: [u8; 32],
+    salt: Digest,
+    released: Result<(), String>,
+}
+
+impl Job {
+    fn commitment(&self) -> Digest {
+        commitment(&self.share, &self.salt)
+    }
+}
+
+impl ParticipantSession<'_> {
+    fn job(&self) -> Result<&Job, ServiceError> {
+        self.job
+            .as_ref()
+            .ok_or(ServiceError::Missing("derivation request"))
+    }
+}
+
+impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
+    type Types = DkdTypes;
+    type Error = ServiceError;
+
+    async fn on_derivation_request(
+        &mut self,
+        _from: Peer,
+        msg: DerivationRequest,
+    ) -> Result<(), ServiceError> {
         let path: Vec<u8> = msg.path.iter().flat_map(|p| p.to_le_bytes()).collect();
         let root = &self.state.root_share;
-        self.share = crypto::digest("dkd/share", &[root, msg.context.as_bytes(), &path]);
-        self.salt = crypto::digest("dkd/salt", &[&self.state.salt_seed, &msg.derivation_id]);
+        let share = crypto::digest("dkd/share", &[root, msg.context.as_bytes(), &path]);
+        let salt = crypto::digest("dkd/salt", &[&self.state.salt_seed, &msg.derivation_id]);
         let allowed = self
             .state
             .allowed_contexts
             .iter()
             .any(|c| msg.context.starts_with(c.as_str()));
-        self.released = if !allowed {
+        let released = if !allowed {
             Err(format!(
                 "context `{}` is not released by policy",
                 msg.context
@@ -324,109 +391,129 @@ impl choreo_dkd_choreography::Participant<DkdTypes> for ParticipantSession<'_> {
         } else {
             Ok(())
         };
-        self.request = Some(msg);
+        self.job = Some(Job {
+            request: msg,
+            share,
+            salt,
+            released,
+        });
+        Ok(())
     }
 
-    fn share_commitment(&mut self, _to: &Peer) -> msg::ShareCommitment {
-        msg::ShareCommitment {
-            commitment: commitment(&self.share, &self.salt),
+    async fn share_commitment(&mut self, _to: Peer) -> Result<msg::ShareCommitment, ServiceError> {
+        Ok(msg::ShareCommitment {
+            commitment: self.job()?.commitment(),
             participant_id: self.me,
-        }
+        })
     }
 
-    fn on_commitment_set(&mut self, _from: &Peer, msg: CommitmentSet) {
+    async fn on_commitment_set(
+        &mut self,
+        _from: Peer,
+        msg: CommitmentSet,
+    ) -> Result<(), ServiceError> {
         // Reveal only once the set binds this participant's own commitment.
-        let mine = (self.me, commitment(&self.share, &self.salt));
-        if self.released.is_ok() && !msg.commitments.contains(&mine) {
-            self.released = Err("the commitment set leaves out this participant".into());
+        let job = self.job()?;
+        let mine = (self.me, job.commitment());
+        if msg.derivation_id != job.request.derivation_id || !msg.commitments.contains(&mine) {
+            return Err(ServiceError::Refused(
+                "the commitment set leaves out this participant".into(),
+            ));
         }
+        Ok(())
     }
 
-    fn share_reveal(&mut self, _to: &Peer) -> DerivationShare {
-        let derivation_id = self
-            .request
-            .as_ref()
-            .map(|r| r.derivation_id)
-            .unwrap_or_default();
-        match &self.released {
-            Ok(()) => DerivationShare {
-                derivation_id,
-                share: Some((self.share, self.salt)),
-                refusal: None,
-            },
-            Err(why) => {
-                self.state
-                    .journal
-                    .record(DkdFact::ShareWithheld(why.clone()));
-                DerivationShare {
-                    derivation_id,
-                    share: None,
-                    refusal: Some(why.clone()),
-                }
-            }
+    async fn share_reveal(&mut self, _to: Peer) -> Result<DerivationShare, ServiceError> {
+        let job = self.job()?;
+        let derivation_id = job.request.derivation_id;
+        let reveal = match &job.released {
+            Ok(()) => Reveal::Share(job.share, job.salt),
+            Err(why) => Reveal::Withheld(why.clone()),
+        };
+        if let Reveal::Withheld(why) = &reveal {
+            self.state
+                .journal
+                .record(DkdFact::ShareWithheld(why.clone()));
         }
+        Ok(DerivationShare {
+            derivation_id,
+            reveal,
+        })
     }
 
-    fn on_derived_key(&mut self, _from: &Peer, msg: DerivedPublicKey) {
+    async fn on_derived_key(
+        &mut self,
+        _from: Peer,
+        msg: DerivedPublicKey,
+    ) -> Result<(), ServiceError> {
+        if msg.derivation_id != self.job()?.request.derivation_id {
+            return Err(ServiceError::Refused("a key of another derivation".into()));
+        }
         self.derived = Some(msg);
+        Ok(())
     }
 
-    fn derivation_ack(&mut self, _to: &Peer) -> msg::DerivationAck {
-        let key = self.derived.as_ref().and_then(|d| d.public_key);
-        let key_digest = key
-            .map(|k| crypto::digest("dkd/ack", &[&k]))
-            .unwrap_or_default();
-        msg::DerivationAck { key_digest }
+    async fn derivation_ack(&mut self, _to: Peer) -> Result<msg::DerivationAck, ServiceError> {
+        let derived = self
+            .derived
+            .as_ref()
+            .ok_or(ServiceError::Missing("derived key"))?;
+        Ok(msg::DerivationAck {
+            key_digest: crypto::digest("dkd/ack", &[&derived.public_key]),
+        })
     }
 }
 
 /// Runs a participant: commits to its share for the requested context, then
-/// reveals it if its policy allows and the commitment set holds its own.
-pub async fn run_participant<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// reveals it if its policy allows (withholding it otherwise) and the
+/// commitment set holds its own; records the key it contributed to.
+pub async fn run_participant<T: Transport>(
+    session: Session<'_, T>,
     state: &mut ParticipantState,
 ) -> Result<ParticipantOutcome, ServiceError> {
-    let me = own_index(adapter, "Participant")?;
-    let mut session = ParticipantSession {
+    let me = match own_index(&session, choreo_dkd_choreography::Role::Participant.name()) {
+        Ok(me) => me,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = ParticipantSession {
         state,
         me,
-        request: None,
-        share: [0; 32],
-        salt: [0; 32],
-        released: Err("no request".into()),
+        job: None,
         derived: None,
     };
-    choreo_dkd_choreography::execute_as::<DkdTypes, _>(
-        choreo_dkd_choreography::As::Participant(&mut session),
-        adapter,
+    choreo_dkd_choreography::execute_as(
+        choreo_dkd_choreography::As::Participant(&mut code),
+        session,
         &choreo_dkd_choreography::Params::default(),
     )
     .await?;
     let ParticipantSession {
         state,
         me,
-        request,
-        released,
+        job,
         derived,
-        ..
-    } = session;
-    let public_key = derived.as_ref().and_then(|d| d.public_key);
-    let derived = derived.filter(|d| d.contributors.contains(&me));
-    if let (Some(request), Some(d)) = (request, &derived) {
-        if let Some(public_key) = d.public_key {
-            let contributors = d.contributors.clone();
-            let key = DerivedKey {
-                context: request.context,
-                path: request.path,
-                public_key,
-                contributors,
-            };
-            state.journal.record(DkdFact::KeyDerived(key.clone()));
-            state.keys.push(key);
-        }
+    } = code;
+    let (
+        Some(Job {
+            request, released, ..
+        }),
+        Some(derived),
+    ) = (job, derived)
+    else {
+        return Err(ServiceError::Missing("derived key"));
+    };
+    if derived.contributors.contains(&me) {
+        let key = DerivedKey {
+            context: request.context,
+            path: request.path,
+            public_key: derived.public_key,
+            contributors: derived.contributors,
+        };
+        state.journal.record(DkdFact::KeyDerived(key.clone()));
+        state.keys.push(key);
     }
     Ok(ParticipantOutcome {
         released,
-        public_key,
+        public_key: derived.public_key,
     })
 }

@@ -6,11 +6,13 @@
 //! as the seed says: challenge and response derive from auth state. The
 //! Guardian issues a fresh nonce bound to the relational context and
 //! verifies the proof against its view of the account (the relationship,
-//! the epoch, the device's registered key, revocations); the Account binds a
-//! session only to a verified attestation. A refusal travels in the payloads.
+//! the epoch, the device's registered key, revocations); a proof that does
+//! not verify makes the Guardian refuse, which cancels the session and tells
+//! the Account why. The Account binds a session only to an attestation of
+//! its own context, and both sides check that they bound the same session.
 
 use choreo_guardian_auth_relational::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
@@ -42,26 +44,23 @@ pub struct RelationalProof {
     pub proof: Digest,
 }
 
-/// The Guardian's verdict on the proof.
+/// The Guardian's attestation that the proof verified (it refuses a proof
+/// that does not).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianAttestation {
-    /// The context the verdict is for.
+    /// The context the attestation is for.
     pub context_id: Digest,
     /// The account epoch it holds in.
     pub epoch: u64,
-    /// Whether the proof verified, or why not.
-    pub verdict: Result<(), String>,
-    /// Digest binding the verdict to the challenge.
+    /// Digest binding the attestation to the challenge.
     pub attestation: Digest,
 }
 
-/// The Guardian's receipt for the session binding.
+/// The Guardian's receipt for the session it bound.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionReceipt {
     /// The session.
     pub session_id: SessionId,
-    /// Whether the Guardian bound it.
-    pub bound: bool,
 }
 
 /// Binds the protocol's payload types to this module's.
@@ -96,15 +95,6 @@ pub enum AuthFact {
     SessionBound(AuthenticatedSession),
 }
 
-/// How an authentication ended, for either role.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuthOutcome {
-    /// Authenticated and bound.
-    Bound(AuthenticatedSession),
-    /// Refused, with the Guardian's reason.
-    Refused(String),
-}
-
 /// The Account device's auth state.
 #[derive(Clone, Debug)]
 pub struct AccountState {
@@ -124,61 +114,112 @@ pub struct AccountState {
     pub journal: Journal<AuthFact>,
 }
 
+/// The session id both sides derive from the attestation and the device.
+fn session_id(attestation: &Digest, device: &Digest) -> SessionId {
+    let id = crypto::digest("auth/session", &[attestation, device]);
+    let mut session = [0; 16];
+    session.copy_from_slice(&id[..16]);
+    session
+}
+
 /// One authentication as the Account plays it.
 struct AccountSession<'s> {
     state: &'s mut AccountState,
     challenge: Option<msg::AuthChallenge>,
-    attestation: Option<GuardianAttestation>,
-    session_id: SessionId,
-    receipt: Option<SessionReceipt>,
+    session_id: Option<SessionId>,
+    bound: bool,
 }
 
-impl choreo_guardian_auth_relational::Account<AuthTypes> for AccountSession<'_> {
-    fn relational_auth_request(&mut self, _to: &Peer) -> RelationalAuthRequest {
+impl AccountSession<'_> {
+    fn session_id(&self) -> Result<SessionId, ServiceError> {
+        self.session_id
+            .ok_or(ServiceError::Missing("guardian attestation"))
+    }
+}
+
+impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
+    type Types = AuthTypes;
+    type Error = ServiceError;
+
+    async fn relational_auth_request(
+        &mut self,
+        _to: Peer,
+    ) -> Result<RelationalAuthRequest, ServiceError> {
         let s = &self.state;
-        RelationalAuthRequest {
+        Ok(RelationalAuthRequest {
             account_id: s.account_id,
             context_id: s.context_id,
             device_id: s.device_id,
             epoch: s.epoch,
+        })
+    }
+
+    async fn on_auth_challenge(
+        &mut self,
+        _from: Peer,
+        msg: msg::AuthChallenge,
+    ) -> Result<(), ServiceError> {
+        if msg.context_id != self.state.context_id {
+            return Err(ServiceError::Refused(
+                "a challenge for another context".into(),
+            ));
         }
-    }
-
-    fn on_auth_challenge(&mut self, _from: &Peer, msg: msg::AuthChallenge) {
         self.challenge = Some(msg);
+        Ok(())
     }
 
-    fn auth_proof(&mut self, _to: &Peer) -> RelationalProof {
-        let nonce = self.challenge.as_ref().map(|c| c.nonce).unwrap_or_default();
+    async fn auth_proof(&mut self, _to: Peer) -> Result<RelationalProof, ServiceError> {
+        let challenge = self
+            .challenge
+            .as_ref()
+            .ok_or(ServiceError::Missing("challenge"))?;
         let proof = device_proof(
             &self.state.device_key,
-            &nonce,
+            &challenge.nonce,
             &self.state.context_id,
             self.state.epoch,
         );
-        RelationalProof { nonce, proof }
+        Ok(RelationalProof {
+            nonce: challenge.nonce,
+            proof,
+        })
     }
 
-    fn on_auth_attestation(&mut self, _from: &Peer, msg: GuardianAttestation) {
-        let fact = AuthFact::Attested(msg.context_id, msg.verdict.clone());
+    async fn on_auth_attestation(
+        &mut self,
+        _from: Peer,
+        msg: GuardianAttestation,
+    ) -> Result<(), ServiceError> {
+        if msg.context_id != self.state.context_id || msg.epoch != self.state.epoch {
+            return Err(ServiceError::Refused(
+                "an attestation for another context or epoch".into(),
+            ));
+        }
+        let fact = AuthFact::Attested(msg.context_id, Ok(()));
         self.state.journal.record(fact);
-        if msg.verdict.is_ok() && msg.context_id == self.state.context_id {
-            let id = crypto::digest("auth/session", &[&msg.attestation, &self.state.device_id]);
-            self.session_id.copy_from_slice(&id[..16]);
-        }
-        self.attestation = Some(msg);
+        self.session_id = Some(session_id(&msg.attestation, &self.state.device_id));
+        Ok(())
     }
 
-    fn session_binding(&mut self, _to: &Peer) -> msg::SessionBinding {
-        // An all-zero session id binds nothing.
-        msg::SessionBinding {
-            session_id: self.session_id,
+    async fn session_binding(&mut self, _to: Peer) -> Result<msg::SessionBinding, ServiceError> {
+        Ok(msg::SessionBinding {
+            session_id: self.session_id()?,
             epoch: self.state.epoch,
-        }
+        })
     }
 
-    fn on_session_bound(&mut self, _from: &Peer, msg: SessionReceipt) {
-        self.receipt = Some(msg);
+    async fn on_session_bound(
+        &mut self,
+        _from: Peer,
+        msg: SessionReceipt,
+    ) -> Result<(), ServiceError> {
+        if msg.session_id != self.session_id()? {
+            return Err(ServiceError::Refused(
+                "the guardian bound another session".into(),
+            ));
+        }
+        self.bound = true;
+        Ok(())
     }
 }
 
@@ -188,49 +229,51 @@ fn device_proof(key: &Digest, nonce: &Digest, context: &Digest, epoch: u64) -> D
 }
 
 /// Runs the Account: asks the guardian to authenticate this device in the
-/// relational context, answers the challenge and binds a session.
-pub async fn run_account<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// relational context, answers the challenge and binds a session. When the
+/// Guardian refuses the proof, its reason is recorded and returned as the
+/// cancellation.
+pub async fn run_account<T: Transport>(
+    session: Session<'_, T>,
     state: &mut AccountState,
-) -> Result<AuthOutcome, ServiceError> {
-    let mut session = AccountSession {
+) -> Result<AuthenticatedSession, ServiceError> {
+    let mut code = AccountSession {
         state,
         challenge: None,
-        attestation: None,
-        session_id: [0; 16],
-        receipt: None,
+        session_id: None,
+        bound: false,
     };
-    choreo_guardian_auth_relational::execute_as::<AuthTypes, _>(
-        choreo_guardian_auth_relational::As::Account(&mut session),
-        adapter,
+    let run = choreo_guardian_auth_relational::execute_as(
+        choreo_guardian_auth_relational::As::Account(&mut code),
+        session,
         &choreo_guardian_auth_relational::Params::default(),
     )
-    .await?;
+    .await;
     let AccountSession {
         state,
-        attestation,
         session_id,
-        receipt,
+        bound,
         ..
-    } = session;
-    let verdict = attestation
-        .map(|a| a.verdict)
-        .unwrap_or_else(|| Err("no attestation".into()));
-    Ok(match (verdict, receipt) {
-        (Ok(()), Some(r)) if r.bound && r.session_id == session_id => {
-            let bound = AuthenticatedSession {
-                session_id,
-                account_id: state.account_id,
-                context_id: state.context_id,
-                epoch: state.epoch,
-            };
-            state.journal.record(AuthFact::SessionBound(bound.clone()));
-            state.sessions.push(bound.clone());
-            AuthOutcome::Bound(bound)
+    } = code;
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        if session_id.is_none() {
+            let fact = AuthFact::Attested(state.context_id, Err(e.reason()));
+            state.journal.record(fact);
         }
-        (Ok(()), _) => AuthOutcome::Refused("the guardian did not bind the session".into()),
-        (Err(why), _) => AuthOutcome::Refused(why),
-    })
+        return Err(e);
+    }
+    let (Some(session_id), true) = (session_id, bound) else {
+        return Err(ServiceError::Missing("session receipt"));
+    };
+    let bound = AuthenticatedSession {
+        session_id,
+        account_id: state.account_id,
+        context_id: state.context_id,
+        epoch: state.epoch,
+    };
+    state.journal.record(AuthFact::SessionBound(bound.clone()));
+    state.sessions.push(bound.clone());
+    Ok(bound)
 }
 
 /// What a guardian knows of an account it guards.
@@ -270,52 +313,68 @@ struct GuardianSession<'s> {
     state: &'s mut GuardianState,
     request: Option<RelationalAuthRequest>,
     challenge: Option<msg::AuthChallenge>,
-    verdict: Result<(), String>,
+    attestation: Option<Digest>,
     binding: Option<AuthenticatedSession>,
 }
 
 impl GuardianSession<'_> {
-    fn verify(&self, proof: &RelationalProof) -> Result<(), String> {
-        let (Some(req), Some(challenge)) = (&self.request, &self.challenge) else {
-            return Err("no request".into());
-        };
-        let account = (self.state.accounts.iter())
+    fn request(&self) -> Result<&RelationalAuthRequest, ServiceError> {
+        self.request
+            .as_ref()
+            .ok_or(ServiceError::Missing("auth request"))
+    }
+
+    /// Why `proof` does not authenticate the requesting device, if it does not.
+    fn verify(&self, proof: &RelationalProof) -> Result<Result<(), String>, ServiceError> {
+        let req = self.request()?;
+        let challenge = self
+            .challenge
+            .as_ref()
+            .ok_or(ServiceError::Missing("challenge"))?;
+        let Some(account) = (self.state.accounts.iter())
             .find(|a| a.account_id == req.account_id && a.context_id == req.context_id)
-            .ok_or("no relationship with this account in this context")?;
+        else {
+            return Ok(Err(
+                "no relationship with this account in this context".into()
+            ));
+        };
         if req.epoch != account.epoch {
-            return Err(format!(
+            return Ok(Err(format!(
                 "epoch {} is not the account's {}",
                 req.epoch, account.epoch
-            ));
+            )));
         }
         if account.revoked.contains(&req.device_id) {
-            return Err("device revoked".into());
+            return Ok(Err("device revoked".into()));
         }
-        let key = (account.devices.iter())
-            .find(|(d, _)| *d == req.device_id)
-            .map(|(_, k)| k)
-            .ok_or("unknown device")?;
+        let Some((_, key)) = (account.devices.iter()).find(|(d, _)| *d == req.device_id) else {
+            return Ok(Err("unknown device".into()));
+        };
         if proof.nonce != challenge.nonce || self.state.now > challenge.expires_at {
-            return Err("stale challenge".into());
+            return Ok(Err("stale challenge".into()));
         }
         if proof.proof != device_proof(key, &challenge.nonce, &req.context_id, req.epoch) {
-            return Err("proof does not verify".into());
+            return Ok(Err("proof does not verify".into()));
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }
 
-impl choreo_guardian_auth_relational::Guardian<AuthTypes> for GuardianSession<'_> {
-    fn on_relational_auth_request(&mut self, _from: &Peer, msg: RelationalAuthRequest) {
+impl choreo_guardian_auth_relational::Guardian for GuardianSession<'_> {
+    type Types = AuthTypes;
+    type Error = ServiceError;
+
+    async fn on_relational_auth_request(
+        &mut self,
+        _from: Peer,
+        msg: RelationalAuthRequest,
+    ) -> Result<(), ServiceError> {
         self.request = Some(msg);
+        Ok(())
     }
 
-    fn auth_challenge(&mut self, _to: &Peer) -> msg::AuthChallenge {
-        let context_id = self
-            .request
-            .as_ref()
-            .map(|r| r.context_id)
-            .unwrap_or_default();
+    async fn auth_challenge(&mut self, _to: Peer) -> Result<msg::AuthChallenge, ServiceError> {
+        let context_id = self.request()?.context_id;
         let count = (self.state.journal.len() as u64).to_le_bytes();
         let challenge = msg::AuthChallenge {
             nonce: crypto::digest("auth/nonce", &[&self.state.secret, &context_id, &count]),
@@ -323,91 +382,94 @@ impl choreo_guardian_auth_relational::Guardian<AuthTypes> for GuardianSession<'_
             expires_at: self.state.now + self.state.challenge_ttl,
         };
         self.challenge = Some(challenge.clone());
-        challenge
+        Ok(challenge)
     }
 
-    fn on_auth_proof(&mut self, _from: &Peer, msg: RelationalProof) {
-        self.verdict = self.verify(&msg);
-    }
-
-    fn auth_attestation(&mut self, _to: &Peer) -> GuardianAttestation {
-        let req = self.request.clone();
-        let context_id = req.as_ref().map(|r| r.context_id).unwrap_or_default();
-        let nonce = self.challenge.as_ref().map(|c| c.nonce).unwrap_or_default();
-        let ok = [u8::from(self.verdict.is_ok())];
+    async fn on_auth_proof(
+        &mut self,
+        _from: Peer,
+        msg: RelationalProof,
+    ) -> Result<(), ServiceError> {
+        let verdict = self.verify(&msg)?;
+        let context_id = self.request()?.context_id;
         self.state
             .journal
-            .record(AuthFact::Attested(context_id, self.verdict.clone()));
-        GuardianAttestation {
+            .record(AuthFact::Attested(context_id, verdict.clone()));
+        verdict.map_err(ServiceError::Refused)
+    }
+
+    async fn auth_attestation(&mut self, _to: Peer) -> Result<GuardianAttestation, ServiceError> {
+        let req = self.request()?;
+        let (context_id, epoch) = (req.context_id, req.epoch);
+        let nonce = self
+            .challenge
+            .as_ref()
+            .ok_or(ServiceError::Missing("challenge"))?
+            .nonce;
+        let attestation = crypto::mac(&self.state.secret, &[&nonce, &context_id]);
+        self.attestation = Some(attestation);
+        Ok(GuardianAttestation {
             context_id,
-            epoch: req.map(|r| r.epoch).unwrap_or_default(),
-            verdict: self.verdict.clone(),
-            attestation: crypto::mac(&self.state.secret, &[&nonce, &context_id, &ok]),
-        }
+            epoch,
+            attestation,
+        })
     }
 
-    fn on_session_binding(&mut self, _from: &Peer, msg: msg::SessionBinding) {
-        match &self.request {
-            Some(req)
-                if self.verdict.is_ok() && msg.session_id != [0; 16] && msg.epoch == req.epoch =>
-            {
-                self.binding = Some(AuthenticatedSession {
-                    session_id: msg.session_id,
-                    account_id: req.account_id,
-                    context_id: req.context_id,
-                    epoch: msg.epoch,
-                });
-            }
-            _ => {}
+    async fn on_session_binding(
+        &mut self,
+        _from: Peer,
+        msg: msg::SessionBinding,
+    ) -> Result<(), ServiceError> {
+        let req = self.request()?;
+        let attestation = self.attestation.ok_or(ServiceError::Missing("proof"))?;
+        if msg.session_id != session_id(&attestation, &req.device_id) || msg.epoch != req.epoch {
+            return Err(ServiceError::Refused(
+                "a binding for another session".into(),
+            ));
         }
+        self.binding = Some(AuthenticatedSession {
+            session_id: msg.session_id,
+            account_id: req.account_id,
+            context_id: req.context_id,
+            epoch: msg.epoch,
+        });
+        Ok(())
     }
 
-    fn session_bound(&mut self, _to: &Peer) -> SessionReceipt {
-        match &self.binding {
-            Some(b) => SessionReceipt {
-                session_id: b.session_id,
-                bound: true,
-            },
-            None => SessionReceipt {
-                session_id: [0; 16],
-                bound: false,
-            },
-        }
+    async fn session_bound(&mut self, _to: Peer) -> Result<SessionReceipt, ServiceError> {
+        let binding = self
+            .binding
+            .as_ref()
+            .ok_or(ServiceError::Missing("session binding"))?;
+        Ok(SessionReceipt {
+            session_id: binding.session_id,
+        })
     }
 }
 
 /// Runs the Guardian: challenges the account, verifies its proof against
-/// what the guardian knows of the account, attests, and binds the session.
-pub async fn run_guardian<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// what the guardian knows of the account (refusing, with the reason, a
+/// proof that does not verify), attests, and binds the session.
+pub async fn run_guardian<T: Transport>(
+    session: Session<'_, T>,
     state: &mut GuardianState,
-) -> Result<AuthOutcome, ServiceError> {
-    let mut session = GuardianSession {
+) -> Result<AuthenticatedSession, ServiceError> {
+    let mut code = GuardianSession {
         state,
         request: None,
         challenge: None,
-        verdict: Err("no proof".into()),
+        attestation: None,
         binding: None,
     };
-    choreo_guardian_auth_relational::execute_as::<AuthTypes, _>(
-        choreo_guardian_auth_relational::As::Guardian(&mut session),
-        adapter,
+    choreo_guardian_auth_relational::execute_as(
+        choreo_guardian_auth_relational::As::Guardian(&mut code),
+        session,
         &choreo_guardian_auth_relational::Params::default(),
     )
     .await?;
-    let GuardianSession {
-        state,
-        verdict,
-        binding,
-        ..
-    } = session;
-    Ok(match (verdict, binding) {
-        (Ok(()), Some(bound)) => {
-            state.journal.record(AuthFact::SessionBound(bound.clone()));
-            state.sessions.push(bound.clone());
-            AuthOutcome::Bound(bound)
-        }
-        (Ok(()), None) => AuthOutcome::Refused("no session was bound".into()),
-        (Err(why), _) => AuthOutcome::Refused(why),
-    })
+    let GuardianSession { state, binding, .. } = code;
+    let bound = binding.ok_or(ServiceError::Missing("session binding"))?;
+    state.journal.record(AuthFact::SessionBound(bound.clone()));
+    state.sessions.push(bound.clone());
+    Ok(bound)
 }

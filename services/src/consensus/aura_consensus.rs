@@ -5,16 +5,20 @@
 //! Decision sourcing as the seed says: every payload derives from
 //! [`ConsensusParams`] and local consensus state. Each witness signs only an
 //! operation whose prestate and epoch match its own view, and whose nonce set
-//! holds its own commitment; the Coordinator verifies every share under the
-//! witness's registered key and commits iff `threshold` valid shares arrived.
+//! holds its own commitment; otherwise it takes the protocol's `Decline`
+//! branch with its reason. The Coordinator verifies every share under the
+//! witness's registered key and commits iff `threshold` valid shares
+//! arrived; with fewer it refuses to publish a result, which cancels the
+//! instance for every witness.
 
-use choreo_aura_consensus::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_aura_consensus::choice::DeclineOrSign;
+use choreo_aura_consensus::{msg, Role};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
-use crate::{family_size, index_of, own_index, ServiceError};
+use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// An account-level operation to agree on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,24 +62,22 @@ pub struct SignRequestMsg {
     pub commitments: Vec<(u16, Digest)>,
 }
 
-/// A witness's signature share, or its refusal.
+/// A witness's signature share (a witness that does not sign declines).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignShareMsg {
     /// The instance.
     pub consensus_id: Digest,
-    /// The share, when the witness signs.
-    pub share: Option<Digest>,
-    /// Why it does not, when it refuses.
-    pub refusal: Option<String>,
+    /// The share.
+    pub share: Digest,
 }
 
-/// The result: the threshold signature and the poststate, or a failure.
+/// The committed result: the threshold signature and the poststate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsensusResultMsg {
     /// The instance.
     pub consensus_id: Digest,
-    /// The aggregate of the valid shares, when `threshold` signed.
-    pub signature: Option<Digest>,
+    /// The aggregate of the valid shares.
+    pub signature: Digest,
     /// Member indices of the witnesses whose shares are in it.
     pub signers: Vec<u16>,
     /// The state after the operation.
@@ -98,11 +100,11 @@ impl choreo_aura_consensus::Types for ConsensusTypes {
 pub enum ConsensusFact {
     /// An operation was proposed.
     Proposed(Digest),
-    /// A witness signed (`true`) or refused.
+    /// A witness gave a valid share (`true`), or declined or gave an invalid one.
     Signed(Digest, u16, bool),
     /// The operation was committed with these signers.
     Committed(Digest, Vec<u16>),
-    /// Too few valid shares.
+    /// The instance failed (too few valid shares, or a peer cancelled it).
     Failed(Digest, String),
     /// A witness applied the committed operation to its view.
     Applied(Digest, Digest),
@@ -130,23 +132,15 @@ pub struct CoordinatorState {
     pub journal: Journal<ConsensusFact>,
 }
 
-/// How an instance ended for the Coordinator.
+/// How a committed instance ended for the Coordinator.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConsensusOutcome {
-    /// Committed under a threshold signature.
-    Committed {
-        /// The state after the operation.
-        poststate: Digest,
-        /// The aggregate signature.
-        signature: Digest,
-        /// Whose shares it holds.
-        signers: Vec<u16>,
-    },
-    /// Fewer than `threshold` valid shares.
-    Failed {
-        /// Whose shares were valid.
-        signers: Vec<u16>,
-    },
+pub struct ConsensusOutcome {
+    /// The state after the operation.
+    pub poststate: Digest,
+    /// The aggregate signature.
+    pub signature: Digest,
+    /// Whose shares it holds.
+    pub signers: Vec<u16>,
 }
 
 /// The message witnesses sign.
@@ -188,71 +182,110 @@ struct CoordinatorSession<'s> {
 }
 
 impl CoordinatorSession<'_> {
-    fn result(&self) -> ConsensusResultMsg {
-        let enough = self.signers.len() >= usize::from(self.state.params.threshold.max(1));
+    /// The result to publish, or why there is none (too few valid shares).
+    fn result(&self) -> Result<ConsensusResultMsg, ServiceError> {
+        let needed = self.state.params.threshold.max(1);
+        if self.signers.len() < usize::from(needed) {
+            return Err(ServiceError::Refused(format!(
+                "{} valid shares, {needed} needed",
+                self.signers.len()
+            )));
+        }
         let shares: Vec<&[u8]> = self.shares.iter().map(|s| s.as_slice()).collect();
-        ConsensusResultMsg {
+        Ok(ConsensusResultMsg {
             consensus_id: self.execute.consensus_id,
-            signature: enough.then(|| crypto::digest("consensus/aggregate", &shares)),
+            signature: crypto::digest("consensus/aggregate", &shares),
             signers: self.signers.clone(),
             poststate: poststate(&self.execute.prestate_hash, &self.execute.operation),
+        })
+    }
+
+    /// Checks that a witness's message is about this instance.
+    fn ours(&self, from: Peer, consensus_id: &Digest) -> Result<(), ServiceError> {
+        if *consensus_id == self.execute.consensus_id {
+            Ok(())
+        } else {
+            Err(ServiceError::Refused(format!(
+                "{from} answered another instance"
+            )))
         }
+    }
+
+    fn record(&mut self, witness: u16, valid: bool) {
+        let fact = ConsensusFact::Signed(self.execute.consensus_id, witness, valid);
+        self.state.journal.record(fact);
     }
 }
 
-impl choreo_aura_consensus::Coordinator<ConsensusTypes> for CoordinatorSession<'_> {
-    fn execute(&mut self, _to: &Peer) -> ExecuteMsg {
-        self.execute.clone()
+impl choreo_aura_consensus::Coordinator for CoordinatorSession<'_> {
+    type Types = ConsensusTypes;
+    type Error = ServiceError;
+
+    async fn execute(&mut self, _to: Peer) -> Result<ExecuteMsg, ServiceError> {
+        Ok(self.execute.clone())
     }
 
-    fn on_nonce_commit(&mut self, from: &Peer, msg: NonceCommitMsg) {
-        if msg.consensus_id == self.execute.consensus_id {
-            self.commitments.push((index_of(from), msg.commitment));
-        }
+    async fn on_nonce_commit(
+        &mut self,
+        from: Peer,
+        msg: NonceCommitMsg,
+    ) -> Result<(), ServiceError> {
+        self.ours(from, &msg.consensus_id)?;
+        self.commitments.push((index_of(from)?, msg.commitment));
+        Ok(())
     }
 
-    fn sign_request(&mut self, _to: &Peer) -> SignRequestMsg {
-        SignRequestMsg {
+    async fn sign_request(&mut self, _to: Peer) -> Result<SignRequestMsg, ServiceError> {
+        Ok(SignRequestMsg {
             consensus_id: self.execute.consensus_id,
             message: signing_message(&self.execute),
             commitments: self.commitments.clone(),
-        }
+        })
     }
 
-    fn on_sign_share(&mut self, from: &Peer, msg: SignShareMsg) {
-        let witness = index_of(from);
+    async fn on_sign_share(&mut self, from: Peer, msg: SignShareMsg) -> Result<(), ServiceError> {
+        self.ours(from, &msg.consensus_id)?;
+        let witness = index_of(from)?;
         let key = self.state.params.witness_keys.get(usize::from(witness));
         let expected = key.map(|k| {
             let nonces = nonce_set_digest(&self.commitments);
             crypto::mac(k, &[&signing_message(&self.execute), &nonces])
         });
-        let valid = msg.consensus_id == self.execute.consensus_id
-            && msg.share.is_some()
-            && msg.share == expected;
-        if let (true, Some(share)) = (valid, msg.share) {
+        // A share that does not verify is left out, like a declined one.
+        let valid = expected == Some(msg.share);
+        if valid {
             self.signers.push(witness);
-            self.shares.push(share);
+            self.shares.push(msg.share);
         }
-        let fact = ConsensusFact::Signed(self.execute.consensus_id, witness, valid);
-        self.state.journal.record(fact);
+        self.record(witness, valid);
+        Ok(())
     }
 
-    fn consensus_result(&mut self, _to: &Peer) -> ConsensusResultMsg {
+    async fn on_sign_decline(
+        &mut self,
+        from: Peer,
+        msg: msg::SignDecline,
+    ) -> Result<(), ServiceError> {
+        self.ours(from, &msg.consensus_id)?;
+        self.record(index_of(from)?, false);
+        Ok(())
+    }
+
+    async fn consensus_result(&mut self, _to: Peer) -> Result<ConsensusResultMsg, ServiceError> {
         self.result()
     }
 
-    fn on_result_ack(&mut self, _from: &Peer, _msg: msg::ResultAck) {}
+    async fn on_result_ack(&mut self, from: Peer, msg: msg::ResultAck) -> Result<(), ServiceError> {
+        self.ours(from, &msg.consensus_id)
+    }
 }
 
-/// Runs the Coordinator: proposes `operation` against the current prestate,
-/// collects nonce commitments and signature shares, and commits iff
-/// `threshold` shares verify.
-pub async fn run_coordinator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
-    state: &mut CoordinatorState,
+/// The proposal of `operation`, checked against the parameters for `witnesses`.
+fn propose(
+    state: &CoordinatorState,
+    witnesses: u16,
     operation: Operation,
-) -> Result<ConsensusOutcome, ServiceError> {
-    let witnesses = family_size(adapter, "Witness")?;
+) -> Result<ExecuteMsg, ServiceError> {
     let params = &state.params;
     if params.witness_keys.len() < usize::from(witnesses) || params.threshold > witnesses {
         return Err(ServiceError::Invalid(format!(
@@ -271,52 +304,65 @@ pub async fn run_coordinator<E: ChoreographicEffects>(
             &epoch.to_le_bytes(),
         ],
     );
-    let execute = ExecuteMsg {
+    Ok(ExecuteMsg {
         consensus_id,
         prestate_hash: state.prestate_hash,
         operation,
         epoch,
+    })
+}
+
+/// Runs the Coordinator: proposes `operation` against the current prestate,
+/// collects nonce commitments and signature shares, and commits iff
+/// `threshold` shares verify; with fewer it cancels the instance.
+pub async fn run_coordinator<T: Transport>(
+    session: Session<'_, T>,
+    state: &mut CoordinatorState,
+    operation: Operation,
+) -> Result<ConsensusOutcome, ServiceError> {
+    let proposed =
+        family_size(&session, Role::Witness.index()).and_then(|n| propose(state, n, operation));
+    let execute = match proposed {
+        Ok(execute) => execute,
+        Err(e) => return Err(reject(session, e)),
     };
+    let consensus_id = execute.consensus_id;
     state.journal.record(ConsensusFact::Proposed(consensus_id));
-    let mut session = CoordinatorSession {
+    let mut code = CoordinatorSession {
         state,
         execute,
         commitments: Vec::new(),
         signers: Vec::new(),
         shares: Vec::new(),
     };
-    choreo_aura_consensus::execute_as::<ConsensusTypes, _>(
-        choreo_aura_consensus::As::Coordinator(&mut session),
-        adapter,
+    let run = choreo_aura_consensus::execute_as(
+        choreo_aura_consensus::As::Coordinator(&mut code),
+        session,
         &choreo_aura_consensus::Params::default(),
     )
-    .await?;
-    let result = session.result();
-    let state = session.state;
-    Ok(match result.signature {
-        Some(signature) => {
-            state.journal.record(ConsensusFact::Committed(
-                consensus_id,
-                result.signers.clone(),
-            ));
-            state.prestate_hash = result.poststate;
+    .await;
+    let result = run.map_err(ServiceError::from).and_then(|_| code.result());
+    let state = code.state;
+    match result {
+        Ok(result) => {
             let signers = result.signers;
-            ConsensusOutcome::Committed {
-                poststate: result.poststate,
-                signature,
-                signers,
-            }
-        }
-        None => {
-            let why = format!("{} valid shares", result.signers.len());
             state
                 .journal
-                .record(ConsensusFact::Failed(consensus_id, why));
-            ConsensusOutcome::Failed {
-                signers: result.signers,
-            }
+                .record(ConsensusFact::Committed(consensus_id, signers.clone()));
+            state.prestate_hash = result.poststate;
+            Ok(ConsensusOutcome {
+                poststate: result.poststate,
+                signature: result.signature,
+                signers,
+            })
         }
-    })
+        Err(e) => {
+            state
+                .journal
+                .record(ConsensusFact::Failed(consensus_id, e.reason()));
+            Err(e)
+        }
+    }
 }
 
 /// What a witness believes the account state is.
@@ -341,13 +387,11 @@ pub struct WitnessState {
     pub journal: Journal<ConsensusFact>,
 }
 
-/// How an instance ended for a witness.
+/// How a committed instance ended for a witness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WitnessOutcome {
     /// Whether it signed.
     pub signed: bool,
-    /// Whether the operation was committed.
-    pub committed: bool,
     /// Whether it applied the operation to its view.
     pub applied: bool,
 }
@@ -357,121 +401,170 @@ struct WitnessSession<'s> {
     state: &'s mut WitnessState,
     me: u16,
     execute: Option<ExecuteMsg>,
-    commitment: Digest,
+    commitment: Option<Digest>,
     request: Option<SignRequestMsg>,
     signed: bool,
     result: Option<ConsensusResultMsg>,
 }
 
 impl WitnessSession<'_> {
-    /// Why this witness refuses to sign, if it does.
-    fn objection(&self) -> Option<String> {
-        let (Some(execute), Some(request)) = (&self.execute, &self.request) else {
-            return Some("incomplete instance".into());
-        };
+    fn execute(&self) -> Result<&ExecuteMsg, ServiceError> {
+        self.execute
+            .as_ref()
+            .ok_or(ServiceError::Missing("proposal"))
+    }
+
+    /// Why this witness declines to sign (`Err`), or the share it signs.
+    fn decide(&self) -> Result<Result<Digest, String>, ServiceError> {
+        let execute = self.execute()?;
+        let request = self
+            .request
+            .as_ref()
+            .ok_or(ServiceError::Missing("signing request"))?;
+        let commitment = self.commitment.ok_or(ServiceError::Missing("proposal"))?;
         let view = &self.state.view;
-        if execute.prestate_hash != view.prestate_hash || execute.epoch != view.epoch {
-            Some("the prestate or epoch does not match this witness's view".into())
-        } else if request.message != signing_message(execute) {
-            Some("the signing request is not for the proposed operation".into())
-        } else if !request.commitments.contains(&(self.me, self.commitment)) {
-            Some("the nonce set leaves out this witness's commitment".into())
-        } else {
-            None
-        }
-    }
-}
-
-impl choreo_aura_consensus::Witness<ConsensusTypes> for WitnessSession<'_> {
-    fn on_execute(&mut self, _from: &Peer, msg: ExecuteMsg) {
-        let nonce = crypto::digest(
-            "consensus/nonce",
-            &[&self.state.nonce_seed, &msg.consensus_id],
-        );
-        self.commitment = crypto::digest("consensus/nonce-commit", &[&nonce]);
-        self.execute = Some(msg);
-    }
-
-    fn nonce_commit(&mut self, _to: &Peer) -> NonceCommitMsg {
-        let consensus_id = self
-            .execute
-            .as_ref()
-            .map(|e| e.consensus_id)
-            .unwrap_or_default();
-        NonceCommitMsg {
-            consensus_id,
-            commitment: self.commitment,
-        }
-    }
-
-    fn on_sign_request(&mut self, _from: &Peer, msg: SignRequestMsg) {
-        self.request = Some(msg);
-    }
-
-    fn sign_share(&mut self, _to: &Peer) -> SignShareMsg {
-        let refusal = self.objection();
-        let consensus_id = self
-            .execute
-            .as_ref()
-            .map(|e| e.consensus_id)
-            .unwrap_or_default();
-        let share = match (&refusal, &self.request) {
-            (None, Some(request)) => {
+        let objection =
+            if execute.prestate_hash != view.prestate_hash || execute.epoch != view.epoch {
+                Some("the prestate or epoch does not match this witness's view")
+            } else if request.message != signing_message(execute) {
+                Some("the signing request is not for the proposed operation")
+            } else if !request.commitments.contains(&(self.me, commitment)) {
+                Some("the nonce set leaves out this witness's commitment")
+            } else {
+                None
+            };
+        Ok(match objection {
+            Some(why) => Err(why.into()),
+            None => {
                 let nonces = nonce_set_digest(&request.commitments);
-                Some(crypto::mac(
+                Ok(crypto::mac(
                     &self.state.signing_key,
                     &[&request.message, &nonces],
                 ))
             }
-            _ => None,
-        };
-        self.signed = share.is_some();
-        self.state
-            .journal
-            .record(ConsensusFact::Signed(consensus_id, self.me, self.signed));
-        SignShareMsg {
+        })
+    }
+
+    fn record(&mut self, signed: bool) -> Result<Digest, ServiceError> {
+        let consensus_id = self.execute()?.consensus_id;
+        self.signed = signed;
+        let fact = ConsensusFact::Signed(consensus_id, self.me, signed);
+        self.state.journal.record(fact);
+        Ok(consensus_id)
+    }
+}
+
+impl choreo_aura_consensus::Witness for WitnessSession<'_> {
+    type Types = ConsensusTypes;
+    type Error = ServiceError;
+
+    async fn on_execute(&mut self, _from: Peer, msg: ExecuteMsg) -> Result<(), ServiceError> {
+        let nonce = crypto::digest(
+            "consensus/nonce",
+            &[&self.state.nonce_seed, &msg.consensus_id],
+        );
+        self.commitment = Some(crypto::digest("consensus/nonce-commit", &[&nonce]));
+        self.execute = Some(msg);
+        Ok(())
+    }
+
+    async fn nonce_commit(&mut self, _to: Peer) -> Result<NonceCommitMsg, ServiceError> {
+        Ok(NonceCommitMsg {
+            consensus_id: self.execute()?.consensus_id,
+            commitment: self.commitment.ok_or(ServiceError::Missing("proposal"))?,
+        })
+    }
+
+    async fn on_sign_request(
+        &mut self,
+        _from: Peer,
+        msg: SignRequestMsg,
+    ) -> Result<(), ServiceError> {
+        if msg.consensus_id != self.execute()?.consensus_id {
+            return Err(ServiceError::Refused(
+                "a signing request for another instance".into(),
+            ));
+        }
+        self.request = Some(msg);
+        Ok(())
+    }
+
+    async fn choose_decline_or_sign(&mut self) -> Result<DeclineOrSign, ServiceError> {
+        Ok(match self.decide()? {
+            Ok(_) => DeclineOrSign::Sign,
+            Err(_) => DeclineOrSign::Decline,
+        })
+    }
+
+    async fn sign_share(&mut self, _to: Peer) -> Result<SignShareMsg, ServiceError> {
+        let share = self.decide()?.map_err(|why| {
+            ServiceError::Invalid(format!("asked to sign what it declines: {why}"))
+        })?;
+        let consensus_id = self.record(true)?;
+        Ok(SignShareMsg {
             consensus_id,
             share,
-            refusal,
-        }
+        })
     }
 
-    fn on_consensus_result(&mut self, _from: &Peer, msg: ConsensusResultMsg) {
-        self.result = Some(msg);
-    }
-
-    fn result_ack(&mut self, _to: &Peer) -> msg::ResultAck {
-        let consensus_id = self
-            .execute
-            .as_ref()
-            .map(|e| e.consensus_id)
-            .unwrap_or_default();
-        msg::ResultAck {
+    async fn sign_decline(&mut self, _to: Peer) -> Result<msg::SignDecline, ServiceError> {
+        let Err(reason) = self.decide()? else {
+            return Err(ServiceError::Invalid(
+                "asked to decline what it signs".into(),
+            ));
+        };
+        let consensus_id = self.record(false)?;
+        Ok(msg::SignDecline {
             consensus_id,
-            epoch: self.state.view.epoch,
+            reason,
+        })
+    }
+
+    async fn on_consensus_result(
+        &mut self,
+        _from: Peer,
+        msg: ConsensusResultMsg,
+    ) -> Result<(), ServiceError> {
+        if msg.consensus_id != self.execute()?.consensus_id {
+            return Err(ServiceError::Refused(
+                "a result for another instance".into(),
+            ));
         }
+        self.result = Some(msg);
+        Ok(())
+    }
+
+    async fn result_ack(&mut self, _to: Peer) -> Result<msg::ResultAck, ServiceError> {
+        Ok(msg::ResultAck {
+            consensus_id: self.execute()?.consensus_id,
+            epoch: self.state.view.epoch,
+        })
     }
 }
 
 /// Runs a witness: commits to a nonce, signs iff the operation matches its
-/// view, and applies the committed operation to its view.
-pub async fn run_witness<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// view (declining otherwise), and applies the committed operation to its
+/// view when it follows from it.
+pub async fn run_witness<T: Transport>(
+    session: Session<'_, T>,
     state: &mut WitnessState,
 ) -> Result<WitnessOutcome, ServiceError> {
-    let me = own_index(adapter, "Witness")?;
-    let mut session = WitnessSession {
+    let me = match own_index(&session, Role::Witness.name()) {
+        Ok(me) => me,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = WitnessSession {
         state,
         me,
         execute: None,
-        commitment: [0; 32],
+        commitment: None,
         request: None,
         signed: false,
         result: None,
     };
-    choreo_aura_consensus::execute_as::<ConsensusTypes, _>(
-        choreo_aura_consensus::As::Witness(&mut session),
-        adapter,
+    choreo_aura_consensus::execute_as(
+        choreo_aura_consensus::As::Witness(&mut code),
+        session,
         &choreo_aura_consensus::Params::default(),
     )
     .await?;
@@ -481,27 +574,19 @@ pub async fn run_witness<E: ChoreographicEffects>(
         signed,
         result,
         ..
-    } = session;
+    } = code;
     let (Some(execute), Some(result)) = (execute, result) else {
-        return Err(ServiceError::Invalid(
-            "the instance ended without a result".into(),
-        ));
+        return Err(ServiceError::Missing("consensus result"));
     };
-    let committed = result.consensus_id == execute.consensus_id && result.signature.is_some();
     // Apply only what follows from this witness's own view of the state.
-    let applies = committed
-        && execute.prestate_hash == state.view.prestate_hash
+    let applied = execute.prestate_hash == state.view.prestate_hash
         && poststate(&state.view.prestate_hash, &execute.operation) == result.poststate;
-    if applies {
+    if applied {
         state.view.prestate_hash = result.poststate;
         state.journal.record(ConsensusFact::Applied(
             execute.consensus_id,
             result.poststate,
         ));
     }
-    Ok(WitnessOutcome {
-        signed,
-        committed,
-        applied: applies,
-    })
+    Ok(WitnessOutcome { signed, applied })
 }

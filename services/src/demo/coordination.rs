@@ -7,16 +7,17 @@
 //! each participant accepts or rejects from its policy (the purposes it takes
 //! part in, how many sessions it may hold, the request's expiry); the
 //! Coordinator reports success iff enough participants accepted, by its
-//! validation policy.
+//! validation policy. Both decisions are branches of the protocol; an answer
+//! or outcome for another session is refused, which cancels the set-up.
 
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use choreo_session_coordination_choreography::choice::{AcceptOrReject, FailureOrSuccess};
-use choreo_session_coordination_choreography::msg;
+use choreo_session_coordination_choreography::{msg, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
-use crate::{index_of, own_index, ServiceError};
+use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// A session identifier.
 pub type SessionId = [u8; 16];
@@ -125,79 +126,122 @@ struct CoordinatorSession<'s> {
     state: &'s mut CoordinatorState,
     request: SessionRequest,
     accepted: Vec<(u16, Digest)>,
-    handle: Option<SessionHandle>,
-    failure: Option<String>,
 }
 
-impl choreo_session_coordination_choreography::Coordinator<SessionTypes>
-    for CoordinatorSession<'_>
-{
-    fn session_invite(&mut self, _to: &Peer) -> SessionRequest {
-        self.request.clone()
-    }
-
-    fn on_session_accept(&mut self, from: &Peer, msg: SessionResponse) {
-        let (id, member) = (self.request.session_id, index_of(from));
-        if msg.session_id == id {
-            self.accepted.push((member, msg.device_key));
-            self.state.journal.record(SessionFact::Accepted(id, member));
-        } else {
-            let why = "accepted another session".to_string();
-            self.state
-                .journal
-                .record(SessionFact::Rejected(id, member, why));
-        }
-    }
-
-    fn on_session_reject(&mut self, from: &Peer, msg: msg::SessionReject) {
-        let fact = SessionFact::Rejected(self.request.session_id, index_of(from), msg.reason);
-        self.state.journal.record(fact);
-    }
-
-    fn choose_failure_or_success(&mut self) -> FailureOrSuccess {
+impl CoordinatorSession<'_> {
+    /// Why the session fails: fewer acceptances than the policy needs.
+    fn shortfall(&self) -> Option<String> {
         let needed = self.state.policy.min_participants;
-        if self.accepted.len() < usize::from(needed.max(1)) {
-            self.failure = Some(format!("{} accepted, {needed} needed", self.accepted.len()));
-            return FailureOrSuccess::Failure;
-        }
-        self.accepted.sort();
-        let keys: Vec<&[u8]> = self.accepted.iter().map(|(_, k)| k.as_slice()).collect();
-        self.handle = Some(SessionHandle {
+        (self.accepted.len() < usize::from(needed.max(1)))
+            .then(|| format!("{} accepted, {needed} needed", self.accepted.len()))
+    }
+
+    /// The session established with the participants that accepted.
+    fn handle(&self) -> SessionHandle {
+        let mut accepted = self.accepted.clone();
+        accepted.sort();
+        let keys: Vec<&[u8]> = accepted.iter().map(|(_, k)| k.as_slice()).collect();
+        SessionHandle {
             session_id: self.request.session_id,
             purpose: self.request.purpose.clone(),
-            members: self.accepted.iter().map(|(m, _)| *m).collect(),
+            members: accepted.iter().map(|(m, _)| *m).collect(),
             roster_digest: crypto::digest("sessions/roster", &keys),
             established_at: self.state.now,
-        });
-        FailureOrSuccess::Success
-    }
-
-    fn session_aborted(&mut self, _to: &Peer) -> msg::SessionAborted {
-        msg::SessionAborted {
-            reason: self.failure.clone().unwrap_or_default(),
         }
     }
 
-    fn session_established(&mut self, _to: &Peer) -> SessionHandle {
-        self.handle.clone().unwrap_or_else(|| SessionHandle {
-            session_id: self.request.session_id,
-            purpose: self.request.purpose.clone(),
-            members: Vec::new(),
-            roster_digest: [0; 32],
-            established_at: self.state.now,
+    fn ours(&self, from: Peer, session_id: &SessionId) -> Result<(), ServiceError> {
+        if *session_id == self.request.session_id {
+            Ok(())
+        } else {
+            Err(ServiceError::Refused(format!(
+                "{from} answered another session"
+            )))
+        }
+    }
+}
+
+impl choreo_session_coordination_choreography::Coordinator for CoordinatorSession<'_> {
+    type Types = SessionTypes;
+    type Error = ServiceError;
+
+    async fn session_invite(&mut self, _to: Peer) -> Result<SessionRequest, ServiceError> {
+        Ok(self.request.clone())
+    }
+
+    async fn on_session_accept(
+        &mut self,
+        from: Peer,
+        msg: SessionResponse,
+    ) -> Result<(), ServiceError> {
+        self.ours(from, &msg.session_id)?;
+        let (id, member) = (self.request.session_id, index_of(from)?);
+        self.accepted.push((member, msg.device_key));
+        self.state.journal.record(SessionFact::Accepted(id, member));
+        Ok(())
+    }
+
+    async fn on_session_reject(
+        &mut self,
+        from: Peer,
+        msg: msg::SessionReject,
+    ) -> Result<(), ServiceError> {
+        let fact = SessionFact::Rejected(self.request.session_id, index_of(from)?, msg.reason);
+        self.state.journal.record(fact);
+        Ok(())
+    }
+
+    async fn choose_failure_or_success(&mut self) -> Result<FailureOrSuccess, ServiceError> {
+        Ok(match self.shortfall() {
+            Some(_) => FailureOrSuccess::Failure,
+            None => FailureOrSuccess::Success,
         })
     }
 
-    fn on_outcome_ack(&mut self, _from: &Peer, _msg: msg::OutcomeAck) {}
+    async fn session_aborted(&mut self, _to: Peer) -> Result<msg::SessionAborted, ServiceError> {
+        let reason = self.shortfall().ok_or_else(|| {
+            ServiceError::Invalid("asked to abort a session with enough participants".into())
+        })?;
+        Ok(msg::SessionAborted { reason })
+    }
+
+    async fn session_established(&mut self, _to: Peer) -> Result<SessionHandle, ServiceError> {
+        if let Some(why) = self.shortfall() {
+            return Err(ServiceError::Invalid(format!(
+                "asked to establish a failed session: {why}"
+            )));
+        }
+        Ok(self.handle())
+    }
+
+    async fn on_outcome_ack(
+        &mut self,
+        from: Peer,
+        msg: msg::OutcomeAck,
+    ) -> Result<(), ServiceError> {
+        self.ours(from, &msg.session_id)
+    }
 }
 
 /// Runs the Coordinator: invites every participant into a session for
-/// `purpose`, then establishes it iff at least `policy.min_participants` accepted.
-pub async fn run_coordinator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// `purpose`, then establishes it iff at least `policy.min_participants`
+/// accepted. A policy that needs more participants than are invited is
+/// refused before anything is sent, and the participants are told why.
+pub async fn run_coordinator<T: Transport>(
+    session: Session<'_, T>,
     state: &mut CoordinatorState,
     purpose: &str,
 ) -> Result<CoordinatorOutcome, ServiceError> {
+    let invited = family_size(&session, Role::Participants.index());
+    let needed = state.policy.min_participants;
+    match invited {
+        Ok(invited) if needed > invited => {
+            let why = format!("{needed} participants needed, {invited} invited");
+            return Err(reject(session, ServiceError::Invalid(why)));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(reject(session, e)),
+    }
     let seq = state.created.to_le_bytes();
     let id = crypto::digest("sessions/id", &[&state.agent_id, &seq]);
     let mut session_id = [0u8; 16];
@@ -210,34 +254,27 @@ pub async fn run_coordinator<E: ChoreographicEffects>(
         expires_at: state.now + state.policy.invitation_ttl,
     };
     state.journal.record(SessionFact::Invited(session_id));
-    let mut session = CoordinatorSession {
+    let mut code = CoordinatorSession {
         state,
         request,
         accepted: Vec::new(),
-        handle: None,
-        failure: None,
     };
-    choreo_session_coordination_choreography::execute_as::<SessionTypes, _>(
-        choreo_session_coordination_choreography::As::Coordinator(&mut session),
-        adapter,
+    choreo_session_coordination_choreography::execute_as(
+        choreo_session_coordination_choreography::As::Coordinator(&mut code),
+        session,
         &choreo_session_coordination_choreography::Params::default(),
     )
     .await?;
-    let CoordinatorSession {
-        state,
-        handle,
-        failure,
-        ..
-    } = session;
-    Ok(match handle {
-        Some(handle) => {
+    let (shortfall, handle) = (code.shortfall(), code.handle());
+    let state = code.state;
+    Ok(match shortfall {
+        None => {
             let fact = SessionFact::Established(session_id, handle.members.clone());
             state.journal.record(fact);
             state.sessions.push(handle.clone());
             CoordinatorOutcome::Established(handle)
         }
-        None => {
-            let reason = failure.unwrap_or_default();
+        Some(reason) => {
             state
                 .journal
                 .record(SessionFact::Aborted(session_id, reason.clone()));
@@ -292,18 +329,23 @@ struct ParticipantSession<'s> {
     state: &'s mut ParticipantState,
     me: u16,
     request: Option<SessionRequest>,
-    rejection: Option<String>,
+    /// Its answer, once it chose: acceptance, or why it rejects.
+    answer: Option<Result<(), String>>,
     outcome: Option<ParticipantOutcome>,
 }
 
 impl ParticipantSession<'_> {
+    fn request(&self) -> Result<&SessionRequest, ServiceError> {
+        self.request
+            .as_ref()
+            .ok_or(ServiceError::Missing("invitation"))
+    }
+
     /// Why the policy rejects the request, if it does.
-    fn objection(&self) -> Option<String> {
-        let Some(request) = &self.request else {
-            return Some("no invitation".into());
-        };
+    fn objection(&self) -> Result<Option<String>, ServiceError> {
+        let request = self.request()?;
         let policy = &self.state.policy;
-        if !policy.purposes.contains(&request.purpose) {
+        Ok(if !policy.purposes.contains(&request.purpose) {
             Some(format!(
                 "does not take part in `{}` sessions",
                 request.purpose
@@ -317,105 +359,137 @@ impl ParticipantSession<'_> {
             Some("the invitation has expired".into())
         } else {
             None
-        }
+        })
     }
 
-    fn session_id(&self) -> SessionId {
-        self.request
+    fn answer(&self) -> Result<&Result<(), String>, ServiceError> {
+        self.answer
             .as_ref()
-            .map(|r| r.session_id)
-            .unwrap_or_default()
+            .ok_or(ServiceError::Missing("invitation"))
     }
 }
 
-impl choreo_session_coordination_choreography::Participants<SessionTypes>
-    for ParticipantSession<'_>
-{
-    fn on_session_invite(&mut self, _from: &Peer, msg: SessionRequest) {
+impl choreo_session_coordination_choreography::Participants for ParticipantSession<'_> {
+    type Types = SessionTypes;
+    type Error = ServiceError;
+
+    async fn on_session_invite(
+        &mut self,
+        _from: Peer,
+        msg: SessionRequest,
+    ) -> Result<(), ServiceError> {
         self.request = Some(msg);
+        Ok(())
     }
 
-    fn choose_accept_or_reject(&mut self) -> AcceptOrReject {
-        let id = self.session_id();
-        self.rejection = self.objection();
-        match &self.rejection {
-            None => {
-                self.state
-                    .journal
-                    .record(SessionFact::Accepted(id, self.me));
-                AcceptOrReject::Accept
-            }
-            Some(why) => {
-                let fact = SessionFact::Rejected(id, self.me, why.clone());
-                self.state.journal.record(fact);
-                AcceptOrReject::Reject
-            }
-        }
-    }
-
-    fn session_accept(&mut self, _to: &Peer) -> SessionResponse {
-        SessionResponse {
-            session_id: self.session_id(),
-            device_key: self.state.device_key,
-        }
-    }
-
-    fn session_reject(&mut self, _to: &Peer) -> msg::SessionReject {
-        msg::SessionReject {
-            reason: self.rejection.clone().unwrap_or_default(),
-        }
-    }
-
-    fn on_session_aborted(&mut self, _from: &Peer, msg: msg::SessionAborted) {
-        let fact = SessionFact::Aborted(self.session_id(), msg.reason.clone());
+    async fn choose_accept_or_reject(&mut self) -> Result<AcceptOrReject, ServiceError> {
+        let id = self.request()?.session_id;
+        let answer = self.objection()?.map_or(Ok(()), Err);
+        let (fact, choice) = match &answer {
+            Ok(()) => (SessionFact::Accepted(id, self.me), AcceptOrReject::Accept),
+            Err(why) => (
+                SessionFact::Rejected(id, self.me, why.clone()),
+                AcceptOrReject::Reject,
+            ),
+        };
         self.state.journal.record(fact);
-        if self.rejection.is_none() {
+        self.answer = Some(answer);
+        Ok(choice)
+    }
+
+    async fn session_accept(&mut self, _to: Peer) -> Result<SessionResponse, ServiceError> {
+        Ok(SessionResponse {
+            session_id: self.request()?.session_id,
+            device_key: self.state.device_key,
+        })
+    }
+
+    async fn session_reject(&mut self, _to: Peer) -> Result<msg::SessionReject, ServiceError> {
+        match self.answer()? {
+            Err(why) => Ok(msg::SessionReject {
+                reason: why.clone(),
+            }),
+            Ok(()) => Err(ServiceError::Invalid(
+                "asked to reject an accepted invitation".into(),
+            )),
+        }
+    }
+
+    async fn on_session_aborted(
+        &mut self,
+        _from: Peer,
+        msg: msg::SessionAborted,
+    ) -> Result<(), ServiceError> {
+        let fact = SessionFact::Aborted(self.request()?.session_id, msg.reason.clone());
+        self.state.journal.record(fact);
+        if self.answer()?.is_ok() {
             self.outcome = Some(ParticipantOutcome::Aborted { reason: msg.reason });
         }
+        Ok(())
     }
 
-    fn on_session_established(&mut self, _from: &Peer, msg: SessionHandle) {
+    async fn on_session_established(
+        &mut self,
+        _from: Peer,
+        msg: SessionHandle,
+    ) -> Result<(), ServiceError> {
+        if msg.session_id != self.request()?.session_id {
+            return Err(ServiceError::Refused(
+                "another session was established".into(),
+            ));
+        }
         let fact = SessionFact::Established(msg.session_id, msg.members.clone());
         self.state.journal.record(fact);
-        let mine = msg.session_id == self.session_id() && msg.members.contains(&self.me);
-        if self.rejection.is_none() && mine {
-            self.state.sessions.push(msg.clone());
-            self.outcome = Some(ParticipantOutcome::Joined(msg));
+        let member = msg.members.contains(&self.me);
+        match (self.answer()?.is_ok(), member) {
+            (true, true) => {
+                self.state.sessions.push(msg.clone());
+                self.outcome = Some(ParticipantOutcome::Joined(msg));
+                Ok(())
+            }
+            (false, false) => Ok(()),
+            (true, false) => Err(ServiceError::Refused(
+                "accepted, but the established session leaves this participant out".into(),
+            )),
+            (false, true) => Err(ServiceError::Refused(
+                "rejected, but the established session lists this participant".into(),
+            )),
         }
     }
 
-    fn outcome_ack(&mut self, _to: &Peer) -> msg::OutcomeAck {
-        msg::OutcomeAck {
-            session_id: self.session_id(),
-        }
+    async fn outcome_ack(&mut self, _to: Peer) -> Result<msg::OutcomeAck, ServiceError> {
+        Ok(msg::OutcomeAck {
+            session_id: self.request()?.session_id,
+        })
     }
 }
 
 /// Runs a participant: accepts or rejects the invitation from its policy,
 /// then learns whether the session was established.
-pub async fn run_participant<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_participant<T: Transport>(
+    session: Session<'_, T>,
     state: &mut ParticipantState,
 ) -> Result<ParticipantOutcome, ServiceError> {
-    let me = own_index(adapter, "Participants")?;
-    let mut session = ParticipantSession {
+    let me = match own_index(&session, Role::Participants.name()) {
+        Ok(me) => me,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = ParticipantSession {
         state,
         me,
         request: None,
-        rejection: None,
+        answer: None,
         outcome: None,
     };
-    choreo_session_coordination_choreography::execute_as::<SessionTypes, _>(
-        choreo_session_coordination_choreography::As::Participants(&mut session),
-        adapter,
+    choreo_session_coordination_choreography::execute_as(
+        choreo_session_coordination_choreography::As::Participants(&mut code),
+        session,
         &choreo_session_coordination_choreography::Params::default(),
     )
     .await?;
-    match (session.rejection, session.outcome) {
-        (Some(reason), _) => Ok(ParticipantOutcome::Declined { reason }),
-        (None, Some(outcome)) => Ok(outcome),
-        (None, None) => Err(ServiceError::Invalid(
-            "accepted, but the established session does not list this participant".into(),
-        )),
+    match (code.answer, code.outcome) {
+        (Some(Err(reason)), _) => Ok(ParticipantOutcome::Declined { reason }),
+        (Some(Ok(())), Some(outcome)) => Ok(outcome),
+        _ => Err(ServiceError::Missing("session outcome")),
     }
 }

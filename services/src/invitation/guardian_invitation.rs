@@ -5,13 +5,14 @@
 //! Decision sourcing as the seed says: the guardian invite payload comes from
 //! parameters and local facts. The Invitee accepts only an account it knows
 //! as a contact while it has room for another guardianship, and signs a
-//! binding only to terms its policy allows; the current guardians learn of
-//! the new guardian only once it is bound, and the relationship is recorded
-//! on both sides only when the binding and every guardian's acknowledgement
-//! are in.
+//! binding only to terms its policy allows; otherwise it declines by
+//! refusing, which cancels the invitation for every party and tells them
+//! why. The current guardians learn of the new guardian only once it is
+//! bound, and the relationship is recorded on both sides only when the
+//! binding and every guardian's acknowledgement are in.
 
 use choreo_guardian_invitation::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
@@ -29,22 +30,20 @@ pub struct GuardianInvite {
     pub expires_at: u64,
 }
 
-/// The Invitee's answer.
+/// The Invitee's acceptance (it declines by refusing the invitation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianInviteResponse {
     /// The invitee.
     pub guardian_id: Digest,
-    /// Acceptance, or why it declines.
-    pub answer: Result<(), String>,
 }
 
-/// The Invitee's signed binding to the terms, or its refusal.
+/// The Invitee's signed binding to the terms.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianBindingSignature {
     /// Digest of the terms it binds to.
     pub terms_digest: Digest,
-    /// The signature over them, or why it does not sign.
-    pub signature: Result<Digest, String>,
+    /// The signature over them.
+    pub signature: Digest,
 }
 
 /// What the current guardians are told.
@@ -52,8 +51,8 @@ pub struct GuardianBindingSignature {
 pub struct GuardianJoinNotice {
     /// The account.
     pub account_id: Digest,
-    /// The new guardian, when one was bound.
-    pub new_guardian: Option<Digest>,
+    /// The new guardian, bound to the terms.
+    pub new_guardian: Digest,
     /// Shares needed to recover, with the new guardian.
     pub threshold: u16,
 }
@@ -85,19 +84,10 @@ impl choreo_guardian_invitation::Types for GuardianInvitationTypes {
 /// A fact of guardian invitation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GuardianInvitationFact {
-    /// The invitee answered.
+    /// The invitee accepted (`Ok`) or declined, with the reason.
     Answered(Digest, Result<(), String>),
     /// A guardian relationship was recorded.
     Bound(GuardianRelationship),
-}
-
-/// How an invitation ended for the Inviter or the Invitee.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InvitationOutcome {
-    /// The relationship, recorded.
-    Bound(GuardianRelationship),
-    /// No relationship, and why.
-    Declined(String),
 }
 
 fn terms_digest(terms: &msg::GuardianTerms) -> Digest {
@@ -129,7 +119,7 @@ struct InviterSession<'s> {
     state: &'s mut InviterState,
     invite: GuardianInvite,
     invitee: Digest,
-    failure: Option<String>,
+    answered: bool,
     terms: Option<msg::GuardianTerms>,
     acks: Vec<Digest>,
 }
@@ -145,22 +135,29 @@ impl InviterSession<'_> {
     }
 }
 
-impl choreo_guardian_invitation::Inviter<GuardianInvitationTypes> for InviterSession<'_> {
-    fn guardian_invite(&mut self, _to: &Peer) -> GuardianInvite {
-        self.invite.clone()
+impl choreo_guardian_invitation::Inviter for InviterSession<'_> {
+    type Types = GuardianInvitationTypes;
+    type Error = ServiceError;
+
+    async fn guardian_invite(&mut self, _to: Peer) -> Result<GuardianInvite, ServiceError> {
+        Ok(self.invite.clone())
     }
 
-    fn on_guardian_invite_response(&mut self, _from: &Peer, msg: GuardianInviteResponse) {
-        let fact = GuardianInvitationFact::Answered(msg.guardian_id, msg.answer.clone());
+    async fn on_guardian_invite_response(
+        &mut self,
+        _from: Peer,
+        msg: GuardianInviteResponse,
+    ) -> Result<(), ServiceError> {
+        if msg.guardian_id != self.invitee {
+            return Err(ServiceError::Refused("answered by another party".into()));
+        }
+        self.answered = true;
+        let fact = GuardianInvitationFact::Answered(msg.guardian_id, Ok(()));
         self.state.journal.record(fact);
-        self.failure = match msg.answer {
-            Ok(()) if msg.guardian_id == self.invitee => None,
-            Ok(()) => Some("answered by another party".into()),
-            Err(why) => Some(why),
-        };
+        Ok(())
     }
 
-    fn guardian_terms(&mut self, _to: &Peer) -> msg::GuardianTerms {
+    async fn guardian_terms(&mut self, _to: Peer) -> Result<msg::GuardianTerms, ServiceError> {
         let relationship = self.relationship();
         let terms = msg::GuardianTerms {
             threshold: relationship.threshold,
@@ -168,56 +165,68 @@ impl choreo_guardian_invitation::Inviter<GuardianInvitationTypes> for InviterSes
             policy_digest: self.state.policy_digest,
         };
         self.terms = Some(terms.clone());
-        terms
+        Ok(terms)
     }
 
-    fn on_guardian_binding(&mut self, _from: &Peer, msg: GuardianBindingSignature) {
-        let bound_to_ours = self.terms.as_ref().map(terms_digest) == Some(msg.terms_digest);
-        match (msg.signature, bound_to_ours) {
-            (Ok(_), true) => {}
-            (Ok(_), false) => {
-                self.failure.get_or_insert("binding to other terms".into());
-            }
-            (Err(why), _) => {
-                self.failure.get_or_insert(why);
-            }
+    async fn on_guardian_binding(
+        &mut self,
+        _from: Peer,
+        msg: GuardianBindingSignature,
+    ) -> Result<(), ServiceError> {
+        let terms = self.terms.as_ref().ok_or(ServiceError::Missing("terms"))?;
+        if terms_digest(terms) != msg.terms_digest {
+            return Err(ServiceError::Refused("binding to other terms".into()));
         }
+        Ok(())
     }
 
-    fn guardian_join_notice(&mut self, _to: &Peer) -> GuardianJoinNotice {
-        GuardianJoinNotice {
+    async fn guardian_join_notice(
+        &mut self,
+        _to: Peer,
+    ) -> Result<GuardianJoinNotice, ServiceError> {
+        Ok(GuardianJoinNotice {
             account_id: self.state.account_id,
-            new_guardian: self.failure.is_none().then_some(self.invitee),
+            new_guardian: self.invitee,
             threshold: self.state.threshold,
-        }
+        })
     }
 
-    fn on_join_notice_ack(&mut self, _from: &Peer, msg: msg::JoinNoticeAck) {
-        if self.state.guardians.contains(&msg.guardian_id) && !self.acks.contains(&msg.guardian_id)
+    async fn on_join_notice_ack(
+        &mut self,
+        from: Peer,
+        msg: msg::JoinNoticeAck,
+    ) -> Result<(), ServiceError> {
+        if !self.state.guardians.contains(&msg.guardian_id) || self.acks.contains(&msg.guardian_id)
         {
-            self.acks.push(msg.guardian_id);
+            return Err(ServiceError::Refused(format!(
+                "{from} acknowledges as no current guardian"
+            )));
         }
+        self.acks.push(msg.guardian_id);
+        Ok(())
     }
 
-    fn invitation_complete(&mut self, _to: &Peer) -> GuardianRelationship {
-        if self.failure.is_none() && self.acks.len() < self.state.guardians.len() {
-            self.failure = Some("not every current guardian acknowledged".into());
+    async fn invitation_complete(
+        &mut self,
+        _to: Peer,
+    ) -> Result<GuardianRelationship, ServiceError> {
+        if self.acks.len() < self.state.guardians.len() {
+            return Err(ServiceError::Refused(
+                "not every current guardian acknowledged".into(),
+            ));
         }
-        let mut relationship = self.relationship();
-        if self.failure.is_some() {
-            relationship.guardian_id = [0; 32];
-        }
-        relationship
+        Ok(self.relationship())
     }
 }
 
 /// Runs the Inviter: invites `invitee` to become a guardian of the account,
 /// and records it once bound to the terms and every guardian acknowledged.
-pub async fn run_inviter<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// A declining invitee ends it as a cancellation, with its reason recorded.
+pub async fn run_inviter<T: Transport>(
+    session: Session<'_, T>,
     state: &mut InviterState,
     invitee: Digest,
-) -> Result<InvitationOutcome, ServiceError> {
+) -> Result<GuardianRelationship, ServiceError> {
     let count = (state.journal.len() as u64).to_le_bytes();
     let invite = GuardianInvite {
         invitation_id: crypto::digest(
@@ -227,30 +236,37 @@ pub async fn run_inviter<E: ChoreographicEffects>(
         account_id: state.account_id,
         expires_at: state.now + state.invite_ttl,
     };
-    let mut session = InviterSession {
+    let mut code = InviterSession {
         state,
         invite,
         invitee,
-        failure: None,
+        answered: false,
         terms: None,
         acks: Vec::new(),
     };
-    choreo_guardian_invitation::execute_as::<GuardianInvitationTypes, _>(
-        choreo_guardian_invitation::As::Inviter(&mut session),
-        adapter,
+    let run = choreo_guardian_invitation::execute_as(
+        choreo_guardian_invitation::As::Inviter(&mut code),
+        session,
         &choreo_guardian_invitation::Params::default(),
     )
-    .await?;
-    if let Some(why) = session.failure {
-        return Ok(InvitationOutcome::Declined(why));
+    .await;
+    let relationship = code.relationship();
+    let InviterSession {
+        state, answered, ..
+    } = code;
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        if !answered {
+            let fact = GuardianInvitationFact::Answered(invitee, Err(e.reason()));
+            state.journal.record(fact);
+        }
+        return Err(e);
     }
-    let relationship = session.relationship();
-    let state = session.state;
     state.guardians.push(invitee);
     state
         .journal
         .record(GuardianInvitationFact::Bound(relationship.clone()));
-    Ok(InvitationOutcome::Bound(relationship))
+    Ok(relationship)
 }
 
 /// When a contact agrees to guard an account.
@@ -285,118 +301,128 @@ pub struct InviteeState {
 struct InviteeSession<'s> {
     state: &'s mut InviteeState,
     invite: Option<GuardianInvite>,
-    answer: Result<(), String>,
     terms: Option<msg::GuardianTerms>,
     completed: Option<GuardianRelationship>,
 }
 
-impl choreo_guardian_invitation::Invitee<GuardianInvitationTypes> for InviteeSession<'_> {
-    fn on_guardian_invite(&mut self, _from: &Peer, msg: GuardianInvite) {
+impl InviteeSession<'_> {
+    /// Why the Invitee declines `invite`, if it does.
+    fn objection(&self, invite: &GuardianInvite) -> Option<&'static str> {
         let policy = &self.state.policy;
-        self.answer = if !policy.contacts.contains(&msg.account_id) {
-            Err("the account is not a contact".into())
+        if !policy.contacts.contains(&invite.account_id) {
+            Some("the account is not a contact")
         } else if self.state.guardianships.len() >= policy.max_guardianships {
-            Err("guards as many accounts as its policy allows".into())
-        } else if self.state.now > msg.expires_at {
-            Err("invitation expired".into())
+            Some("guards as many accounts as its policy allows")
+        } else if self.state.now > invite.expires_at {
+            Some("invitation expired")
         } else {
-            Ok(())
-        };
-        let fact = GuardianInvitationFact::Answered(self.state.guardian_id, self.answer.clone());
-        self.state.journal.record(fact);
-        self.invite = Some(msg);
-    }
-
-    fn guardian_invite_response(&mut self, _to: &Peer) -> GuardianInviteResponse {
-        GuardianInviteResponse {
-            guardian_id: self.state.guardian_id,
-            answer: self.answer.clone(),
-        }
-    }
-
-    fn on_guardian_terms(&mut self, _from: &Peer, msg: msg::GuardianTerms) {
-        self.terms = Some(msg);
-    }
-
-    fn guardian_binding(&mut self, _to: &Peer) -> GuardianBindingSignature {
-        let Some(terms) = &self.terms else {
-            return GuardianBindingSignature {
-                terms_digest: [0; 32],
-                signature: Err("no terms".into()),
-            };
-        };
-        let digest = terms_digest(terms);
-        let signature = match &self.answer {
-            Err(why) => Err(why.clone()),
-            Ok(())
-                if terms.threshold < self.state.policy.min_threshold
-                    || terms.threshold > terms.total =>
-            {
-                Err(format!(
-                    "terms {} of {} are outside policy",
-                    terms.threshold, terms.total
-                ))
-            }
-            Ok(()) => Ok(crypto::mac(&self.state.signing_key, &[&digest])),
-        };
-        if let Err(why) = &signature {
-            self.answer = Err(why.clone());
-        }
-        GuardianBindingSignature {
-            terms_digest: digest,
-            signature,
-        }
-    }
-
-    fn on_invitation_complete(&mut self, _from: &Peer, msg: GuardianRelationship) {
-        let ours = self
-            .invite
-            .as_ref()
-            .is_some_and(|i| i.account_id == msg.account_id);
-        if ours && msg.guardian_id == self.state.guardian_id {
-            self.completed = Some(msg);
+            None
         }
     }
 }
 
-/// Runs the Invitee: answers from its policy, binds to acceptable terms, and
-/// records the guardianship once the Inviter completes it.
-pub async fn run_invitee<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+impl choreo_guardian_invitation::Invitee for InviteeSession<'_> {
+    type Types = GuardianInvitationTypes;
+    type Error = ServiceError;
+
+    async fn on_guardian_invite(
+        &mut self,
+        _from: Peer,
+        msg: GuardianInvite,
+    ) -> Result<(), ServiceError> {
+        let verdict = self
+            .objection(&msg)
+            .map_or(Ok(()), |why| Err(why.to_string()));
+        let fact = GuardianInvitationFact::Answered(self.state.guardian_id, verdict.clone());
+        self.state.journal.record(fact);
+        verdict.map_err(ServiceError::Refused)?;
+        self.invite = Some(msg);
+        Ok(())
+    }
+
+    async fn guardian_invite_response(
+        &mut self,
+        _to: Peer,
+    ) -> Result<GuardianInviteResponse, ServiceError> {
+        Ok(GuardianInviteResponse {
+            guardian_id: self.state.guardian_id,
+        })
+    }
+
+    async fn on_guardian_terms(
+        &mut self,
+        _from: Peer,
+        msg: msg::GuardianTerms,
+    ) -> Result<(), ServiceError> {
+        self.terms = Some(msg);
+        Ok(())
+    }
+
+    async fn guardian_binding(
+        &mut self,
+        _to: Peer,
+    ) -> Result<GuardianBindingSignature, ServiceError> {
+        let terms = self.terms.as_ref().ok_or(ServiceError::Missing("terms"))?;
+        if terms.threshold < self.state.policy.min_threshold || terms.threshold > terms.total {
+            return Err(ServiceError::Refused(format!(
+                "terms {} of {} are outside policy",
+                terms.threshold, terms.total
+            )));
+        }
+        let digest = terms_digest(terms);
+        Ok(GuardianBindingSignature {
+            terms_digest: digest,
+            signature: crypto::mac(&self.state.signing_key, &[&digest]),
+        })
+    }
+
+    async fn on_invitation_complete(
+        &mut self,
+        _from: Peer,
+        msg: GuardianRelationship,
+    ) -> Result<(), ServiceError> {
+        let invite = self
+            .invite
+            .as_ref()
+            .ok_or(ServiceError::Missing("invitation"))?;
+        if msg.account_id != invite.account_id || msg.guardian_id != self.state.guardian_id {
+            return Err(ServiceError::Refused(
+                "the completed relationship is not this invitation's".into(),
+            ));
+        }
+        self.completed = Some(msg);
+        Ok(())
+    }
+}
+
+/// Runs the Invitee: accepts from its policy, binds to acceptable terms
+/// (declining either cancels the invitation), and records the guardianship
+/// once the Inviter completes it.
+pub async fn run_invitee<T: Transport>(
+    session: Session<'_, T>,
     state: &mut InviteeState,
-) -> Result<InvitationOutcome, ServiceError> {
-    let mut session = InviteeSession {
+) -> Result<GuardianRelationship, ServiceError> {
+    let mut code = InviteeSession {
         state,
         invite: None,
-        answer: Err("no invitation".into()),
         terms: None,
         completed: None,
     };
-    choreo_guardian_invitation::execute_as::<GuardianInvitationTypes, _>(
-        choreo_guardian_invitation::As::Invitee(&mut session),
-        adapter,
+    choreo_guardian_invitation::execute_as(
+        choreo_guardian_invitation::As::Invitee(&mut code),
+        session,
         &choreo_guardian_invitation::Params::default(),
     )
     .await?;
     let InviteeSession {
-        state,
-        answer,
-        completed,
-        ..
-    } = session;
-    Ok(match (completed, answer) {
-        (Some(relationship), _) => {
-            state
-                .journal
-                .record(GuardianInvitationFact::Bound(relationship.clone()));
-            state.guardianships.push(relationship.clone());
-            InvitationOutcome::Bound(relationship)
-        }
-        (None, Err(why)) => InvitationOutcome::Declined(why),
-        (None, Ok(())) => {
-            InvitationOutcome::Declined("the inviter did not complete the invitation".into())
-        }
-    })
+        state, completed, ..
+    } = code;
+    let relationship = completed.ok_or(ServiceError::Missing("invitation completion"))?;
+    state
+        .journal
+        .record(GuardianInvitationFact::Bound(relationship.clone()));
+    state.guardianships.push(relationship.clone());
+    Ok(relationship)
 }
 
 /// A current guardian's view of the account's guardians.
@@ -418,42 +444,52 @@ struct GuardianSession<'s> {
     joined: Option<Digest>,
 }
 
-impl choreo_guardian_invitation::Guardian<GuardianInvitationTypes> for GuardianSession<'_> {
-    fn on_guardian_join_notice(&mut self, _from: &Peer, msg: GuardianJoinNotice) {
-        if msg.account_id == self.state.account_id {
-            if let Some(new) = msg.new_guardian {
-                self.joined = Some(new);
-                self.state.threshold = msg.threshold;
-            }
+impl choreo_guardian_invitation::Guardian for GuardianSession<'_> {
+    type Types = GuardianInvitationTypes;
+    type Error = ServiceError;
+
+    async fn on_guardian_join_notice(
+        &mut self,
+        _from: Peer,
+        msg: GuardianJoinNotice,
+    ) -> Result<(), ServiceError> {
+        if msg.account_id != self.state.account_id {
+            return Err(ServiceError::Refused(
+                "a notice for an account it does not guard".into(),
+            ));
         }
+        self.joined = Some(msg.new_guardian);
+        self.state.threshold = msg.threshold;
+        Ok(())
     }
 
-    fn join_notice_ack(&mut self, _to: &Peer) -> msg::JoinNoticeAck {
-        msg::JoinNoticeAck {
+    async fn join_notice_ack(&mut self, _to: Peer) -> Result<msg::JoinNoticeAck, ServiceError> {
+        Ok(msg::JoinNoticeAck {
             guardian_id: self.state.guardian_id,
-        }
+        })
     }
 }
 
-/// Runs a current guardian: learns of the new co-guardian, if one was bound,
+/// Runs a current guardian: learns of the new co-guardian once it is bound,
 /// and acknowledges. Returns the new co-guardian.
-pub async fn run_guardian<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_guardian<T: Transport>(
+    session: Session<'_, T>,
     state: &mut GuardianState,
-) -> Result<Option<Digest>, ServiceError> {
-    let mut session = GuardianSession {
+) -> Result<Digest, ServiceError> {
+    let mut code = GuardianSession {
         state,
         joined: None,
     };
-    choreo_guardian_invitation::execute_as::<GuardianInvitationTypes, _>(
-        choreo_guardian_invitation::As::Guardian(&mut session),
-        adapter,
+    choreo_guardian_invitation::execute_as(
+        choreo_guardian_invitation::As::Guardian(&mut code),
+        session,
         &choreo_guardian_invitation::Params::default(),
     )
     .await?;
-    let GuardianSession { state, joined } = session;
-    if let Some(new) = joined.filter(|n| !state.co_guardians.contains(n)) {
+    let GuardianSession { state, joined } = code;
+    let new = joined.ok_or(ServiceError::Missing("join notice"))?;
+    if !state.co_guardians.contains(&new) {
         state.co_guardians.push(new);
     }
-    Ok(joined)
+    Ok(new)
 }

@@ -5,12 +5,13 @@
 //! Decision sourcing as the seed says: the invitation payload comes from
 //! parameters and local facts. The Receiver accepts only an offer whose code
 //! matches one it was given out of band, before expiry, from a sender it has
-//! not blocked. Contact descriptors are exchanged in full only after an
-//! acceptance (redacted otherwise), and both sides record the relational
-//! context only when they derived the same one.
+//! not blocked; otherwise it declines by refusing the offer, which cancels
+//! the exchange and tells the Sender why. Contact descriptors are exchanged
+//! only after an acceptance, and both sides record the relational context
+//! only when they derived the same one (a differing one cancels the exchange).
 
 use choreo_invitation_exchange::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
@@ -30,17 +31,15 @@ pub struct InvitationOffer {
     pub expires_at: u64,
 }
 
-/// The Receiver's answer.
+/// The Receiver's acceptance (it declines by refusing the offer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvitationResponse {
-    /// The invitation answered.
+    /// The invitation accepted.
     pub invitation_id: Digest,
-    /// Acceptance, or why it declines.
-    pub answer: Result<(), String>,
 }
 
 /// What a user tells a new contact about itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactDescriptor {
     /// The user's id.
     pub id: Digest,
@@ -75,19 +74,10 @@ pub struct Contact {
 /// A fact of invitation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InvitationFact {
-    /// An invitation was answered.
+    /// An invitation was accepted (`Ok`) or declined, with the reason.
     Answered(Digest, Result<(), String>),
     /// A relationship was established.
     Established(Contact),
-}
-
-/// How an exchange ended, for either role.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InvitationOutcome {
-    /// The new contact.
-    Established(Contact),
-    /// No contact, and why.
-    Declined(String),
 }
 
 /// A user's invitation state, for either role.
@@ -108,16 +98,12 @@ pub struct UserState {
 }
 
 impl UserState {
-    fn finish(&mut self, contact: Option<Contact>, why: Option<String>) -> InvitationOutcome {
-        match contact {
-            Some(contact) => {
-                self.journal
-                    .record(InvitationFact::Established(contact.clone()));
-                self.contacts.push(contact.clone());
-                InvitationOutcome::Established(contact)
-            }
-            None => InvitationOutcome::Declined(why.unwrap_or_else(|| "no relationship".into())),
-        }
+    /// Records the new contact and returns it.
+    fn add(&mut self, contact: Contact) -> Contact {
+        self.journal
+            .record(InvitationFact::Established(contact.clone()));
+        self.contacts.push(contact.clone());
+        contact
     }
 }
 
@@ -153,67 +139,91 @@ struct SenderSession<'s> {
     state: &'s mut UserState,
     invitation: IssuedInvitation,
     offer: InvitationOffer,
-    answer: Result<(), String>,
-    peer: Option<ContactDescriptor>,
-    context: Option<Digest>,
+    answered: bool,
+    contact: Option<Contact>,
     acked: bool,
 }
 
-impl choreo_invitation_exchange::Sender<InvitationTypes> for SenderSession<'_> {
-    fn invitation_offer(&mut self, _to: &Peer) -> InvitationOffer {
-        self.offer.clone()
+impl choreo_invitation_exchange::Sender for SenderSession<'_> {
+    type Types = InvitationTypes;
+    type Error = ServiceError;
+
+    async fn invitation_offer(&mut self, _to: Peer) -> Result<InvitationOffer, ServiceError> {
+        Ok(self.offer.clone())
     }
 
-    fn on_invitation_response(&mut self, _from: &Peer, msg: InvitationResponse) {
-        let ours = msg.invitation_id == self.offer.invitation_id;
-        self.answer = if ours {
-            msg.answer
-        } else {
-            Err("answer to another invitation".into())
-        };
-        let fact = InvitationFact::Answered(self.offer.invitation_id, self.answer.clone());
-        self.state.journal.record(fact);
-    }
-
-    fn contact_descriptor(&mut self, _to: &Peer) -> ContactDescriptor {
-        if self.answer.is_ok() {
-            self.state.profile.clone()
-        } else {
-            ContactDescriptor::default()
-        }
-    }
-
-    fn on_contact_descriptor_reply(&mut self, _from: &Peer, msg: ContactDescriptor) {
-        if self.answer.is_ok() && msg.id != [0; 32] {
-            self.context = Some(context_id(
-                &self.offer.invitation_id,
-                &self.state.profile,
-                &msg,
+    async fn on_invitation_response(
+        &mut self,
+        _from: Peer,
+        msg: InvitationResponse,
+    ) -> Result<(), ServiceError> {
+        if msg.invitation_id != self.offer.invitation_id {
+            return Err(ServiceError::Refused(
+                "an answer to another invitation".into(),
             ));
-            self.peer = Some(msg);
         }
+        self.answered = true;
+        let fact = InvitationFact::Answered(self.offer.invitation_id, Ok(()));
+        self.state.journal.record(fact);
+        Ok(())
     }
 
-    fn relationship_established(&mut self, _to: &Peer) -> msg::RelationshipEstablished {
-        let context_id = self.context.unwrap_or_default();
-        msg::RelationshipEstablished {
+    async fn contact_descriptor(&mut self, _to: Peer) -> Result<ContactDescriptor, ServiceError> {
+        Ok(self.state.profile.clone())
+    }
+
+    async fn on_contact_descriptor_reply(
+        &mut self,
+        _from: Peer,
+        msg: ContactDescriptor,
+    ) -> Result<(), ServiceError> {
+        let context_id = context_id(&self.offer.invitation_id, &self.state.profile, &msg);
+        self.contact = Some(Contact {
+            descriptor: msg,
             context_id,
             epoch: self.invitation.epoch,
-        }
+        });
+        Ok(())
     }
 
-    fn on_invitation_ack(&mut self, _from: &Peer, msg: msg::InvitationAck) {
-        self.acked = self.context == Some(msg.context_id);
+    async fn relationship_established(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::RelationshipEstablished, ServiceError> {
+        let contact = self
+            .contact
+            .as_ref()
+            .ok_or(ServiceError::Missing("contact descriptor"))?;
+        Ok(msg::RelationshipEstablished {
+            context_id: contact.context_id,
+            epoch: contact.epoch,
+        })
+    }
+
+    async fn on_invitation_ack(
+        &mut self,
+        _from: Peer,
+        msg: msg::InvitationAck,
+    ) -> Result<(), ServiceError> {
+        let ours = self.contact.as_ref().map(|c| c.context_id);
+        if ours != Some(msg.context_id) {
+            return Err(ServiceError::Refused(
+                "the receiver derived another context".into(),
+            ));
+        }
+        self.acked = true;
+        Ok(())
     }
 }
 
 /// Runs the Sender: presents `invitation`, and on acceptance exchanges
-/// descriptors and records the new contact.
-pub async fn run_sender<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// descriptors and records the new contact. A declined invitation ends as
+/// the Receiver's cancellation, with its reason recorded.
+pub async fn run_sender<T: Transport>(
+    session: Session<'_, T>,
     state: &mut UserState,
     invitation: IssuedInvitation,
-) -> Result<InvitationOutcome, ServiceError> {
+) -> Result<Contact, ServiceError> {
     let sender_id = state.profile.id;
     let offer = InvitationOffer {
         invitation_id: crypto::digest("invitation/id", &[&sender_id, invitation.code.as_bytes()]),
@@ -221,154 +231,175 @@ pub async fn run_sender<E: ChoreographicEffects>(
         code_digest: code_digest(&invitation.code, &sender_id),
         expires_at: invitation.expires_at,
     };
-    let mut session = SenderSession {
+    let invitation_id = offer.invitation_id;
+    let mut code = SenderSession {
         state,
         invitation,
         offer,
-        answer: Err("no answer".into()),
-        peer: None,
-        context: None,
+        answered: false,
+        contact: None,
         acked: false,
     };
-    choreo_invitation_exchange::execute_as::<InvitationTypes, _>(
-        choreo_invitation_exchange::As::Sender(&mut session),
-        adapter,
+    let run = choreo_invitation_exchange::execute_as(
+        choreo_invitation_exchange::As::Sender(&mut code),
+        session,
         &choreo_invitation_exchange::Params::default(),
     )
-    .await?;
+    .await;
     let SenderSession {
         state,
-        invitation,
-        answer,
-        peer,
-        context,
+        answered,
+        contact,
         acked,
         ..
-    } = session;
-    let contact = match (acked, peer, context) {
-        (true, Some(descriptor), Some(context_id)) => Some(Contact {
-            descriptor,
-            context_id,
-            epoch: invitation.epoch,
-        }),
-        _ => None,
-    };
-    Ok(state.finish(contact, answer.err()))
+    } = code;
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        if !answered {
+            let fact = InvitationFact::Answered(invitation_id, Err(e.reason()));
+            state.journal.record(fact);
+        }
+        return Err(e);
+    }
+    match (contact, acked) {
+        (Some(contact), true) => Ok(state.add(contact)),
+        _ => Err(ServiceError::Missing("invitation acknowledgement")),
+    }
 }
 
 /// One exchange as the Receiver plays it.
 struct ReceiverSession<'s> {
     state: &'s mut UserState,
     offer: Option<InvitationOffer>,
-    answer: Result<(), String>,
     peer: Option<ContactDescriptor>,
     contact: Option<Contact>,
 }
 
 impl ReceiverSession<'_> {
-    fn decide(&self, offer: &InvitationOffer) -> Result<(), String> {
+    /// Why the Receiver declines `offer`, if it does.
+    fn objection(&self, offer: &InvitationOffer) -> Option<&'static str> {
         let codes = &self.state.received_codes;
         if !codes
             .iter()
             .any(|c| code_digest(c, &offer.sender_id) == offer.code_digest)
         {
-            Err("invitation code does not match".into())
+            Some("invitation code does not match")
         } else if self.state.now > offer.expires_at {
-            Err("invitation expired".into())
+            Some("invitation expired")
         } else if self.state.blocked.contains(&offer.sender_id) {
-            Err("sender is blocked".into())
+            Some("sender is blocked")
         } else {
-            Ok(())
+            None
         }
     }
-}
 
-impl choreo_invitation_exchange::Receiver<InvitationTypes> for ReceiverSession<'_> {
-    fn on_invitation_offer(&mut self, _from: &Peer, msg: InvitationOffer) {
-        self.answer = self.decide(&msg);
-        self.state.journal.record(InvitationFact::Answered(
-            msg.invitation_id,
-            self.answer.clone(),
-        ));
-        self.offer = Some(msg);
-    }
-
-    fn invitation_response(&mut self, _to: &Peer) -> InvitationResponse {
-        let invitation_id = self
-            .offer
+    fn offer(&self) -> Result<&InvitationOffer, ServiceError> {
+        self.offer
             .as_ref()
-            .map(|o| o.invitation_id)
-            .unwrap_or_default();
-        InvitationResponse {
-            invitation_id,
-            answer: self.answer.clone(),
-        }
-    }
-
-    fn on_contact_descriptor(&mut self, _from: &Peer, msg: ContactDescriptor) {
-        let from_sender = self.offer.as_ref().is_some_and(|o| o.sender_id == msg.id);
-        if self.answer.is_ok() && from_sender {
-            self.peer = Some(msg);
-        }
-    }
-
-    fn contact_descriptor_reply(&mut self, _to: &Peer) -> ContactDescriptor {
-        if self.peer.is_some() {
-            self.state.profile.clone()
-        } else {
-            ContactDescriptor::default()
-        }
-    }
-
-    fn on_relationship_established(&mut self, _from: &Peer, msg: msg::RelationshipEstablished) {
-        let (Some(offer), Some(peer)) = (&self.offer, &self.peer) else {
-            return;
-        };
-        if msg.context_id == context_id(&offer.invitation_id, peer, &self.state.profile) {
-            let (context_id, epoch) = (msg.context_id, msg.epoch);
-            self.contact = Some(Contact {
-                descriptor: peer.clone(),
-                context_id,
-                epoch,
-            });
-        }
-    }
-
-    fn invitation_ack(&mut self, _to: &Peer) -> msg::InvitationAck {
-        msg::InvitationAck {
-            context_id: self
-                .contact
-                .as_ref()
-                .map(|c| c.context_id)
-                .unwrap_or_default(),
-        }
+            .ok_or(ServiceError::Missing("invitation offer"))
     }
 }
 
-/// Runs the Receiver: answers the presented offer from its codes and block
-/// list, and on acceptance records the new contact.
-pub async fn run_receiver<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+impl choreo_invitation_exchange::Receiver for ReceiverSession<'_> {
+    type Types = InvitationTypes;
+    type Error = ServiceError;
+
+    async fn on_invitation_offer(
+        &mut self,
+        _from: Peer,
+        msg: InvitationOffer,
+    ) -> Result<(), ServiceError> {
+        let verdict = self
+            .objection(&msg)
+            .map_or(Ok(()), |why| Err(why.to_string()));
+        self.state
+            .journal
+            .record(InvitationFact::Answered(msg.invitation_id, verdict.clone()));
+        verdict.map_err(ServiceError::Refused)?;
+        self.offer = Some(msg);
+        Ok(())
+    }
+
+    async fn invitation_response(&mut self, _to: Peer) -> Result<InvitationResponse, ServiceError> {
+        Ok(InvitationResponse {
+            invitation_id: self.offer()?.invitation_id,
+        })
+    }
+
+    async fn on_contact_descriptor(
+        &mut self,
+        _from: Peer,
+        msg: ContactDescriptor,
+    ) -> Result<(), ServiceError> {
+        if msg.id != self.offer()?.sender_id {
+            return Err(ServiceError::Refused(
+                "the descriptor is not the inviting user's".into(),
+            ));
+        }
+        self.peer = Some(msg);
+        Ok(())
+    }
+
+    async fn contact_descriptor_reply(
+        &mut self,
+        _to: Peer,
+    ) -> Result<ContactDescriptor, ServiceError> {
+        Ok(self.state.profile.clone())
+    }
+
+    async fn on_relationship_established(
+        &mut self,
+        _from: Peer,
+        msg: msg::RelationshipEstablished,
+    ) -> Result<(), ServiceError> {
+        let peer = self
+            .peer
+            .as_ref()
+            .ok_or(ServiceError::Missing("contact descriptor"))?;
+        let expected = context_id(&self.offer()?.invitation_id, peer, &self.state.profile);
+        if msg.context_id != expected {
+            return Err(ServiceError::Refused(
+                "the sender derived another context".into(),
+            ));
+        }
+        self.contact = Some(Contact {
+            descriptor: peer.clone(),
+            context_id: msg.context_id,
+            epoch: msg.epoch,
+        });
+        Ok(())
+    }
+
+    async fn invitation_ack(&mut self, _to: Peer) -> Result<msg::InvitationAck, ServiceError> {
+        let contact = self
+            .contact
+            .as_ref()
+            .ok_or(ServiceError::Missing("relationship"))?;
+        Ok(msg::InvitationAck {
+            context_id: contact.context_id,
+        })
+    }
+}
+
+/// Runs the Receiver: accepts the presented offer from its codes and block
+/// list (declining, and so cancelling the exchange, otherwise), and on
+/// acceptance records the new contact.
+pub async fn run_receiver<T: Transport>(
+    session: Session<'_, T>,
     state: &mut UserState,
-) -> Result<InvitationOutcome, ServiceError> {
-    let mut session = ReceiverSession {
+) -> Result<Contact, ServiceError> {
+    let mut code = ReceiverSession {
         state,
         offer: None,
-        answer: Err("no offer".into()),
         peer: None,
         contact: None,
     };
-    choreo_invitation_exchange::execute_as::<InvitationTypes, _>(
-        choreo_invitation_exchange::As::Receiver(&mut session),
-        adapter,
+    choreo_invitation_exchange::execute_as(
+        choreo_invitation_exchange::As::Receiver(&mut code),
+        session,
         &choreo_invitation_exchange::Params::default(),
     )
     .await?;
-    let ReceiverSession {
-        state,
-        answer,
-        contact,
-        ..
-    } = session;
-    Ok(state.finish(contact, answer.err()))
+    let contact = code.contact.ok_or(ServiceError::Missing("relationship"))?;
+    Ok(code.state.add(contact))
 }

@@ -7,16 +7,19 @@
 //! it commits only when at least `policy.threshold` guardians accepted. Each
 //! guardian accepts or declines from its own view and policy (the prestate it
 //! knows, the next epoch, a minimum threshold). On Commit every guardian gets
-//! a fresh Shamir share of the new secret, sealed under its pairwise key.
+//! a fresh Shamir share of the new secret, sealed under its pairwise key. A
+//! response, commit, share or confirmation that does not check out makes
+//! the role that finds it refuse, which cancels the ceremony for everyone;
+//! a state that cannot run a ceremony is refused before anything is sent.
 
-use choreo_guardian_ceremony::{choice::AbortOrCommit, msg};
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_guardian_ceremony::{choice::AbortOrCommit, msg, Role};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
 use crate::shamir::{self, Share};
-use crate::{family_size, index_of, own_index, ServiceError};
+use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The rotation proposed against the account's current prestate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,10 +41,8 @@ pub struct CeremonyProposal {
 pub struct CeremonyResponse {
     /// The ceremony answered.
     pub ceremony_id: Digest,
-    /// Whether the guardian takes part.
-    pub accepted: bool,
-    /// Why it declined, when it did.
-    pub reason: Option<String>,
+    /// Whether the guardian takes part, or why it declines.
+    pub answer: Result<(), String>,
 }
 
 /// The Initiator's commit: the new epoch and who accepted.
@@ -189,91 +190,116 @@ struct InitiatorSession<'s> {
     proposal: CeremonyProposal,
     shares: Vec<Share>,
     accepted: Vec<u16>,
-    abort_reason: Option<String>,
     installed: Vec<u16>,
 }
 
 impl InitiatorSession<'_> {
-    fn share_for(&self, peer: &Peer) -> Option<(&Share, &Digest)> {
-        let i = usize::from(index_of(peer));
-        Some((self.shares.get(i)?, self.state.guardian_keys.get(i)?))
+    /// The share and pairwise key of guardian `peer`.
+    fn share_for(&self, peer: Peer) -> Result<(&Share, &Digest), ServiceError> {
+        let i = usize::from(index_of(peer)?);
+        match (self.shares.get(i), self.state.guardian_keys.get(i)) {
+            (Some(share), Some(key)) => Ok((share, key)),
+            _ => Err(ServiceError::Invalid(format!("no share for {peer}"))),
+        }
+    }
+
+    /// Why the ceremony aborts: fewer guardians accepted than the policy needs.
+    fn shortfall(&self) -> Option<String> {
+        let needed = self.state.policy.threshold;
+        (self.accepted.len() < usize::from(needed)).then(|| {
+            format!(
+                "{} of {} guardians accepted, the policy needs {needed}",
+                self.accepted.len(),
+                self.proposal.total
+            )
+        })
     }
 }
 
-impl choreo_guardian_ceremony::Initiator<GuardianCeremonyTypes> for InitiatorSession<'_> {
-    fn propose_rotation(&mut self, _to: &Peer) -> CeremonyProposal {
-        self.proposal.clone()
+impl choreo_guardian_ceremony::Initiator for InitiatorSession<'_> {
+    type Types = GuardianCeremonyTypes;
+    type Error = ServiceError;
+
+    async fn propose_rotation(&mut self, _to: Peer) -> Result<CeremonyProposal, ServiceError> {
+        Ok(self.proposal.clone())
     }
 
-    fn on_ceremony_response(&mut self, from: &Peer, msg: CeremonyResponse) {
-        let guardian = index_of(from);
-        let accepted = msg.accepted && msg.ceremony_id == self.proposal.ceremony_id;
+    async fn on_ceremony_response(
+        &mut self,
+        from: Peer,
+        msg: CeremonyResponse,
+    ) -> Result<(), ServiceError> {
+        if msg.ceremony_id != self.proposal.ceremony_id {
+            return Err(ServiceError::Refused(format!(
+                "{from} answered another ceremony"
+            )));
+        }
+        let guardian = index_of(from)?;
+        let accepted = msg.answer.is_ok();
         if accepted {
             self.accepted.push(guardian);
         }
         let fact = CeremonyFact::Responded { guardian, accepted };
         self.state.journal.record(fact);
+        Ok(())
     }
 
-    fn choose_abort_or_commit(&mut self) -> AbortOrCommit {
-        let needed = self.state.policy.threshold;
-        if self.accepted.len() >= usize::from(needed) {
-            return AbortOrCommit::Commit;
-        }
-        let reason = format!(
-            "{} of {} guardians accepted, the policy needs {needed}",
-            self.accepted.len(),
-            self.proposal.total
-        );
-        self.abort_reason = Some(reason);
-        AbortOrCommit::Abort
+    async fn choose_abort_or_commit(&mut self) -> Result<AbortOrCommit, ServiceError> {
+        Ok(match self.shortfall() {
+            Some(_) => AbortOrCommit::Abort,
+            None => AbortOrCommit::Commit,
+        })
     }
 
-    fn abort_ceremony(&mut self, _to: &Peer) -> CeremonyAbort {
-        CeremonyAbort {
+    async fn abort_ceremony(&mut self, _to: Peer) -> Result<CeremonyAbort, ServiceError> {
+        let reason = self.shortfall().ok_or_else(|| {
+            ServiceError::Invalid("asked to abort a ceremony the policy commits".into())
+        })?;
+        Ok(CeremonyAbort {
             ceremony_id: self.proposal.ceremony_id,
-            reason: self.abort_reason.clone().unwrap_or_default(),
-        }
+            reason,
+        })
     }
 
-    fn commit_ceremony(&mut self, _to: &Peer) -> CeremonyCommit {
-        CeremonyCommit {
+    async fn commit_ceremony(&mut self, _to: Peer) -> Result<CeremonyCommit, ServiceError> {
+        Ok(CeremonyCommit {
             ceremony_id: self.proposal.ceremony_id,
             new_epoch: self.proposal.new_epoch,
             accepted_by: self.accepted.clone(),
-        }
+        })
     }
 
-    fn key_share_delivery(&mut self, to: &Peer) -> EncryptedKeyShare {
+    async fn key_share_delivery(&mut self, to: Peer) -> Result<EncryptedKeyShare, ServiceError> {
         let id = self.proposal.ceremony_id;
-        let (sealed, commitment, x) = match self.share_for(to) {
-            Some((share, key)) => (
-                crypto::seal(key, &id, &share.bytes),
-                share_commitment(&id, &share.bytes),
-                share.index,
-            ),
-            None => (Vec::new(), [0; 32], 0),
-        };
-        EncryptedKeyShare {
+        let (share, key) = self.share_for(to)?;
+        Ok(EncryptedKeyShare {
             ceremony_id: id,
-            share_index: u16::from(x),
-            sealed,
-            commitment,
-        }
+            share_index: u16::from(share.index),
+            sealed: crypto::seal(key, &id, &share.bytes),
+            commitment: share_commitment(&id, &share.bytes),
+        })
     }
 
-    fn on_share_installed(&mut self, from: &Peer, msg: msg::ShareInstalled) {
-        let guardian = index_of(from);
-        let expected = self.share_for(from).map(|(s, _)| u16::from(s.index));
-        if msg.ceremony_id == self.proposal.ceremony_id && Some(msg.share_index) == expected {
-            self.installed.push(guardian);
-            let new_epoch = self.proposal.new_epoch;
-            let fact = CeremonyFact::ShareInstalled {
-                guardian,
-                new_epoch,
-            };
-            self.state.journal.record(fact);
+    async fn on_share_installed(
+        &mut self,
+        from: Peer,
+        msg: msg::ShareInstalled,
+    ) -> Result<(), ServiceError> {
+        let expected = u16::from(self.share_for(from)?.0.index);
+        if msg.ceremony_id != self.proposal.ceremony_id || msg.share_index != expected {
+            return Err(ServiceError::Refused(format!(
+                "{from} confirms a share it was not sent"
+            )));
         }
+        let guardian = index_of(from)?;
+        self.installed.push(guardian);
+        let new_epoch = self.proposal.new_epoch;
+        let fact = CeremonyFact::ShareInstalled {
+            guardian,
+            new_epoch,
+        };
+        self.state.journal.record(fact);
+        Ok(())
     }
 }
 
@@ -282,14 +308,11 @@ fn share_commitment(ceremony_id: &Digest, share: &[u8]) -> Digest {
     crypto::digest("guardian-ceremony/share", &[ceremony_id, share])
 }
 
-/// Runs the Initiator: proposes the rotation to every guardian, commits when
-/// the policy threshold accepted (delivering each guardian its new share),
-/// otherwise aborts.
-pub async fn run_initiator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
-    state: &mut InitiatorState,
-) -> Result<InitiatorOutcome, ServiceError> {
-    let total = family_size(adapter, "Guardian")?;
+/// The proposal and the new shares for a ceremony among `total` guardians.
+fn prepare(
+    state: &InitiatorState,
+    total: u16,
+) -> Result<(CeremonyProposal, Vec<Share>), ServiceError> {
     if state.guardian_keys.len() < usize::from(total) {
         return Err(ServiceError::Invalid(format!(
             "{} guardian keys for {total} guardians",
@@ -313,32 +336,48 @@ pub async fn run_initiator<E: ChoreographicEffects>(
         threshold,
         total,
     };
+    Ok((proposal, shares))
+}
+
+/// Runs the Initiator: proposes the rotation to every guardian, commits when
+/// the policy threshold accepted (delivering each guardian its new share),
+/// otherwise aborts. A state that cannot run the ceremony is refused before
+/// anything is sent, and the guardians are told why.
+pub async fn run_initiator<T: Transport>(
+    session: Session<'_, T>,
+    state: &mut InitiatorState,
+) -> Result<InitiatorOutcome, ServiceError> {
+    let prepared = family_size(&session, Role::Guardian.index()).and_then(|n| prepare(state, n));
+    let (proposal, shares) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let (ceremony_id, new_epoch) = (proposal.ceremony_id, proposal.new_epoch);
     state.journal.record(CeremonyFact::Proposed {
         ceremony_id,
         new_epoch,
     });
-    let mut session = InitiatorSession {
+    let mut code = InitiatorSession {
         state,
         proposal,
         shares,
         accepted: Vec::new(),
-        abort_reason: None,
         installed: Vec::new(),
     };
-    choreo_guardian_ceremony::execute_as::<GuardianCeremonyTypes, _>(
-        choreo_guardian_ceremony::As::Initiator(&mut session),
-        adapter,
+    choreo_guardian_ceremony::execute_as(
+        choreo_guardian_ceremony::As::Initiator(&mut code),
+        session,
         &choreo_guardian_ceremony::Params::default(),
     )
     .await?;
+    let shortfall = code.shortfall();
     let InitiatorSession {
         state,
         accepted,
-        abort_reason,
         installed,
         ..
-    } = session;
-    Ok(match abort_reason {
+    } = code;
+    Ok(match shortfall {
         Some(reason) => {
             state.journal.record(CeremonyFact::Aborted {
                 ceremony_id,
@@ -400,8 +439,6 @@ pub enum GuardianOutcome {
         /// The new epoch.
         epoch: u64,
     },
-    /// Committed, but the delivered share did not match its commitment.
-    ShareRejected,
     /// Aborted by the Initiator.
     Aborted {
         /// The Initiator's reason.
@@ -439,109 +476,139 @@ impl GuardianSession<'_> {
             None
         }
     }
+
+    fn proposal(&self) -> Result<&CeremonyProposal, ServiceError> {
+        self.proposal
+            .as_ref()
+            .ok_or(ServiceError::Missing("ceremony proposal"))
+    }
 }
 
-impl choreo_guardian_ceremony::Guardian<GuardianCeremonyTypes> for GuardianSession<'_> {
-    fn on_propose_rotation(&mut self, _from: &Peer, msg: CeremonyProposal) {
+impl choreo_guardian_ceremony::Guardian for GuardianSession<'_> {
+    type Types = GuardianCeremonyTypes;
+    type Error = ServiceError;
+
+    async fn on_propose_rotation(
+        &mut self,
+        _from: Peer,
+        msg: CeremonyProposal,
+    ) -> Result<(), ServiceError> {
         self.proposal = Some(msg);
+        Ok(())
     }
 
-    fn ceremony_response(&mut self, _to: &Peer) -> CeremonyResponse {
-        let Some(p) = &self.proposal else {
-            return CeremonyResponse {
-                ceremony_id: [0; 32],
-                accepted: false,
-                reason: None,
-            };
-        };
-        let reason = self.objection(p);
+    async fn ceremony_response(&mut self, _to: Peer) -> Result<CeremonyResponse, ServiceError> {
+        let p = self.proposal()?;
         let response = CeremonyResponse {
             ceremony_id: p.ceremony_id,
-            accepted: reason.is_none(),
-            reason,
+            answer: self.objection(p).map_or(Ok(()), Err),
         };
         let fact = CeremonyFact::Responded {
             guardian: self.me,
-            accepted: response.accepted,
+            accepted: response.answer.is_ok(),
         };
         self.state.journal.record(fact);
-        response
+        Ok(response)
     }
 
-    fn on_abort_ceremony(&mut self, _from: &Peer, msg: CeremonyAbort) {
+    async fn on_abort_ceremony(
+        &mut self,
+        _from: Peer,
+        msg: CeremonyAbort,
+    ) -> Result<(), ServiceError> {
+        if msg.ceremony_id != self.proposal()?.ceremony_id {
+            return Err(ServiceError::Refused("abort of another ceremony".into()));
+        }
         let reason = msg.reason.clone();
         self.state.journal.record(CeremonyFact::Aborted {
             ceremony_id: msg.ceremony_id,
             reason,
         });
         self.outcome = Some(GuardianOutcome::Aborted { reason: msg.reason });
+        Ok(())
     }
 
-    fn on_commit_ceremony(&mut self, _from: &Peer, msg: CeremonyCommit) {
+    async fn on_commit_ceremony(
+        &mut self,
+        _from: Peer,
+        msg: CeremonyCommit,
+    ) -> Result<(), ServiceError> {
+        let p = self.proposal()?;
+        if msg.ceremony_id != p.ceremony_id || msg.new_epoch != p.new_epoch {
+            return Err(ServiceError::Refused(
+                "commit of another ceremony or epoch".into(),
+            ));
+        }
         let (ceremony_id, new_epoch) = (msg.ceremony_id, msg.new_epoch);
         self.state.journal.record(CeremonyFact::Committed {
             ceremony_id,
             new_epoch,
         });
         self.committed = Some(msg);
+        Ok(())
     }
 
-    fn on_key_share_delivery(&mut self, _from: &Peer, msg: EncryptedKeyShare) {
-        let Some(commit) = &self.committed else {
-            return;
-        };
+    async fn on_key_share_delivery(
+        &mut self,
+        _from: Peer,
+        msg: EncryptedKeyShare,
+    ) -> Result<(), ServiceError> {
+        let commit = self
+            .committed
+            .as_ref()
+            .ok_or(ServiceError::Missing("ceremony commit"))?;
         let opened = crypto::open(&self.state.initiator_key, &commit.ceremony_id, &msg.sealed);
         let valid = msg.ceremony_id == commit.ceremony_id
             && share_commitment(&commit.ceremony_id, &opened) == msg.commitment;
-        match (
+        let (true, Some(bytes), Ok(index)) = (
             valid,
             crypto::array32(&opened),
             u8::try_from(msg.share_index),
-        ) {
-            (true, Some(bytes), Ok(index)) => {
-                let share = Share { index, bytes };
-                let epoch = commit.new_epoch;
-                self.installed = Some(share.clone());
-                self.state.share = Some(InstalledShare { epoch, share });
-                self.state.view.epoch = epoch;
-                let fact = CeremonyFact::ShareInstalled {
-                    guardian: self.me,
-                    new_epoch: epoch,
-                };
-                self.state.journal.record(fact);
-                self.outcome = Some(GuardianOutcome::Installed { epoch });
-            }
-            _ => {
-                self.state
-                    .journal
-                    .record(CeremonyFact::ShareRejected { guardian: self.me });
-                self.outcome = Some(GuardianOutcome::ShareRejected);
-            }
-        }
+        ) else {
+            self.state
+                .journal
+                .record(CeremonyFact::ShareRejected { guardian: self.me });
+            return Err(ServiceError::Refused(
+                "the delivered share does not match its commitment".into(),
+            ));
+        };
+        let share = Share { index, bytes };
+        let epoch = commit.new_epoch;
+        self.installed = Some(share.clone());
+        self.state.share = Some(InstalledShare { epoch, share });
+        self.state.view.epoch = epoch;
+        let fact = CeremonyFact::ShareInstalled {
+            guardian: self.me,
+            new_epoch: epoch,
+        };
+        self.state.journal.record(fact);
+        self.outcome = Some(GuardianOutcome::Installed { epoch });
+        Ok(())
     }
 
-    fn share_installed(&mut self, _to: &Peer) -> msg::ShareInstalled {
+    async fn share_installed(&mut self, _to: Peer) -> Result<msg::ShareInstalled, ServiceError> {
         match (&self.committed, &self.installed) {
-            (Some(commit), Some(share)) => msg::ShareInstalled {
+            (Some(commit), Some(share)) => Ok(msg::ShareInstalled {
                 ceremony_id: commit.ceremony_id,
                 share_index: u16::from(share.index),
-            },
-            _ => msg::ShareInstalled {
-                ceremony_id: [0; 32],
-                share_index: 0,
-            },
+            }),
+            _ => Err(ServiceError::Missing("key share")),
         }
     }
 }
 
 /// Runs a guardian: answers the proposal from its policy, then installs its
-/// new share on Commit or discards the ceremony on Abort.
-pub async fn run_guardian<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// new share on Commit or discards the ceremony on Abort. A delivered share
+/// that does not match its commitment cancels the ceremony.
+pub async fn run_guardian<T: Transport>(
+    session: Session<'_, T>,
     state: &mut GuardianState,
 ) -> Result<GuardianOutcome, ServiceError> {
-    let me = own_index(adapter, "Guardian")?;
-    let mut session = GuardianSession {
+    let me = match own_index(&session, Role::Guardian.name()) {
+        Ok(me) => me,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = GuardianSession {
         state,
         me,
         proposal: None,
@@ -549,13 +616,11 @@ pub async fn run_guardian<E: ChoreographicEffects>(
         installed: None,
         outcome: None,
     };
-    choreo_guardian_ceremony::execute_as::<GuardianCeremonyTypes, _>(
-        choreo_guardian_ceremony::As::Guardian(&mut session),
-        adapter,
+    choreo_guardian_ceremony::execute_as(
+        choreo_guardian_ceremony::As::Guardian(&mut code),
+        session,
         &choreo_guardian_ceremony::Params::default(),
     )
     .await?;
-    session
-        .outcome
-        .ok_or_else(|| ServiceError::Invalid("the ceremony ended without a decision".into()))
+    code.outcome.ok_or(ServiceError::Missing("commit or abort"))
 }

@@ -8,17 +8,19 @@
 //! know; the candidate confirms joining (or signs its release) from its own
 //! policy; the remaining guardians commit to reshares for the new roster.
 //! The Account commits the new roster iff the current threshold approved,
-//! the candidate confirmed and the new threshold of reshares arrived;
-//! otherwise everyone keeps the current roster. For a removal the departing
-//! guardian plays Candidate and does not vote.
+//! the candidate confirmed and the new threshold of reshares arrived. A
+//! change the guardians do not approve, or that the candidate declines, is
+//! refused by the role that decides it: the session is cancelled with the
+//! reason and everyone keeps the current roster. For a removal the
+//! departing guardian plays Candidate and does not vote.
 
 use choreo_guardian_membership_change::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
-use crate::ServiceError;
+use crate::{reject, ServiceError};
 
 /// A guardian roster: who, how many to recover, since when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,24 +88,22 @@ pub struct MembershipVote {
     pub vote: Result<(), String>,
 }
 
-/// What the candidate is told: the change and whether the guardians approved it.
+/// What the candidate is told once the current threshold approved the change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipNotice {
     /// The change.
     pub change: MembershipChange,
     /// The roster it results in.
     pub proposed: RosterView,
-    /// Whether the current threshold approved.
-    pub approved: bool,
 }
 
-/// The candidate's join acceptance or signed release, or its refusal.
+/// The candidate's signed join acceptance or release (it declines by refusing).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CandidateConfirmation {
     /// The candidate.
     pub candidate_id: Digest,
-    /// Its confirmation, or why not.
-    pub confirmation: Result<Digest, String>,
+    /// Its signature over the proposed roster.
+    pub confirmation: Digest,
 }
 
 /// A remaining guardian's commitment to its reshare for the new roster.
@@ -111,8 +111,8 @@ pub struct CandidateConfirmation {
 pub struct ReshareCommitment {
     /// The guardian.
     pub guardian_id: Digest,
-    /// Its commitment, when it reshares.
-    pub commitment: Option<Digest>,
+    /// Its commitment.
+    pub commitment: Digest,
 }
 
 /// Binds the protocol's payload types to this module's.
@@ -131,17 +131,10 @@ impl choreo_guardian_membership_change::Types for MembershipTypes {
 pub enum MembershipFact {
     /// A guardian voted.
     Voted(Digest, Result<(), String>),
-    /// The roster now in force (new, or kept after a rejected change).
+    /// The roster now in force after a committed change.
     Roster(RosterView),
-}
-
-/// How a change ended, for any role: the roster in force, and why when unchanged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MembershipOutcome {
-    /// The roster in force afterwards.
-    pub roster: RosterView,
-    /// Why the change was not committed, when it was not.
-    pub rejected: Option<String>,
+    /// The change was not committed (refused or cancelled), and why.
+    Rejected(String),
 }
 
 /// The Account's membership state.
@@ -158,142 +151,172 @@ struct AccountSession<'s> {
     state: &'s mut AccountState,
     proposal: MembershipChangeProposal,
     approvals: Vec<Digest>,
-    candidate: Option<String>,
+    voted: Vec<Digest>,
+    confirmed: bool,
     reshares: Vec<Digest>,
 }
 
 impl AccountSession<'_> {
-    fn approved(&self) -> bool {
-        self.approvals.len() >= usize::from(self.state.roster.threshold.max(1))
-    }
-
-    /// Why the change is not committed, if it is not.
-    fn rejection(&self) -> Option<String> {
-        let needed = self.proposal.proposed.threshold;
-        if !self.approved() {
-            Some(format!(
-                "{} approvals, {} needed",
-                self.approvals.len(),
-                self.state.roster.threshold
-            ))
-        } else if let Some(why) = &self.candidate {
-            Some(format!("candidate: {why}"))
-        } else if self.reshares.len() < usize::from(needed) {
-            Some(format!("{} reshares, {needed} needed", self.reshares.len()))
-        } else {
-            None
-        }
-    }
-
-    fn in_force(&self) -> RosterView {
-        match self.rejection() {
-            None => self.proposal.proposed.clone(),
-            Some(_) => self.state.roster.clone(),
+    /// The guardian being added or removed.
+    fn candidate(&self) -> Digest {
+        match &self.proposal.change {
+            MembershipChange::Add(id) | MembershipChange::Remove(id) => *id,
         }
     }
 }
 
-impl choreo_guardian_membership_change::Account<MembershipTypes> for AccountSession<'_> {
-    fn membership_proposal(&mut self, _to: &Peer) -> MembershipChangeProposal {
-        self.proposal.clone()
+impl choreo_guardian_membership_change::Account for AccountSession<'_> {
+    type Types = MembershipTypes;
+    type Error = ServiceError;
+
+    async fn membership_proposal(
+        &mut self,
+        _to: Peer,
+    ) -> Result<MembershipChangeProposal, ServiceError> {
+        Ok(self.proposal.clone())
     }
 
-    fn on_membership_vote(&mut self, _from: &Peer, msg: MembershipVote) {
+    async fn on_membership_vote(
+        &mut self,
+        from: Peer,
+        msg: MembershipVote,
+    ) -> Result<(), ServiceError> {
         let member = self.state.roster.members.contains(&msg.guardian_id);
-        if msg.vote.is_ok() && member && !self.approvals.contains(&msg.guardian_id) {
+        if !member || self.voted.contains(&msg.guardian_id) {
+            return Err(ServiceError::Refused(format!(
+                "{from} votes as no guardian of the roster"
+            )));
+        }
+        self.voted.push(msg.guardian_id);
+        if msg.vote.is_ok() {
             self.approvals.push(msg.guardian_id);
         }
         self.state
             .journal
             .record(MembershipFact::Voted(msg.guardian_id, msg.vote));
+        Ok(())
     }
 
-    fn membership_notice(&mut self, _to: &Peer) -> MembershipNotice {
+    async fn membership_notice(&mut self, _to: Peer) -> Result<MembershipNotice, ServiceError> {
+        let needed = self.state.roster.threshold.max(1);
+        if self.approvals.len() < usize::from(needed) {
+            return Err(ServiceError::Refused(format!(
+                "{} approvals, {needed} needed",
+                self.approvals.len()
+            )));
+        }
         let p = &self.proposal;
-        MembershipNotice {
+        Ok(MembershipNotice {
             change: p.change.clone(),
             proposed: p.proposed.clone(),
-            approved: self.approved(),
+        })
+    }
+
+    async fn on_candidate_confirmation(
+        &mut self,
+        _from: Peer,
+        msg: CandidateConfirmation,
+    ) -> Result<(), ServiceError> {
+        if msg.candidate_id != self.candidate() {
+            return Err(ServiceError::Refused(
+                "confirmation from another party".into(),
+            ));
         }
+        self.confirmed = true;
+        Ok(())
     }
 
-    fn on_candidate_confirmation(&mut self, _from: &Peer, msg: CandidateConfirmation) {
-        let expected = match &self.proposal.change {
-            MembershipChange::Add(id) | MembershipChange::Remove(id) => *id,
-        };
-        self.candidate = match msg.confirmation {
-            Ok(_) if msg.candidate_id == expected => None,
-            Ok(_) => Some("confirmation from another party".into()),
-            Err(why) => Some(why),
-        };
-    }
-
-    fn reshare_request(&mut self, _to: &Peer) -> msg::ReshareRequest {
-        // Reshare for the proposed roster only if the change can still go ahead.
-        let target = if self.approved() && self.candidate.is_none() {
-            &self.proposal.proposed
-        } else {
-            &self.state.roster
-        };
-        msg::ReshareRequest {
+    async fn reshare_request(&mut self, _to: Peer) -> Result<msg::ReshareRequest, ServiceError> {
+        let target = &self.proposal.proposed;
+        Ok(msg::ReshareRequest {
             roster_digest: target.digest(),
             threshold: target.threshold,
             epoch: target.epoch,
-        }
+        })
     }
 
-    fn on_reshare_commitment(&mut self, _from: &Peer, msg: ReshareCommitment) {
+    async fn on_reshare_commitment(
+        &mut self,
+        from: Peer,
+        msg: ReshareCommitment,
+    ) -> Result<(), ServiceError> {
         let remains = self.proposal.proposed.members.contains(&msg.guardian_id);
-        if msg.commitment.is_some() && remains && !self.reshares.contains(&msg.guardian_id) {
-            self.reshares.push(msg.guardian_id);
+        if !remains || self.reshares.contains(&msg.guardian_id) {
+            return Err(ServiceError::Refused(format!(
+                "{from} reshares as no guardian of the new roster"
+            )));
         }
+        self.reshares.push(msg.guardian_id);
+        Ok(())
     }
 
-    fn membership_committed(&mut self, _to: &Peer) -> msg::MembershipCommitted {
-        let roster = self.in_force();
-        msg::MembershipCommitted {
+    async fn membership_committed(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::MembershipCommitted, ServiceError> {
+        let roster = &self.proposal.proposed;
+        if self.reshares.len() < usize::from(roster.threshold) {
+            return Err(ServiceError::Refused(format!(
+                "{} reshares, {} needed",
+                self.reshares.len(),
+                roster.threshold
+            )));
+        }
+        if !self.confirmed {
+            return Err(ServiceError::Missing("candidate confirmation"));
+        }
+        Ok(msg::MembershipCommitted {
             epoch: roster.epoch,
             roster_digest: roster.digest(),
-        }
+        })
     }
 }
 
 /// Runs the Account: proposes `change` to the current guardians and commits
-/// the new roster iff they approve, the candidate confirms and enough reshare.
-pub async fn run_account<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// the new roster iff they approve, the candidate confirms and enough
+/// reshare; otherwise the change is cancelled and the roster stays.
+pub async fn run_account<T: Transport>(
+    session: Session<'_, T>,
     state: &mut AccountState,
     change: MembershipChange,
-) -> Result<MembershipOutcome, ServiceError> {
+) -> Result<RosterView, ServiceError> {
     let proposed = state.roster.after(&change);
     if proposed.members.is_empty() || proposed.members == state.roster.members {
-        return Err(ServiceError::Invalid(
-            "the change leaves the roster empty or unchanged".into(),
-        ));
+        let e = ServiceError::Invalid("the change leaves the roster empty or unchanged".into());
+        return Err(reject(session, e));
     }
     let proposal = MembershipChangeProposal {
         change,
         current: state.roster.digest(),
         proposed,
     };
-    let mut session = AccountSession {
+    let mut code = AccountSession {
         state,
         proposal,
         approvals: Vec::new(),
-        candidate: None,
+        voted: Vec::new(),
+        confirmed: false,
         reshares: Vec::new(),
     };
-    choreo_guardian_membership_change::execute_as::<MembershipTypes, _>(
-        choreo_guardian_membership_change::As::Account(&mut session),
-        adapter,
+    let run = choreo_guardian_membership_change::execute_as(
+        choreo_guardian_membership_change::As::Account(&mut code),
+        session,
         &choreo_guardian_membership_change::Params::default(),
     )
-    .await?;
-    let (roster, rejected) = (session.in_force(), session.rejection());
-    let state = session.state;
-    state.roster = roster.clone();
-    state.journal.record(MembershipFact::Roster(roster.clone()));
-    Ok(MembershipOutcome { roster, rejected })
+    .await;
+    let AccountSession {
+        state, proposal, ..
+    } = code;
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        state.journal.record(MembershipFact::Rejected(e.reason()));
+        return Err(e);
+    }
+    state.roster = proposal.proposed.clone();
+    state
+        .journal
+        .record(MembershipFact::Roster(proposal.proposed.clone()));
+    Ok(proposal.proposed)
 }
 
 /// When a guardian approves a change.
@@ -324,17 +347,25 @@ pub struct GuardianState {
 struct GuardianSession<'s> {
     state: &'s mut GuardianState,
     proposal: Option<MembershipChangeProposal>,
-    reshare_for: Option<msg::ReshareRequest>,
-    committed: Option<msg::MembershipCommitted>,
+    reshare_for: Option<Digest>,
+    committed: bool,
 }
 
 impl GuardianSession<'_> {
-    fn vote(&self) -> Result<(), String> {
-        let p = self.proposal.as_ref().ok_or("no proposal")?;
+    fn proposal(&self) -> Result<&MembershipChangeProposal, ServiceError> {
+        self.proposal
+            .as_ref()
+            .ok_or(ServiceError::Missing("membership proposal"))
+    }
+
+    fn vote(&self) -> Result<Result<(), String>, ServiceError> {
+        let p = self.proposal()?;
         if p.current != self.state.roster.digest() {
-            return Err("proposal is not against the roster this guardian knows".into());
+            return Ok(Err(
+                "proposal is not against the roster this guardian knows".into(),
+            ));
         }
-        match &p.change {
+        Ok(match &p.change {
             MembershipChange::Add(id) if !self.state.policy.vouched.contains(id) => {
                 Err("does not vouch for the candidate".into())
             }
@@ -344,100 +375,105 @@ impl GuardianSession<'_> {
                 Err("the roster would be too small".into())
             }
             _ => Ok(()),
-        }
+        })
     }
 }
 
-impl choreo_guardian_membership_change::Guardian<MembershipTypes> for GuardianSession<'_> {
-    fn on_membership_proposal(&mut self, _from: &Peer, msg: MembershipChangeProposal) {
+/// Checks that a committed roster is the proposed one.
+fn is_proposed(proposed: &RosterView, msg: &msg::MembershipCommitted) -> Result<(), ServiceError> {
+    if msg.roster_digest == proposed.digest() && msg.epoch == proposed.epoch {
+        Ok(())
+    } else {
+        Err(ServiceError::Refused(
+            "the committed roster is not the proposed one".into(),
+        ))
+    }
+}
+
+impl choreo_guardian_membership_change::Guardian for GuardianSession<'_> {
+    type Types = MembershipTypes;
+    type Error = ServiceError;
+
+    async fn on_membership_proposal(
+        &mut self,
+        _from: Peer,
+        msg: MembershipChangeProposal,
+    ) -> Result<(), ServiceError> {
         self.proposal = Some(msg);
+        Ok(())
     }
 
-    fn membership_vote(&mut self, _to: &Peer) -> MembershipVote {
-        let vote = self.vote();
+    async fn membership_vote(&mut self, _to: Peer) -> Result<MembershipVote, ServiceError> {
+        let vote = self.vote()?;
         self.state
             .journal
             .record(MembershipFact::Voted(self.state.guardian_id, vote.clone()));
-        MembershipVote {
+        Ok(MembershipVote {
             guardian_id: self.state.guardian_id,
             vote,
+        })
+    }
+
+    async fn on_reshare_request(
+        &mut self,
+        _from: Peer,
+        msg: msg::ReshareRequest,
+    ) -> Result<(), ServiceError> {
+        let proposed = &self.proposal()?.proposed;
+        if msg.roster_digest != proposed.digest() || msg.epoch != proposed.epoch {
+            return Err(ServiceError::Refused("a reshare for another roster".into()));
         }
+        self.reshare_for = Some(msg.roster_digest);
+        Ok(())
     }
 
-    fn on_reshare_request(&mut self, _from: &Peer, msg: msg::ReshareRequest) {
-        self.reshare_for = Some(msg);
-    }
-
-    fn reshare_commitment(&mut self, _to: &Peer) -> ReshareCommitment {
-        let proposed = self.proposal.as_ref().map(|p| p.proposed.digest());
-        let commitment = match &self.reshare_for {
-            Some(r) if Some(r.roster_digest) == proposed => Some(crypto::digest(
-                "membership/reshare",
-                &[&self.state.share_seed, &r.roster_digest],
-            )),
-            _ => None,
-        };
-        ReshareCommitment {
+    async fn reshare_commitment(&mut self, _to: Peer) -> Result<ReshareCommitment, ServiceError> {
+        let roster = self
+            .reshare_for
+            .ok_or(ServiceError::Missing("reshare request"))?;
+        Ok(ReshareCommitment {
             guardian_id: self.state.guardian_id,
-            commitment,
-        }
+            commitment: crypto::digest("membership/reshare", &[&self.state.share_seed, &roster]),
+        })
     }
 
-    fn on_membership_committed(&mut self, _from: &Peer, msg: msg::MembershipCommitted) {
-        self.committed = Some(msg);
-    }
-}
-
-/// Adopts the committed roster when it is the proposed one; keeps `current` otherwise.
-fn adopt(
-    current: &RosterView,
-    proposed: Option<&RosterView>,
-    committed: Option<&msg::MembershipCommitted>,
-) -> MembershipOutcome {
-    match (proposed, committed) {
-        (Some(p), Some(c)) if c.roster_digest == p.digest() && c.epoch == p.epoch => {
-            MembershipOutcome {
-                roster: p.clone(),
-                rejected: None,
-            }
-        }
-        _ => MembershipOutcome {
-            roster: current.clone(),
-            rejected: Some("the roster is unchanged".into()),
-        },
+    async fn on_membership_committed(
+        &mut self,
+        _from: Peer,
+        msg: msg::MembershipCommitted,
+    ) -> Result<(), ServiceError> {
+        is_proposed(&self.proposal()?.proposed, &msg)?;
+        self.committed = true;
+        Ok(())
     }
 }
 
 /// Runs a current guardian: votes from its policy, commits to its reshare,
 /// and adopts the committed roster.
-pub async fn run_guardian<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_guardian<T: Transport>(
+    session: Session<'_, T>,
     state: &mut GuardianState,
-) -> Result<MembershipOutcome, ServiceError> {
-    let mut session = GuardianSession {
+) -> Result<RosterView, ServiceError> {
+    let mut code = GuardianSession {
         state,
         proposal: None,
         reshare_for: None,
-        committed: None,
+        committed: false,
     };
-    choreo_guardian_membership_change::execute_as::<MembershipTypes, _>(
-        choreo_guardian_membership_change::As::Guardian(&mut session),
-        adapter,
+    choreo_guardian_membership_change::execute_as(
+        choreo_guardian_membership_change::As::Guardian(&mut code),
+        session,
         &choreo_guardian_membership_change::Params::default(),
     )
     .await?;
-    let proposed = session.proposal.map(|p| p.proposed);
-    let outcome = adopt(
-        &session.state.roster,
-        proposed.as_ref(),
-        session.committed.as_ref(),
-    );
-    session.state.roster = outcome.roster.clone();
-    session
-        .state
+    let (Some(proposal), true) = (code.proposal, code.committed) else {
+        return Err(ServiceError::Missing("committed roster"));
+    };
+    code.state.roster = proposal.proposed.clone();
+    code.state
         .journal
-        .record(MembershipFact::Roster(outcome.roster.clone()));
-    Ok(outcome)
+        .record(MembershipFact::Roster(proposal.proposed.clone()));
+    Ok(proposal.proposed)
 }
 
 /// The candidate's state: the guardian being added or removed.
@@ -459,51 +495,69 @@ pub struct CandidateState {
 struct CandidateSession<'s> {
     state: &'s mut CandidateState,
     notice: Option<MembershipNotice>,
-    committed: Option<msg::MembershipCommitted>,
+    committed: bool,
 }
 
-impl choreo_guardian_membership_change::Candidate<MembershipTypes> for CandidateSession<'_> {
-    fn on_membership_notice(&mut self, _from: &Peer, msg: MembershipNotice) {
+impl CandidateSession<'_> {
+    fn notice(&self) -> Result<&MembershipNotice, ServiceError> {
+        self.notice
+            .as_ref()
+            .ok_or(ServiceError::Missing("membership notice"))
+    }
+}
+
+impl choreo_guardian_membership_change::Candidate for CandidateSession<'_> {
+    type Types = MembershipTypes;
+    type Error = ServiceError;
+
+    async fn on_membership_notice(
+        &mut self,
+        _from: Peer,
+        msg: MembershipNotice,
+    ) -> Result<(), ServiceError> {
         self.notice = Some(msg);
+        Ok(())
     }
 
-    fn candidate_confirmation(&mut self, _to: &Peer) -> CandidateConfirmation {
-        let confirmation = match &self.notice {
-            None => Err("no notice".into()),
-            Some(n) if !n.approved => Err("the guardians did not approve".into()),
-            Some(n) if matches!(n.change, MembershipChange::Add(_)) && !self.state.willing => {
-                Err("declines to serve".into())
-            }
-            Some(n) => Ok(crypto::mac(
-                &self.state.signing_key,
-                &[&n.proposed.digest()],
-            )),
-        };
-        CandidateConfirmation {
-            candidate_id: self.state.candidate_id,
-            confirmation,
+    async fn candidate_confirmation(
+        &mut self,
+        _to: Peer,
+    ) -> Result<CandidateConfirmation, ServiceError> {
+        let n = self.notice()?;
+        if matches!(n.change, MembershipChange::Add(_)) && !self.state.willing {
+            return Err(ServiceError::Refused("declines to serve".into()));
         }
+        Ok(CandidateConfirmation {
+            candidate_id: self.state.candidate_id,
+            confirmation: crypto::mac(&self.state.signing_key, &[&n.proposed.digest()]),
+        })
     }
 
-    fn on_membership_committed(&mut self, _from: &Peer, msg: msg::MembershipCommitted) {
-        self.committed = Some(msg);
+    async fn on_membership_committed(
+        &mut self,
+        _from: Peer,
+        msg: msg::MembershipCommitted,
+    ) -> Result<(), ServiceError> {
+        is_proposed(&self.notice()?.proposed, &msg)?;
+        self.committed = true;
+        Ok(())
     }
 }
 
 /// Runs the candidate: confirms joining (or signs its release) from its
-/// policy, and learns the roster in force.
-pub async fn run_candidate<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// policy (declining cancels the change), and learns the roster in force.
+pub async fn run_candidate<T: Transport>(
+    session: Session<'_, T>,
     state: &mut CandidateState,
-) -> Result<MembershipOutcome, ServiceError> {
-    let mut session = CandidateSession {
+) -> Result<RosterView, ServiceError> {
+    let mut code = CandidateSession {
         state,
         notice: None,
-        committed: None,
+        committed: false,
     };
-    choreo_guardian_membership_change::execute_as::<MembershipTypes, _>(
-        choreo_guardian_membership_change::As::Candidate(&mut session),
-        adapter,
+    choreo_guardian_membership_change::execute_as(
+        choreo_guardian_membership_change::As::Candidate(&mut code),
+        session,
         &choreo_guardian_membership_change::Params::default(),
     )
     .await?;
@@ -511,20 +565,13 @@ pub async fn run_candidate<E: ChoreographicEffects>(
         state,
         notice,
         committed,
-    } = session;
-    let notice = notice.ok_or_else(|| ServiceError::Invalid("no notice".into()))?;
-    let current = state.roster.clone().unwrap_or(RosterView {
-        members: Vec::new(),
-        threshold: 0,
-        epoch: 0,
-    });
-    let outcome = adopt(&current, Some(&notice.proposed), committed.as_ref());
-    if outcome.rejected.is_none() {
-        let member = outcome.roster.members.contains(&state.candidate_id);
-        state.roster = member.then(|| outcome.roster.clone());
-        state
-            .journal
-            .record(MembershipFact::Roster(outcome.roster.clone()));
-    }
-    Ok(outcome)
+    } = code;
+    let (Some(notice), true) = (notice, committed) else {
+        return Err(ServiceError::Missing("committed roster"));
+    };
+    let roster = notice.proposed;
+    let member = roster.members.contains(&state.candidate_id);
+    state.roster = member.then(|| roster.clone());
+    state.journal.record(MembershipFact::Roster(roster.clone()));
+    Ok(roster)
 }

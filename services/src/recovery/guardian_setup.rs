@@ -3,21 +3,23 @@
 //! Implements the seed entry **GuardianSetup** (CHOREO-REC-004, owner
 //! `aura-recovery`, seed entry point `handlers/recovery_service.rs`).
 //! Decision sourcing as the seed says: the setup request and the local key
-//! state. Each guardian enrolls or declines from its policy (how many
-//! accounts it guards, the lowest threshold it serves under) and announces
-//! the key its share is sealed to. The Account splits its recovery secret
-//! with Shamir among the guardians that enrolled, `threshold` of them
-//! recovering it, and completes the setup only if at least `threshold`
-//! enrolled and every enrolled guardian confirmed its share.
+//! state. Each guardian enrolls from its policy (how many accounts it
+//! guards, the lowest threshold it serves under) and announces the key its
+//! share is sealed to; a guardian that declines refuses the setup, which
+//! cancels it for everyone (run it again with the guardians that serve: the
+//! family is bound per run). The Account splits its recovery secret with
+//! Shamir among the guardians, `threshold` of them recovering it, and
+//! completes the setup once every guardian confirmed its share; a share or
+//! confirmation that does not match its commitment cancels the setup.
 
-use choreo_guardian_setup::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_guardian_setup::{msg, Role};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
 use crate::shamir::{self, Share};
-use crate::{family_size, index_of, own_index, ServiceError};
+use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The Account's invitation into the setup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,11 +36,11 @@ pub struct SetupInvitation {
     pub epoch: u64,
 }
 
-/// A guardian's enrollment: the key its share is sealed to, or its refusal.
+/// A guardian's enrollment: the key its share is sealed to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianPublicKey {
-    /// The sealing key, or why the guardian declines.
-    pub enrollment: Result<Digest, String>,
+    /// The sealing key.
+    pub sealing_key: Digest,
 }
 
 /// The guardians that enrolled, and the threshold.
@@ -52,12 +54,12 @@ pub struct GuardianRoster {
     pub threshold: u16,
 }
 
-/// A guardian's share, sealed to its key (empty for a guardian not in the roster).
+/// A guardian's share, sealed to its key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedKeyShare {
     /// The setup.
     pub setup_id: Digest,
-    /// The share's evaluation point (0 when there is none).
+    /// The share's evaluation point.
     pub share_index: u16,
     /// The share's bytes, sealed.
     pub sealed: Vec<u8>,
@@ -99,7 +101,7 @@ pub enum SetupFact {
     ShareConfirmed(u16),
     /// The setup completed with this roster.
     Completed(Vec<u16>),
-    /// The setup failed.
+    /// The setup failed (a guardian declined, a share did not check out).
     Failed(String),
 }
 
@@ -129,160 +131,175 @@ pub struct AccountState {
     pub journal: Journal<SetupFact>,
 }
 
-/// How a setup ended for the Account.
+/// How a completed setup ended for the Account.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SetupOutcome {
-    /// Completed: the roster and the group key.
-    Completed(Vec<u16>, Digest),
-    /// Failed, and why.
-    Failed(String),
+pub struct SetupOutcome {
+    /// The guardians holding a share, by member index.
+    pub guardians: Vec<u16>,
+    /// The group key of the shared secret.
+    pub group_public_key: Digest,
 }
 
 /// One setup as the Account plays it.
 struct AccountSession<'s> {
     state: &'s mut AccountState,
     invitation: SetupInvitation,
+    /// The share of each guardian, by member index.
+    shares: Vec<Share>,
     keys: Vec<(u16, Digest)>,
-    shares: Vec<(u16, Share)>,
     confirmed: Vec<u16>,
 }
 
 impl AccountSession<'_> {
-    fn complete(&self) -> bool {
-        !self.shares.is_empty() && self.confirmed.len() == self.shares.len()
+    /// The share of guardian `peer`, and the key it is sealed to.
+    fn share_for(&self, peer: Peer) -> Result<(&Share, &Digest), ServiceError> {
+        let who = index_of(peer)?;
+        let share = self
+            .shares
+            .get(usize::from(who))
+            .ok_or_else(|| ServiceError::Invalid(format!("no share for {peer}")))?;
+        let key = (self.keys.iter())
+            .find(|(w, _)| *w == who)
+            .map(|(_, k)| k)
+            .ok_or(ServiceError::Missing("guardian key announcement"))?;
+        Ok((share, key))
     }
 }
 
-impl choreo_guardian_setup::Account<SetupTypes> for AccountSession<'_> {
-    fn setup_invitation(&mut self, _to: &Peer) -> SetupInvitation {
-        self.invitation.clone()
+impl choreo_guardian_setup::Account for AccountSession<'_> {
+    type Types = SetupTypes;
+    type Error = ServiceError;
+
+    async fn setup_invitation(&mut self, _to: Peer) -> Result<SetupInvitation, ServiceError> {
+        Ok(self.invitation.clone())
     }
 
-    fn on_guardian_key_announcement(&mut self, from: &Peer, msg: GuardianPublicKey) {
-        let who = index_of(from);
-        if let Ok(key) = &msg.enrollment {
-            self.keys.push((who, *key));
-        }
-        self.state
-            .journal
-            .record(SetupFact::Enrolled(who, msg.enrollment.map(|_| ())));
+    async fn on_guardian_key_announcement(
+        &mut self,
+        from: Peer,
+        msg: GuardianPublicKey,
+    ) -> Result<(), ServiceError> {
+        let who = index_of(from)?;
+        self.keys.push((who, msg.sealing_key));
+        self.state.journal.record(SetupFact::Enrolled(who, Ok(())));
+        Ok(())
     }
 
-    fn roster_announcement(&mut self, _to: &Peer) -> GuardianRoster {
-        // Split among the enrolled guardians once, before the first announcement.
-        if self.shares.is_empty() {
-            let count = self.keys.len() as u16;
-            let (secret, t, id) = (
-                &self.state.secret,
-                self.state.threshold,
-                &self.invitation.setup_id,
-            );
-            let shares = shamir::split(secret, t, count, id).unwrap_or_default();
-            self.shares = self.keys.iter().map(|(who, _)| *who).zip(shares).collect();
-        }
-        GuardianRoster {
+    async fn roster_announcement(&mut self, _to: Peer) -> Result<GuardianRoster, ServiceError> {
+        let mut guardians: Vec<u16> = self.keys.iter().map(|(who, _)| *who).collect();
+        guardians.sort();
+        Ok(GuardianRoster {
             setup_id: self.invitation.setup_id,
-            guardians: self.shares.iter().map(|(who, _)| *who).collect(),
+            guardians,
             threshold: self.state.threshold,
-        }
+        })
     }
 
-    fn share_delivery(&mut self, to: &Peer) -> EncryptedKeyShare {
-        let (who, id) = (index_of(to), self.invitation.setup_id);
-        let share = self.shares.iter().find(|(w, _)| *w == who).map(|(_, s)| s);
-        let key = self.keys.iter().find(|(w, _)| *w == who).map(|(_, k)| k);
-        match (share, key) {
-            (Some(share), Some(key)) => EncryptedKeyShare {
-                setup_id: id,
-                share_index: u16::from(share.index),
-                sealed: crypto::seal(key, &id, &share.bytes),
-                commitment: share_commitment(&id, &share.bytes),
-            },
-            _ => EncryptedKeyShare {
-                setup_id: id,
-                share_index: 0,
-                sealed: Vec::new(),
-                commitment: [0; 32],
-            },
-        }
+    async fn share_delivery(&mut self, to: Peer) -> Result<EncryptedKeyShare, ServiceError> {
+        let id = self.invitation.setup_id;
+        let (share, key) = self.share_for(to)?;
+        Ok(EncryptedKeyShare {
+            setup_id: id,
+            share_index: u16::from(share.index),
+            sealed: crypto::seal(key, &id, &share.bytes),
+            commitment: share_commitment(&id, &share.bytes),
+        })
     }
 
-    fn on_share_accepted(&mut self, from: &Peer, msg: msg::ShareAccepted) {
-        let who = index_of(from);
-        let share = self.shares.iter().find(|(w, _)| *w == who).map(|(_, s)| s);
-        if let Some(share) = share {
-            let expected = share_commitment(&self.invitation.setup_id, &share.bytes);
-            if msg.share_index == u16::from(share.index) && msg.commitment == expected {
-                self.confirmed.push(who);
-                self.state.journal.record(SetupFact::ShareConfirmed(who));
-            }
+    async fn on_share_accepted(
+        &mut self,
+        from: Peer,
+        msg: msg::ShareAccepted,
+    ) -> Result<(), ServiceError> {
+        let (share, _) = self.share_for(from)?;
+        let expected = share_commitment(&self.invitation.setup_id, &share.bytes);
+        if msg.share_index != u16::from(share.index) || msg.commitment != expected {
+            return Err(ServiceError::Refused(format!(
+                "{from} confirms a share it was not sent"
+            )));
         }
+        let who = index_of(from)?;
+        self.confirmed.push(who);
+        self.state.journal.record(SetupFact::ShareConfirmed(who));
+        Ok(())
     }
 
-    fn setup_complete(&mut self, _to: &Peer) -> msg::SetupComplete {
-        let key = if self.complete() {
-            group_public_key(&self.state.secret)
-        } else {
-            [0; 32]
-        };
-        msg::SetupComplete {
-            group_public_key: key,
+    async fn setup_complete(&mut self, _to: Peer) -> Result<msg::SetupComplete, ServiceError> {
+        if self.confirmed.len() != self.shares.len() {
+            return Err(ServiceError::Missing("share confirmation"));
+        }
+        Ok(msg::SetupComplete {
+            group_public_key: group_public_key(&self.state.secret),
             threshold: self.state.threshold,
             epoch: self.state.epoch,
-        }
+        })
     }
 }
 
-/// Runs the Account: invites every guardian, shares the recovery secret among
-/// those that enroll, and completes the setup when each confirmed its share.
-pub async fn run_account<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
-    state: &mut AccountState,
-) -> Result<SetupOutcome, ServiceError> {
-    let total = family_size(adapter, "Guardian")?;
+/// The invitation and the shares of a setup among `total` guardians.
+fn prepare(
+    state: &AccountState,
+    total: u16,
+) -> Result<(SetupInvitation, Vec<Share>), ServiceError> {
     let epoch = state.epoch.to_le_bytes();
     let setup_id = crypto::digest("guardian-setup/id", &[&state.account_id, &epoch]);
+    let threshold = state.threshold;
+    let shares = shamir::split(&state.secret, threshold, total, &setup_id).ok_or_else(|| {
+        ServiceError::Invalid(format!("threshold {threshold} of {total} guardians"))
+    })?;
     let invitation = SetupInvitation {
         setup_id,
         account_id: state.account_id,
-        threshold: state.threshold,
+        threshold,
         total,
         epoch: state.epoch,
     };
-    let mut session = AccountSession {
+    Ok((invitation, shares))
+}
+
+/// Runs the Account: invites every guardian, shares the recovery secret among
+/// them, and completes the setup when each confirmed its share. A guardian
+/// that declines cancels the setup, which is recorded as failed.
+pub async fn run_account<T: Transport>(
+    session: Session<'_, T>,
+    state: &mut AccountState,
+) -> Result<SetupOutcome, ServiceError> {
+    let prepared = family_size(&session, Role::Guardian.index()).and_then(|n| prepare(state, n));
+    let (invitation, shares) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = AccountSession {
         state,
         invitation,
+        shares,
         keys: Vec::new(),
-        shares: Vec::new(),
         confirmed: Vec::new(),
     };
-    choreo_guardian_setup::execute_as::<SetupTypes, _>(
-        choreo_guardian_setup::As::Account(&mut session),
-        adapter,
+    let run = choreo_guardian_setup::execute_as(
+        choreo_guardian_setup::As::Account(&mut code),
+        session,
         &choreo_guardian_setup::Params::default(),
     )
-    .await?;
-    let complete = session.complete();
+    .await;
     let AccountSession {
         state,
-        keys,
-        confirmed,
+        mut confirmed,
         ..
-    } = session;
-    Ok(if complete {
-        state
-            .journal
-            .record(SetupFact::Completed(confirmed.clone()));
-        state.guardians = confirmed.clone();
-        SetupOutcome::Completed(confirmed, group_public_key(&state.secret))
-    } else {
-        let why = format!(
-            "{} of {total} guardians enrolled, {} confirmed",
-            keys.len(),
-            confirmed.len()
-        );
-        state.journal.record(SetupFact::Failed(why.clone()));
-        SetupOutcome::Failed(why)
+    } = code;
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        state.journal.record(SetupFact::Failed(e.reason()));
+        return Err(e);
+    }
+    confirmed.sort();
+    state
+        .journal
+        .record(SetupFact::Completed(confirmed.clone()));
+    state.guardians = confirmed.clone();
+    Ok(SetupOutcome {
+        guardians: confirmed,
+        group_public_key: group_public_key(&state.secret),
     })
 }
 
@@ -308,145 +325,173 @@ pub struct GuardianState {
     pub journal: Journal<SetupFact>,
 }
 
-/// How a setup ended for a guardian.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GuardianOutcome {
-    /// It guards the account now.
-    Enrolled(Guardianship),
-    /// It declined, and why.
-    Declined(String),
-    /// It enrolled but the setup did not complete.
-    SetupFailed,
-}
-
 /// One setup as a guardian plays it.
 struct GuardianSession<'s> {
     state: &'s mut GuardianState,
     me: u16,
-    invitation: Option<SetupInvitation>,
-    enrollment: Result<Digest, String>,
-    pending: Option<Share>,
-    commitment: Digest,
+    /// The invitation, and the key this guardian's share is sealed to.
+    enrolled: Option<(SetupInvitation, Digest)>,
+    pending: Option<(Share, Digest)>,
     completed: Option<msg::SetupComplete>,
 }
 
-impl choreo_guardian_setup::Guardian<SetupTypes> for GuardianSession<'_> {
-    fn on_setup_invitation(&mut self, _from: &Peer, msg: SetupInvitation) {
+impl GuardianSession<'_> {
+    fn enrolled(&self) -> Result<&(SetupInvitation, Digest), ServiceError> {
+        self.enrolled
+            .as_ref()
+            .ok_or(ServiceError::Missing("setup invitation"))
+    }
+
+    /// Why this guardian declines `invitation`, if it does.
+    fn objection(&self, invitation: &SetupInvitation) -> Option<String> {
         let policy = &self.state.policy;
-        self.enrollment = if self.state.guardianships.len() >= policy.max_guardianships {
-            Err("guards as many accounts as its policy allows".into())
-        } else if msg.threshold < policy.min_threshold || msg.threshold > msg.total {
-            Err(format!(
+        if self.state.guardianships.len() >= policy.max_guardianships {
+            Some("guards as many accounts as its policy allows".into())
+        } else if invitation.threshold < policy.min_threshold
+            || invitation.threshold > invitation.total
+        {
+            Some(format!(
                 "threshold {} of {} is outside policy",
-                msg.threshold, msg.total
+                invitation.threshold, invitation.total
             ))
         } else {
-            Ok(crypto::digest(
-                "guardian-setup/seal",
-                &[&self.state.enrollment_secret, &msg.setup_id],
-            ))
-        };
-        let fact = SetupFact::Enrolled(self.me, self.enrollment.clone().map(|_| ()));
-        self.state.journal.record(fact);
-        self.invitation = Some(msg);
-    }
-
-    fn guardian_key_announcement(&mut self, _to: &Peer) -> GuardianPublicKey {
-        GuardianPublicKey {
-            enrollment: self.enrollment.clone(),
+            None
         }
-    }
-
-    fn on_roster_announcement(&mut self, _from: &Peer, msg: GuardianRoster) {
-        // An empty roster means the setup cannot go on: not this guardian's doing.
-        if !msg.guardians.is_empty() && !msg.guardians.contains(&self.me) {
-            self.enrollment = self
-                .enrollment
-                .clone()
-                .and(Err("left out of the roster".into()));
-        }
-    }
-
-    fn on_share_delivery(&mut self, _from: &Peer, msg: EncryptedKeyShare) {
-        let (Ok(key), Some(inv)) = (&self.enrollment, &self.invitation) else {
-            return;
-        };
-        let opened = crypto::open(key, &inv.setup_id, &msg.sealed);
-        let valid = msg.setup_id == inv.setup_id
-            && share_commitment(&inv.setup_id, &opened) == msg.commitment;
-        if let (true, Some(bytes), Ok(index)) = (
-            valid,
-            crypto::array32(&opened),
-            u8::try_from(msg.share_index),
-        ) {
-            self.pending = Some(Share { index, bytes });
-            self.commitment = msg.commitment;
-        }
-    }
-
-    fn share_accepted(&mut self, _to: &Peer) -> msg::ShareAccepted {
-        match &self.pending {
-            Some(share) => msg::ShareAccepted {
-                share_index: u16::from(share.index),
-                commitment: self.commitment,
-            },
-            None => msg::ShareAccepted {
-                share_index: 0,
-                commitment: [0; 32],
-            },
-        }
-    }
-
-    fn on_setup_complete(&mut self, _from: &Peer, msg: msg::SetupComplete) {
-        self.completed = Some(msg);
     }
 }
 
-/// Runs a guardian: enrolls from its policy, installs its share, and keeps
-/// the guardianship once the Account completes the setup.
-pub async fn run_guardian<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+impl choreo_guardian_setup::Guardian for GuardianSession<'_> {
+    type Types = SetupTypes;
+    type Error = ServiceError;
+
+    async fn on_setup_invitation(
+        &mut self,
+        _from: Peer,
+        msg: SetupInvitation,
+    ) -> Result<(), ServiceError> {
+        let verdict = self.objection(&msg).map_or(Ok(()), Err);
+        let fact = SetupFact::Enrolled(self.me, verdict.clone());
+        self.state.journal.record(fact);
+        verdict.map_err(ServiceError::Refused)?;
+        let key = crypto::digest(
+            "guardian-setup/seal",
+            &[&self.state.enrollment_secret, &msg.setup_id],
+        );
+        self.enrolled = Some((msg, key));
+        Ok(())
+    }
+
+    async fn guardian_key_announcement(
+        &mut self,
+        _to: Peer,
+    ) -> Result<GuardianPublicKey, ServiceError> {
+        Ok(GuardianPublicKey {
+            sealing_key: self.enrolled()?.1,
+        })
+    }
+
+    async fn on_roster_announcement(
+        &mut self,
+        _from: Peer,
+        msg: GuardianRoster,
+    ) -> Result<(), ServiceError> {
+        let (invitation, _) = self.enrolled()?;
+        if msg.setup_id != invitation.setup_id || !msg.guardians.contains(&self.me) {
+            return Err(ServiceError::Refused("left out of the roster".into()));
+        }
+        Ok(())
+    }
+
+    async fn on_share_delivery(
+        &mut self,
+        _from: Peer,
+        msg: EncryptedKeyShare,
+    ) -> Result<(), ServiceError> {
+        let (inv, key) = self.enrolled()?;
+        let opened = crypto::open(key, &inv.setup_id, &msg.sealed);
+        let valid = msg.setup_id == inv.setup_id
+            && share_commitment(&inv.setup_id, &opened) == msg.commitment;
+        let (true, Some(bytes), Ok(index)) = (
+            valid,
+            crypto::array32(&opened),
+            u8::try_from(msg.share_index),
+        ) else {
+            return Err(ServiceError::Refused(
+                "the delivered share does not match its commitment".into(),
+            ));
+        };
+        self.pending = Some((Share { index, bytes }, msg.commitment));
+        Ok(())
+    }
+
+    async fn share_accepted(&mut self, _to: Peer) -> Result<msg::ShareAccepted, ServiceError> {
+        let (share, commitment) = self
+            .pending
+            .as_ref()
+            .ok_or(ServiceError::Missing("share delivery"))?;
+        Ok(msg::ShareAccepted {
+            share_index: u16::from(share.index),
+            commitment: *commitment,
+        })
+    }
+
+    async fn on_setup_complete(
+        &mut self,
+        _from: Peer,
+        msg: msg::SetupComplete,
+    ) -> Result<(), ServiceError> {
+        let (inv, _) = self.enrolled()?;
+        if msg.threshold != inv.threshold || msg.epoch != inv.epoch {
+            return Err(ServiceError::Refused(
+                "the completed setup is not the one it enrolled in".into(),
+            ));
+        }
+        self.completed = Some(msg);
+        Ok(())
+    }
+}
+
+/// Runs a guardian: enrolls from its policy (declining cancels the setup),
+/// installs its share, and keeps the guardianship once the Account completes
+/// the setup.
+pub async fn run_guardian<T: Transport>(
+    session: Session<'_, T>,
     state: &mut GuardianState,
-) -> Result<GuardianOutcome, ServiceError> {
-    let me = own_index(adapter, "Guardian")?;
-    let mut session = GuardianSession {
+) -> Result<Guardianship, ServiceError> {
+    let me = match own_index(&session, Role::Guardian.name()) {
+        Ok(me) => me,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = GuardianSession {
         state,
         me,
-        invitation: None,
-        enrollment: Err("no invitation".into()),
+        enrolled: None,
         pending: None,
-        commitment: [0; 32],
         completed: None,
     };
-    choreo_guardian_setup::execute_as::<SetupTypes, _>(
-        choreo_guardian_setup::As::Guardian(&mut session),
-        adapter,
+    choreo_guardian_setup::execute_as(
+        choreo_guardian_setup::As::Guardian(&mut code),
+        session,
         &choreo_guardian_setup::Params::default(),
     )
     .await?;
     let GuardianSession {
         state,
-        invitation,
-        enrollment,
+        enrolled,
         pending,
         completed,
         ..
-    } = session;
-    if let Err(why) = enrollment {
-        return Ok(GuardianOutcome::Declined(why));
-    }
-    match (invitation, pending, completed) {
-        (Some(inv), Some(share), Some(done)) if done.group_public_key != [0; 32] => {
-            let guardianship = Guardianship {
-                account_id: inv.account_id,
-                share,
-                threshold: done.threshold,
-                group_public_key: done.group_public_key,
-                epoch: done.epoch,
-            };
-            state.guardianships.push(guardianship.clone());
-            Ok(GuardianOutcome::Enrolled(guardianship))
-        }
-        _ => Ok(GuardianOutcome::SetupFailed),
-    }
+    } = code;
+    let (Some((inv, _)), Some((share, _)), Some(done)) = (enrolled, pending, completed) else {
+        return Err(ServiceError::Missing("setup completion"));
+    };
+    let guardianship = Guardianship {
+        account_id: inv.account_id,
+        share,
+        threshold: done.threshold,
+        group_public_key: done.group_public_key,
+        epoch: done.epoch,
+    };
+    state.guardianships.push(guardianship.clone());
+    Ok(guardianship)
 }

@@ -5,21 +5,25 @@
 //! Decision sourcing as the seed says: every message derives from the
 //! recovery request and journal state. Each guardian approves only for an
 //! account it guards, a new device it verified out of band, and outside its
-//! cooldown since its last approval; an approval carries its share (from
-//! [`GuardianSetup`](super::guardian_setup)) sealed to the new device. The
-//! new device rebuilds the secret from the bundle and checks it against the
-//! account's group key before binding; the Coordinator declares the recovery
-//! complete only when the threshold approved and the device bound its key.
+//! cooldown since its last approval, and takes the protocol's `Refuse`
+//! branch with its reason otherwise; an approval carries its share (from
+//! [`GuardianSetup`](super::guardian_setup)) sealed to the new device. With
+//! fewer approvals than the threshold the Coordinator refuses to issue a
+//! bundle, which cancels the recovery everywhere. The new device rebuilds
+//! the secret from the bundle and checks it against the account's group key
+//! before binding (refusing a bundle that does not rebuild it); the
+//! Coordinator completes the recovery once the device bound its key.
 
+use choreo_recovery_protocol::choice::ApproveOrRefuse;
 use choreo_recovery_protocol::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
 use crate::recovery::guardian_setup::{group_public_key, Guardianship};
 use crate::shamir::{self, Share};
-use crate::{index_of, own_index, ServiceError};
+use crate::{index_of, own_index, reject, ServiceError};
 
 /// The new device's request to recover the account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,13 +54,14 @@ pub struct SealedShare {
     pub sealed: Vec<u8>,
 }
 
-/// A guardian's approval with its sealed share, or its refusal.
+/// A guardian's approval with its sealed share (a guardian that does not
+/// approve refuses, with its reason).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianApproval {
     /// The recovery.
     pub recovery_id: Digest,
-    /// The sealed share, or why the guardian refuses.
-    pub approval: Result<SealedShare, String>,
+    /// The guardian's share, sealed to the new device.
+    pub share: SealedShare,
 }
 
 /// The approved shares for the new device.
@@ -64,19 +69,19 @@ pub struct GuardianApproval {
 pub struct RecoveryShareBundle {
     /// The recovery.
     pub recovery_id: Digest,
-    /// The shares (empty when too few guardians approved).
+    /// The shares of the approving guardians (at least the threshold).
     pub shares: Vec<SealedShare>,
     /// The epoch the recovered account moves to.
     pub new_epoch: u64,
 }
 
-/// How the recovery ended, as everyone is told.
+/// The completed recovery, as everyone is told.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryOutcome {
     /// The recovery.
     pub recovery_id: Digest,
-    /// The device now bound to the account, when recovered.
-    pub device_key: Option<Digest>,
+    /// The device now bound to the account.
+    pub device_key: Digest,
     /// The account epoch afterwards.
     pub epoch: u64,
     /// Guardians that approved.
@@ -99,8 +104,10 @@ impl choreo_recovery_protocol::Types for RecoveryTypes {
 pub enum RecoveryFact {
     /// A guardian approved (`Ok`) or refused.
     Approval(u16, Result<(), String>),
-    /// The recovery ended (as everyone was told).
+    /// The recovery completed (as everyone was told).
     Finished(RecoveryOutcome),
+    /// The recovery failed, and why.
+    Failed(String),
 }
 
 /// The sealing key of a share for `device_key`.
@@ -132,17 +139,24 @@ struct RequesterSession<'s> {
     outcome: Option<RecoveryOutcome>,
 }
 
-impl choreo_recovery_protocol::Requester<RecoveryTypes> for RequesterSession<'_> {
-    fn recovery_request(&mut self, _to: &Peer) -> RecoveryRequest {
+impl choreo_recovery_protocol::Requester for RequesterSession<'_> {
+    type Types = RecoveryTypes;
+    type Error = ServiceError;
+
+    async fn recovery_request(&mut self, _to: Peer) -> Result<RecoveryRequest, ServiceError> {
         let s = &self.state;
-        RecoveryRequest {
+        Ok(RecoveryRequest {
             account_id: s.account_id,
             device_key: s.device_key,
             requested_at: s.now,
-        }
+        })
     }
 
-    fn on_recovery_bundle(&mut self, _from: &Peer, msg: RecoveryShareBundle) {
+    async fn on_recovery_bundle(
+        &mut self,
+        _from: Peer,
+        msg: RecoveryShareBundle,
+    ) -> Result<(), ServiceError> {
         let key = sealing_key(&self.state.device_key, &msg.recovery_id);
         let shares: Vec<Share> = (msg.shares.iter())
             .filter_map(|s| {
@@ -153,61 +167,79 @@ impl choreo_recovery_protocol::Requester<RecoveryTypes> for RequesterSession<'_>
                 })
             })
             .collect();
-        let secret = shamir::combine(&shares);
-        self.rebuilt = secret
+        let secret = shamir::combine(&shares)
             .filter(|s| group_public_key(s) == self.state.group_public_key)
-            .map(|s| (s, msg.new_epoch));
+            .ok_or_else(|| {
+                ServiceError::Refused(
+                    "the approved shares do not rebuild the account's secret".into(),
+                )
+            })?;
+        self.rebuilt = Some((secret, msg.new_epoch));
+        Ok(())
     }
 
-    fn device_binding(&mut self, _to: &Peer) -> msg::DeviceBinding {
-        // Bind only once the secret checked out; a zero key binds nothing.
-        match self.rebuilt {
-            Some((_, epoch)) => msg::DeviceBinding {
-                device_key: self.state.device_key,
-                epoch,
-            },
-            None => msg::DeviceBinding {
-                device_key: [0; 32],
-                epoch: 0,
-            },
+    async fn device_binding(&mut self, _to: Peer) -> Result<msg::DeviceBinding, ServiceError> {
+        let (_, epoch) = self
+            .rebuilt
+            .ok_or(ServiceError::Missing("recovery bundle"))?;
+        Ok(msg::DeviceBinding {
+            device_key: self.state.device_key,
+            epoch,
+        })
+    }
+
+    async fn on_recovery_complete(
+        &mut self,
+        _from: Peer,
+        msg: RecoveryOutcome,
+    ) -> Result<(), ServiceError> {
+        if msg.device_key != self.state.device_key {
+            return Err(ServiceError::Refused(
+                "the recovery bound another device".into(),
+            ));
         }
-    }
-
-    fn on_recovery_complete(&mut self, _from: &Peer, msg: RecoveryOutcome) {
         self.outcome = Some(msg);
+        Ok(())
     }
 }
 
 /// Runs the new device: asks for recovery, rebuilds and checks the secret
 /// from the approved shares, and binds its key to the account.
-pub async fn run_requester<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_requester<T: Transport>(
+    session: Session<'_, T>,
     state: &mut RequesterState,
 ) -> Result<RecoveryOutcome, ServiceError> {
-    let mut session = RequesterSession {
+    let mut code = RequesterSession {
         state,
         rebuilt: None,
         outcome: None,
     };
-    choreo_recovery_protocol::execute_as::<RecoveryTypes, _>(
-        choreo_recovery_protocol::As::Requester(&mut session),
-        adapter,
+    let run = choreo_recovery_protocol::execute_as(
+        choreo_recovery_protocol::As::Requester(&mut code),
+        session,
         &choreo_recovery_protocol::Params::default(),
     )
-    .await?;
+    .await;
     let RequesterSession {
         state,
         rebuilt,
         outcome,
-    } = session;
-    let outcome = outcome.ok_or_else(|| ServiceError::Invalid("no recovery outcome".into()))?;
-    if outcome.device_key == Some(state.device_key) {
-        state.recovered = rebuilt.map(|(secret, _)| secret);
+    } = code;
+    let done = run.map_err(ServiceError::from).map(|_| (rebuilt, outcome));
+    match done {
+        Ok((Some((secret, _)), Some(outcome))) => {
+            state.recovered = Some(secret);
+            state
+                .journal
+                .record(RecoveryFact::Finished(outcome.clone()));
+            Ok(outcome)
+        }
+        Ok(_) => Err(ServiceError::Missing("recovery outcome")),
+        Err(e) => {
+            state.journal.record(RecoveryFact::Failed(e.reason()));
+            Err(e)
+        }
     }
-    state
-        .journal
-        .record(RecoveryFact::Finished(outcome.clone()));
-    Ok(outcome)
 }
 
 /// The Coordinator's recovery state for the account.
@@ -228,122 +260,174 @@ pub struct CoordinatorState {
 /// One recovery as the Coordinator plays it.
 struct CoordinatorSession<'s> {
     state: &'s mut CoordinatorState,
-    request: Option<RecoveryRequest>,
+    request: Option<(RecoveryRequest, Digest)>,
     approvals: Vec<(u16, SealedShare)>,
     bound: Option<Digest>,
 }
 
 impl CoordinatorSession<'_> {
-    fn recovery_id(&self) -> Digest {
-        let req = self.request.as_ref();
-        let device = req.map(|r| r.device_key).unwrap_or_default();
-        let at = req
-            .map(|r| r.requested_at)
-            .unwrap_or_default()
-            .to_le_bytes();
-        crypto::digest("recovery/id", &[&self.state.account_id, &device, &at])
+    /// The request and the recovery id it was given.
+    fn request(&self) -> Result<&(RecoveryRequest, Digest), ServiceError> {
+        self.request
+            .as_ref()
+            .ok_or(ServiceError::Missing("recovery request"))
     }
 
-    fn enough(&self) -> bool {
-        self.approvals.len() >= usize::from(self.state.threshold.max(1))
-    }
-
-    fn outcome(&self) -> RecoveryOutcome {
-        let epoch = self.state.epoch + u64::from(self.bound.is_some());
-        RecoveryOutcome {
-            recovery_id: self.recovery_id(),
-            device_key: self.bound,
-            epoch,
-            approvals: self.approvals.iter().map(|(g, _)| *g).collect(),
+    fn ours(&self, from: Peer, recovery_id: &Digest) -> Result<(), ServiceError> {
+        if *recovery_id == self.request()?.1 {
+            Ok(())
+        } else {
+            Err(ServiceError::Refused(format!(
+                "{from} answered another recovery"
+            )))
         }
+    }
+
+    fn outcome(&self) -> Result<RecoveryOutcome, ServiceError> {
+        let recovery_id = self.request()?.1;
+        let device_key = self.bound.ok_or(ServiceError::Missing("device binding"))?;
+        Ok(RecoveryOutcome {
+            recovery_id,
+            device_key,
+            epoch: self.state.epoch + 1,
+            approvals: self.approvals.iter().map(|(g, _)| *g).collect(),
+        })
     }
 }
 
-impl choreo_recovery_protocol::Coordinator<RecoveryTypes> for CoordinatorSession<'_> {
-    fn on_recovery_request(&mut self, _from: &Peer, msg: RecoveryRequest) {
-        self.request = Some(msg);
+impl choreo_recovery_protocol::Coordinator for CoordinatorSession<'_> {
+    type Types = RecoveryTypes;
+    type Error = ServiceError;
+
+    async fn on_recovery_request(
+        &mut self,
+        _from: Peer,
+        msg: RecoveryRequest,
+    ) -> Result<(), ServiceError> {
+        if msg.account_id != self.state.account_id {
+            return Err(ServiceError::Refused(
+                "not an account this coordinator recovers".into(),
+            ));
+        }
+        let at = msg.requested_at.to_le_bytes();
+        let id = crypto::digest(
+            "recovery/id",
+            &[&self.state.account_id, &msg.device_key, &at],
+        );
+        self.request = Some((msg, id));
+        Ok(())
     }
 
-    fn approval_request(&mut self, _to: &Peer) -> GuardianApprovalRequest {
-        let request = self.request.clone().unwrap_or(RecoveryRequest {
-            account_id: [0; 32],
-            device_key: [0; 32],
-            requested_at: 0,
-        });
-        GuardianApprovalRequest {
-            recovery_id: self.recovery_id(),
+    async fn approval_request(
+        &mut self,
+        _to: Peer,
+    ) -> Result<GuardianApprovalRequest, ServiceError> {
+        let (request, recovery_id) = self.request()?.clone();
+        Ok(GuardianApprovalRequest {
+            recovery_id,
             request,
-        }
+        })
     }
 
-    fn on_guardian_approval(&mut self, from: &Peer, msg: GuardianApproval) {
-        let who = index_of(from);
-        let verdict = msg.approval.as_ref().map(|_| ()).map_err(Clone::clone);
-        if let (Ok(share), true) = (msg.approval, msg.recovery_id == self.recovery_id()) {
-            self.approvals.push((who, share));
-        }
+    async fn on_guardian_approval(
+        &mut self,
+        from: Peer,
+        msg: GuardianApproval,
+    ) -> Result<(), ServiceError> {
+        self.ours(from, &msg.recovery_id)?;
+        let who = index_of(from)?;
+        self.approvals.push((who, msg.share));
         self.state
             .journal
-            .record(RecoveryFact::Approval(who, verdict));
+            .record(RecoveryFact::Approval(who, Ok(())));
+        Ok(())
     }
 
-    fn recovery_bundle(&mut self, _to: &Peer) -> RecoveryShareBundle {
-        let shares = if self.enough() {
-            self.approvals.iter().map(|(_, s)| s.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        RecoveryShareBundle {
-            recovery_id: self.recovery_id(),
-            shares,
-            new_epoch: self.state.epoch + 1,
+    async fn on_approval_refused(
+        &mut self,
+        from: Peer,
+        msg: msg::ApprovalRefused,
+    ) -> Result<(), ServiceError> {
+        self.ours(from, &msg.recovery_id)?;
+        let fact = RecoveryFact::Approval(index_of(from)?, Err(msg.reason));
+        self.state.journal.record(fact);
+        Ok(())
+    }
+
+    async fn recovery_bundle(&mut self, _to: Peer) -> Result<RecoveryShareBundle, ServiceError> {
+        let needed = self.state.threshold.max(1);
+        if self.approvals.len() < usize::from(needed) {
+            return Err(ServiceError::Refused(format!(
+                "{} approvals, {needed} needed",
+                self.approvals.len()
+            )));
         }
+        Ok(RecoveryShareBundle {
+            recovery_id: self.request()?.1,
+            shares: self.approvals.iter().map(|(_, s)| s.clone()).collect(),
+            new_epoch: self.state.epoch + 1,
+        })
     }
 
-    fn on_device_binding(&mut self, _from: &Peer, msg: msg::DeviceBinding) {
-        let requested = self.request.as_ref().map(|r| r.device_key);
-        let valid =
-            self.enough() && Some(msg.device_key) == requested && msg.epoch == self.state.epoch + 1;
-        self.bound = valid.then_some(msg.device_key);
+    async fn on_device_binding(
+        &mut self,
+        _from: Peer,
+        msg: msg::DeviceBinding,
+    ) -> Result<(), ServiceError> {
+        let requested = self.request()?.0.device_key;
+        if msg.device_key != requested || msg.epoch != self.state.epoch + 1 {
+            return Err(ServiceError::Refused(
+                "the binding is not for the requesting device and the next epoch".into(),
+            ));
+        }
+        self.bound = Some(msg.device_key);
+        Ok(())
     }
 
-    fn recovery_finalized(&mut self, _to: &Peer) -> RecoveryOutcome {
+    async fn recovery_finalized(&mut self, _to: Peer) -> Result<RecoveryOutcome, ServiceError> {
         self.outcome()
     }
 
-    fn recovery_complete(&mut self, _to: &Peer) -> RecoveryOutcome {
+    async fn recovery_complete(&mut self, _to: Peer) -> Result<RecoveryOutcome, ServiceError> {
         self.outcome()
     }
 }
 
 /// Runs the Coordinator: collects guardian approvals for the request, hands
-/// the approved shares to the new device, and finalizes once it bound its key.
-pub async fn run_coordinator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// the approved shares to the new device (cancelling the recovery when fewer
+/// than the threshold approved), and finalizes once it bound its key.
+pub async fn run_coordinator<T: Transport>(
+    session: Session<'_, T>,
     state: &mut CoordinatorState,
 ) -> Result<RecoveryOutcome, ServiceError> {
-    let mut session = CoordinatorSession {
+    let mut code = CoordinatorSession {
         state,
         request: None,
         approvals: Vec::new(),
         bound: None,
     };
-    choreo_recovery_protocol::execute_as::<RecoveryTypes, _>(
-        choreo_recovery_protocol::As::Coordinator(&mut session),
-        adapter,
+    let run = choreo_recovery_protocol::execute_as(
+        choreo_recovery_protocol::As::Coordinator(&mut code),
+        session,
         &choreo_recovery_protocol::Params::default(),
     )
-    .await?;
-    let outcome = session.outcome();
-    let state = session.state;
-    if let Some(device) = outcome.device_key {
-        state.epoch = outcome.epoch;
-        state.devices.push(device);
+    .await;
+    let result = run.map_err(ServiceError::from).and_then(|_| code.outcome());
+    let state = code.state;
+    match result {
+        Ok(outcome) => {
+            state.epoch = outcome.epoch;
+            state.devices.push(outcome.device_key);
+            state
+                .journal
+                .record(RecoveryFact::Finished(outcome.clone()));
+            Ok(outcome)
+        }
+        Err(e) => {
+            state.journal.record(RecoveryFact::Failed(e.reason()));
+            Err(e)
+        }
     }
-    state
-        .journal
-        .record(RecoveryFact::Finished(outcome.clone()));
-    Ok(outcome)
 }
 
 /// When a guardian approves a recovery.
@@ -377,86 +461,141 @@ struct GuardianSession<'s> {
 }
 
 impl GuardianSession<'_> {
-    fn decide(&self) -> Result<SealedShare, String> {
-        let req = self.request.as_ref().ok_or("no request")?;
+    fn request(&self) -> Result<&GuardianApprovalRequest, ServiceError> {
+        self.request
+            .as_ref()
+            .ok_or(ServiceError::Missing("approval request"))
+    }
+
+    /// The share this guardian releases, or why it refuses.
+    fn decide(&self) -> Result<Result<SealedShare, String>, ServiceError> {
+        let req = self.request()?;
         let r = &req.request;
-        let held = (self.state.guardianships.iter())
-            .find(|g| g.account_id == r.account_id)
-            .ok_or("does not guard this account")?;
+        let Some(held) = (self.state.guardianships.iter()).find(|g| g.account_id == r.account_id)
+        else {
+            return Ok(Err("does not guard this account".into()));
+        };
         if !self.state.policy.verified_devices.contains(&r.device_key) {
-            return Err("new device not verified".into());
+            return Ok(Err("new device not verified".into()));
         }
         if self
             .state
             .last_approval
             .is_some_and(|t| r.requested_at < t + self.state.policy.cooldown)
         {
-            return Err("within the cooldown of the last approval".into());
+            return Ok(Err("within the cooldown of the last approval".into()));
         }
         let key = sealing_key(&r.device_key, &req.recovery_id);
         let sealed = crypto::seal(&key, &[held.share.index], &held.share.bytes);
-        Ok(SealedShare {
+        Ok(Ok(SealedShare {
             index: held.share.index,
             sealed,
+        }))
+    }
+}
+
+impl choreo_recovery_protocol::Guardian for GuardianSession<'_> {
+    type Types = RecoveryTypes;
+    type Error = ServiceError;
+
+    async fn on_approval_request(
+        &mut self,
+        _from: Peer,
+        msg: GuardianApprovalRequest,
+    ) -> Result<(), ServiceError> {
+        self.request = Some(msg);
+        Ok(())
+    }
+
+    async fn choose_approve_or_refuse(&mut self) -> Result<ApproveOrRefuse, ServiceError> {
+        Ok(match self.decide()? {
+            Ok(_) => ApproveOrRefuse::Approve,
+            Err(_) => ApproveOrRefuse::Refuse,
         })
     }
-}
 
-impl choreo_recovery_protocol::Guardian<RecoveryTypes> for GuardianSession<'_> {
-    fn on_approval_request(&mut self, _from: &Peer, msg: GuardianApprovalRequest) {
-        self.request = Some(msg);
-    }
-
-    fn guardian_approval(&mut self, _to: &Peer) -> GuardianApproval {
-        let approval = self.decide();
-        if approval.is_ok() {
-            self.state.last_approval = self.request.as_ref().map(|r| r.request.requested_at);
-        }
-        let verdict = approval.as_ref().map(|_| ()).map_err(Clone::clone);
+    async fn guardian_approval(&mut self, _to: Peer) -> Result<GuardianApproval, ServiceError> {
+        let share = self.decide()?.map_err(|why| {
+            ServiceError::Invalid(format!("asked to approve what it refuses: {why}"))
+        })?;
+        let req = self.request()?;
+        let (recovery_id, at) = (req.recovery_id, req.request.requested_at);
+        self.state.last_approval = Some(at);
         self.state
             .journal
-            .record(RecoveryFact::Approval(self.me, verdict));
-        let recovery_id = self
-            .request
-            .as_ref()
-            .map(|r| r.recovery_id)
-            .unwrap_or_default();
-        GuardianApproval {
-            recovery_id,
-            approval,
-        }
+            .record(RecoveryFact::Approval(self.me, Ok(())));
+        Ok(GuardianApproval { recovery_id, share })
     }
 
-    fn on_recovery_finalized(&mut self, _from: &Peer, msg: RecoveryOutcome) {
+    async fn approval_refused(&mut self, _to: Peer) -> Result<msg::ApprovalRefused, ServiceError> {
+        let Err(reason) = self.decide()? else {
+            return Err(ServiceError::Invalid(
+                "asked to refuse what it approves".into(),
+            ));
+        };
+        self.state
+            .journal
+            .record(RecoveryFact::Approval(self.me, Err(reason.clone())));
+        Ok(msg::ApprovalRefused {
+            recovery_id: self.request()?.recovery_id,
+            reason,
+        })
+    }
+
+    async fn on_recovery_finalized(
+        &mut self,
+        _from: Peer,
+        msg: RecoveryOutcome,
+    ) -> Result<(), ServiceError> {
+        if msg.recovery_id != self.request()?.recovery_id {
+            return Err(ServiceError::Refused(
+                "the outcome of another recovery".into(),
+            ));
+        }
         self.finalized = Some(msg);
+        Ok(())
     }
 }
 
-/// Runs a guardian: approves the recovery from its policy, releasing its
-/// share sealed to the new device, and learns how the recovery ended.
-pub async fn run_guardian<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// Runs a guardian: approves the recovery from its policy (releasing its
+/// share sealed to the new device) or refuses it, and learns how the
+/// recovery ended.
+pub async fn run_guardian<T: Transport>(
+    session: Session<'_, T>,
     state: &mut GuardianState,
 ) -> Result<RecoveryOutcome, ServiceError> {
-    let me = own_index(adapter, "Guardian")?;
-    let mut session = GuardianSession {
+    let me = match own_index(&session, choreo_recovery_protocol::Role::Guardian.name()) {
+        Ok(me) => me,
+        Err(e) => return Err(reject(session, e)),
+    };
+    let mut code = GuardianSession {
         state,
         me,
         request: None,
         finalized: None,
     };
-    choreo_recovery_protocol::execute_as::<RecoveryTypes, _>(
-        choreo_recovery_protocol::As::Guardian(&mut session),
-        adapter,
+    let run = choreo_recovery_protocol::execute_as(
+        choreo_recovery_protocol::As::Guardian(&mut code),
+        session,
         &choreo_recovery_protocol::Params::default(),
     )
-    .await?;
-    let outcome = session
-        .finalized
-        .ok_or_else(|| ServiceError::Invalid("no recovery outcome".into()))?;
-    session
-        .state
-        .journal
-        .record(RecoveryFact::Finished(outcome.clone()));
-    Ok(outcome)
+    .await;
+    let GuardianSession {
+        state, finalized, ..
+    } = code;
+    match run
+        .map_err(ServiceError::from)
+        .and_then(|_| finalized.ok_or(ServiceError::Missing("recovery outcome")))
+    {
+        Ok(outcome) => {
+            state
+                .journal
+                .record(RecoveryFact::Finished(outcome.clone()));
+            Ok(outcome)
+        }
+        Err(e) => {
+            state.journal.record(RecoveryFact::Failed(e.reason()));
+            Err(e)
+        }
+    }
 }

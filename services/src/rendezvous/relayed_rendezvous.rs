@@ -4,18 +4,21 @@
 //! `aura-rendezvous`, seed entry point `runtime/services/rendezvous_manager.rs`).
 //! Decision sourcing as the seed says: every payload comes from the
 //! rendezvous manager's state. The Relay grants a slot only for a context it
-//! agreed to relay for and while it has capacity (reported in RelayComplete),
-//! and only ever handles bodies sealed under the peers' pairwise key. The
-//! Responder answers only peers it shares a key with (reported in its sealed
-//! reply). Both peers derive the channel from the sealed exchange.
+//! agreed to relay for and while it has capacity, and only ever handles
+//! bodies sealed under the peers' pairwise key. The Responder answers only
+//! peers it shares a key with. Both peers derive the channel from the sealed
+//! exchange and check each other's confirmation. A refused slot, an unknown
+//! initiator or a confirmation that does not verify makes the role that
+//! finds it refuse: the session is cancelled for all three, and a slot the
+//! Relay had granted is released.
 
 use choreo_relayed_rendezvous::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
-use crate::ServiceError;
+use crate::{reject, ServiceError};
 
 /// A relay slot identifier.
 pub type SlotId = [u8; 16];
@@ -49,8 +52,6 @@ pub struct RelayEnvelope {
     pub slot_id: SlotId,
     /// Routing.
     pub route: Route,
-    /// Whether the Relay granted the slot (empty bodies when not).
-    pub granted: bool,
     /// The sealed body.
     pub sealed: Vec<u8>,
 }
@@ -60,7 +61,7 @@ pub struct RelayEnvelope {
 pub struct SealedHandshake {
     /// The slot.
     pub slot_id: SlotId,
-    /// The sealed confirmation (empty when there is nothing to confirm).
+    /// The sealed confirmation.
     pub sealed: Vec<u8>,
 }
 
@@ -99,15 +100,6 @@ pub enum RelayFact {
     SlotReleased(SlotId),
 }
 
-/// How a relayed exchange ended for a peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PeerOutcome {
-    /// Connected.
-    Connected(RelayedChannel),
-    /// Why not.
-    Failed(String),
-}
-
 /// A peer's rendezvous state (Initiator or Responder).
 #[derive(Clone, Debug)]
 pub struct PeerState {
@@ -135,19 +127,20 @@ impl PeerState {
         crypto::digest("relayed/ephemeral", &[&self.secret, slot])
     }
 
-    fn finish(&mut self, result: Result<RelayedChannel, String>) -> PeerOutcome {
-        match result {
+    /// Records how the exchange ended and returns it.
+    fn finish(
+        &mut self,
+        result: Result<RelayedChannel, ServiceError>,
+    ) -> Result<RelayedChannel, ServiceError> {
+        match &result {
             Ok(channel) => {
                 self.journal
                     .record(RelayFact::ChannelEstablished(channel.clone()));
                 self.channels.push(channel.clone());
-                PeerOutcome::Connected(channel)
             }
-            Err(why) => {
-                self.journal.record(RelayFact::Failed(why.clone()));
-                PeerOutcome::Failed(why)
-            }
+            Err(e) => self.journal.record(RelayFact::Failed(e.reason())),
         }
+        result
     }
 }
 
@@ -161,6 +154,20 @@ fn confirmation(session: &Digest, side: &str) -> Vec<u8> {
     crypto::mac(session, &[side.as_bytes()]).to_vec()
 }
 
+/// The nonce a sealed body of `slot` is sealed under, for `part`.
+fn nonce(slot: &SlotId, part: &[u8]) -> Vec<u8> {
+    [&slot[..], part].concat()
+}
+
+/// Checks that a relayed body belongs to `slot`.
+fn same_slot(slot: &SlotId, got: &SlotId) -> Result<(), ServiceError> {
+    if slot == got {
+        Ok(())
+    } else {
+        Err(ServiceError::Refused("a body of another slot".into()))
+    }
+}
+
 /// One exchange as the Initiator plays it.
 struct InitiatorSession<'s> {
     state: &'s mut PeerState,
@@ -169,77 +176,84 @@ struct InitiatorSession<'s> {
     route: Route,
     key: Digest,
     session: Option<Digest>,
-    failure: Option<String>,
+    confirmed: bool,
 }
 
-impl choreo_relayed_rendezvous::Initiator<RelayedTypes> for InitiatorSession<'_> {
-    fn relay_request(&mut self, _to: &Peer) -> RelayRequest {
+impl InitiatorSession<'_> {
+    fn session(&self) -> Result<Digest, ServiceError> {
+        self.session.ok_or(ServiceError::Missing("relayed reply"))
+    }
+}
+
+impl choreo_relayed_rendezvous::Initiator for InitiatorSession<'_> {
+    type Types = RelayedTypes;
+    type Error = ServiceError;
+
+    async fn relay_request(&mut self, _to: Peer) -> Result<RelayRequest, ServiceError> {
         let hello = self.state.ephemeral(&self.slot_id);
-        RelayRequest {
+        Ok(RelayRequest {
             slot_id: self.slot_id,
             context_id: self.context_id,
             route: self.route,
-            sealed: crypto::seal(&self.key, &[&self.slot_id[..], b"hello"].concat(), &hello),
-        }
+            sealed: crypto::seal(&self.key, &nonce(&self.slot_id, b"hello"), &hello),
+        })
     }
 
-    fn on_relay_complete(&mut self, _from: &Peer, msg: RelayEnvelope) {
-        if !msg.granted {
-            self.failure = Some("the relay refused the slot".into());
-            return;
-        }
-        let reply = crypto::open(
-            &self.key,
-            &[&self.slot_id[..], b"reply"].concat(),
-            &msg.sealed,
-        );
-        match reply.split_first() {
-            Some((1, responder)) if responder.len() == 32 => {
-                let mine = self.state.ephemeral(&self.slot_id);
-                self.session = Some(session_key(&self.key, &mine, responder));
-            }
-            _ => self.failure = Some("the responder declined".into()),
-        }
+    async fn on_relay_complete(
+        &mut self,
+        _from: Peer,
+        msg: RelayEnvelope,
+    ) -> Result<(), ServiceError> {
+        same_slot(&self.slot_id, &msg.slot_id)?;
+        let reply = crypto::open(&self.key, &nonce(&self.slot_id, b"reply"), &msg.sealed);
+        let responder = crypto::array32(&reply)
+            .ok_or_else(|| ServiceError::Refused("the responder's reply does not open".into()))?;
+        let mine = self.state.ephemeral(&self.slot_id);
+        self.session = Some(session_key(&self.key, &mine, &responder));
+        Ok(())
     }
 
-    fn sealed_handshake(&mut self, _to: &Peer) -> SealedHandshake {
-        let sealed = self
-            .session
-            .map(|s| confirmation(&s, "initiator"))
-            .unwrap_or_default();
-        SealedHandshake {
+    async fn sealed_handshake(&mut self, _to: Peer) -> Result<SealedHandshake, ServiceError> {
+        Ok(SealedHandshake {
             slot_id: self.slot_id,
-            sealed,
-        }
+            sealed: confirmation(&self.session()?, "initiator"),
+        })
     }
 
-    fn on_sealed_handshake_reply(&mut self, _from: &Peer, msg: SealedHandshake) {
-        if let Some(session) = self.session {
-            if msg.sealed != confirmation(&session, "responder") {
-                self.failure
-                    .get_or_insert("the responder's confirmation does not verify".into());
-            }
+    async fn on_sealed_handshake_reply(
+        &mut self,
+        _from: Peer,
+        msg: SealedHandshake,
+    ) -> Result<(), ServiceError> {
+        same_slot(&self.slot_id, &msg.slot_id)?;
+        if msg.sealed != confirmation(&self.session()?, "responder") {
+            return Err(ServiceError::Refused(
+                "the responder's confirmation does not verify".into(),
+            ));
         }
+        self.confirmed = true;
+        Ok(())
     }
 
-    fn relay_release(&mut self, _to: &Peer) -> msg::RelayRelease {
-        msg::RelayRelease {
+    async fn relay_release(&mut self, _to: Peer) -> Result<msg::RelayRelease, ServiceError> {
+        Ok(msg::RelayRelease {
             slot_id: self.slot_id,
-        }
+        })
     }
 }
 
 /// Runs the Initiator: asks the Relay for a slot to reach `target` in the
 /// relational context `context_id`, and completes the sealed handshake.
-pub async fn run_initiator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_initiator<T: Transport>(
+    session: Session<'_, T>,
     state: &mut PeerState,
     context_id: Digest,
     target: Digest,
-) -> Result<PeerOutcome, ServiceError> {
-    let key = state
-        .key_for(&target)
-        .ok_or_else(|| ServiceError::Invalid("no pairwise key with the target peer".into()))?;
+) -> Result<RelayedChannel, ServiceError> {
+    let Some(key) = state.key_for(&target) else {
+        let e = ServiceError::Invalid("no pairwise key with the target peer".into());
+        return Err(reject(session, e));
+    };
     let slot = crypto::digest(
         "relayed/slot",
         &[
@@ -254,33 +268,31 @@ pub async fn run_initiator<E: ChoreographicEffects>(
         source: state.peer_id,
         destination: target,
     };
-    let mut session = InitiatorSession {
+    let mut code = InitiatorSession {
         state,
         slot_id,
         context_id,
         route,
         key,
         session: None,
-        failure: None,
+        confirmed: false,
     };
-    choreo_relayed_rendezvous::execute_as::<RelayedTypes, _>(
-        choreo_relayed_rendezvous::As::Initiator(&mut session),
-        adapter,
+    let run = choreo_relayed_rendezvous::execute_as(
+        choreo_relayed_rendezvous::As::Initiator(&mut code),
+        session,
         &choreo_relayed_rendezvous::Params::default(),
     )
-    .await?;
-    let result = match (session.failure, session.session) {
-        (None, Some(key)) => {
-            let channel_id = crypto::digest("relayed/channel", &[&key]);
-            Ok(RelayedChannel {
-                channel_id,
-                peer_id: target,
-                slot_id,
-            })
-        }
-        (failure, _) => Err(failure.unwrap_or_else(|| "no session key".into())),
+    .await;
+    let result = match (run, code.session, code.confirmed) {
+        (Ok(_), Some(key), true) => Ok(RelayedChannel {
+            channel_id: crypto::digest("relayed/channel", &[&key]),
+            peer_id: target,
+            slot_id,
+        }),
+        (Ok(_), _, _) => Err(ServiceError::Missing("confirmed handshake")),
+        (Err(e), _, _) => Err(e.into()),
     };
-    Ok(session.state.finish(result))
+    code.state.finish(result)
 }
 
 /// When the Relay grants a slot.
@@ -305,11 +317,24 @@ pub struct RelayState {
     pub journal: Journal<RelayFact>,
 }
 
+impl RelayState {
+    /// Releases `slot` if it is granted; whether it was.
+    fn release(&mut self, slot: &SlotId) -> bool {
+        let before = self.active_slots.len();
+        self.active_slots.retain(|s| s != slot);
+        let released = self.active_slots.len() < before;
+        if released {
+            self.journal.record(RelayFact::SlotReleased(*slot));
+        }
+        released
+    }
+}
+
 /// How a relayed exchange ended for the Relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelayOutcome {
-    /// Whether it granted the slot, or why not.
-    pub granted: Result<(), String>,
+    /// The slot it granted.
+    pub slot_id: SlotId,
     /// Whether the slot was released at the end.
     pub released: bool,
 }
@@ -318,246 +343,278 @@ pub struct RelayOutcome {
 struct RelaySession<'s> {
     state: &'s mut RelayState,
     request: Option<RelayRequest>,
-    granted: Result<(), String>,
     pending: Vec<u8>,
     released: bool,
 }
 
 impl RelaySession<'_> {
-    /// An envelope carrying `body` when the slot is granted, nothing otherwise.
-    fn envelope(&mut self, body: Vec<u8>) -> RelayEnvelope {
-        let (slot_id, route) = match &self.request {
-            Some(r) => (r.slot_id, r.route),
-            None => (
-                [0; 16],
-                Route {
-                    source: [0; 32],
-                    destination: [0; 32],
-                },
-            ),
-        };
-        let granted = self.granted.is_ok();
-        let sealed = if granted { body } else { Vec::new() };
-        self.state.forwarded_bytes += sealed.len() as u64;
-        RelayEnvelope {
+    fn request(&self) -> Result<&RelayRequest, ServiceError> {
+        self.request
+            .as_ref()
+            .ok_or(ServiceError::Missing("relay request"))
+    }
+
+    /// Takes the body waiting to be forwarded, counting its bytes.
+    fn take_body(&mut self) -> Vec<u8> {
+        let body = std::mem::take(&mut self.pending);
+        self.state.forwarded_bytes += body.len() as u64;
+        body
+    }
+
+    /// An envelope of the granted slot carrying the waiting body.
+    fn envelope(&mut self) -> Result<RelayEnvelope, ServiceError> {
+        let r = self.request()?;
+        let (slot_id, route) = (r.slot_id, r.route);
+        Ok(RelayEnvelope {
             slot_id,
             route,
-            granted,
-            sealed,
-        }
+            sealed: self.take_body(),
+        })
     }
 
-    fn forward(&mut self) -> SealedHandshake {
-        let body = std::mem::take(&mut self.pending);
-        let envelope = self.envelope(body);
-        SealedHandshake {
-            slot_id: envelope.slot_id,
-            sealed: envelope.sealed,
-        }
+    /// A sealed handshake of the granted slot carrying the waiting body.
+    fn forward(&mut self) -> Result<SealedHandshake, ServiceError> {
+        let slot_id = self.request()?.slot_id;
+        Ok(SealedHandshake {
+            slot_id,
+            sealed: self.take_body(),
+        })
+    }
+
+    /// Keeps the body of a message of the granted slot to forward next.
+    fn hold(&mut self, slot: &SlotId, body: Vec<u8>) -> Result<(), ServiceError> {
+        same_slot(&self.request()?.slot_id, slot)?;
+        self.pending = body;
+        Ok(())
     }
 }
 
-impl choreo_relayed_rendezvous::Relay<RelayedTypes> for RelaySession<'_> {
-    fn on_relay_request(&mut self, _from: &Peer, msg: RelayRequest) {
+impl choreo_relayed_rendezvous::Relay for RelaySession<'_> {
+    type Types = RelayedTypes;
+    type Error = ServiceError;
+
+    async fn on_relay_request(
+        &mut self,
+        _from: Peer,
+        msg: RelayRequest,
+    ) -> Result<(), ServiceError> {
         let policy = &self.state.policy;
-        self.granted = if !policy.contexts.contains(&msg.context_id) {
-            Err("context not relayed".into())
+        let refusal = if !policy.contexts.contains(&msg.context_id) {
+            Some("context not relayed")
         } else if self.state.active_slots.len() >= policy.max_slots {
-            Err("no free slot".into())
+            Some("no free slot")
         } else {
-            Ok(())
+            None
         };
-        let fact = match &self.granted {
-            Ok(()) => {
-                self.state.active_slots.push(msg.slot_id);
-                RelayFact::SlotGranted(msg.slot_id)
-            }
-            Err(why) => RelayFact::SlotRefused(msg.slot_id, why.clone()),
-        };
-        self.state.journal.record(fact);
+        if let Some(why) = refusal {
+            let fact = RelayFact::SlotRefused(msg.slot_id, why.into());
+            self.state.journal.record(fact);
+            return Err(ServiceError::Refused(why.into()));
+        }
+        self.state.active_slots.push(msg.slot_id);
+        self.state
+            .journal
+            .record(RelayFact::SlotGranted(msg.slot_id));
         self.pending = msg.sealed.clone();
         self.request = Some(msg);
+        Ok(())
     }
 
-    fn relay_forward(&mut self, _to: &Peer) -> RelayEnvelope {
-        let body = std::mem::take(&mut self.pending);
-        self.envelope(body)
+    async fn relay_forward(&mut self, _to: Peer) -> Result<RelayEnvelope, ServiceError> {
+        self.envelope()
     }
 
-    fn on_relay_response(&mut self, _from: &Peer, msg: RelayEnvelope) {
-        self.pending = msg.sealed;
+    async fn on_relay_response(
+        &mut self,
+        _from: Peer,
+        msg: RelayEnvelope,
+    ) -> Result<(), ServiceError> {
+        self.hold(&msg.slot_id, msg.sealed)
     }
 
-    fn relay_complete(&mut self, _to: &Peer) -> RelayEnvelope {
-        let body = std::mem::take(&mut self.pending);
-        self.envelope(body)
+    async fn relay_complete(&mut self, _to: Peer) -> Result<RelayEnvelope, ServiceError> {
+        self.envelope()
     }
 
-    fn on_sealed_handshake(&mut self, _from: &Peer, msg: SealedHandshake) {
-        self.pending = msg.sealed;
+    async fn on_sealed_handshake(
+        &mut self,
+        _from: Peer,
+        msg: SealedHandshake,
+    ) -> Result<(), ServiceError> {
+        self.hold(&msg.slot_id, msg.sealed)
     }
 
-    fn sealed_handshake(&mut self, _to: &Peer) -> SealedHandshake {
+    async fn sealed_handshake(&mut self, _to: Peer) -> Result<SealedHandshake, ServiceError> {
         self.forward()
     }
 
-    fn on_sealed_handshake_reply(&mut self, _from: &Peer, msg: SealedHandshake) {
-        self.pending = msg.sealed;
+    async fn on_sealed_handshake_reply(
+        &mut self,
+        _from: Peer,
+        msg: SealedHandshake,
+    ) -> Result<(), ServiceError> {
+        self.hold(&msg.slot_id, msg.sealed)
     }
 
-    fn sealed_handshake_reply(&mut self, _to: &Peer) -> SealedHandshake {
+    async fn sealed_handshake_reply(&mut self, _to: Peer) -> Result<SealedHandshake, ServiceError> {
         self.forward()
     }
 
-    fn on_relay_release(&mut self, _from: &Peer, msg: msg::RelayRelease) {
-        let before = self.state.active_slots.len();
-        self.state.active_slots.retain(|s| *s != msg.slot_id);
-        self.released = self.state.active_slots.len() < before;
-        if self.released {
-            self.state
-                .journal
-                .record(RelayFact::SlotReleased(msg.slot_id));
-        }
+    async fn on_relay_release(
+        &mut self,
+        _from: Peer,
+        msg: msg::RelayRelease,
+    ) -> Result<(), ServiceError> {
+        same_slot(&self.request()?.slot_id, &msg.slot_id)?;
+        self.released = self.state.release(&msg.slot_id);
+        Ok(())
     }
 
-    fn relay_release(&mut self, _to: &Peer) -> msg::RelayRelease {
-        let slot_id = self.request.as_ref().map(|r| r.slot_id).unwrap_or_default();
-        msg::RelayRelease { slot_id }
+    async fn relay_release(&mut self, _to: Peer) -> Result<msg::RelayRelease, ServiceError> {
+        let slot_id = self.request()?.slot_id;
+        Ok(msg::RelayRelease { slot_id })
     }
 }
 
-/// Runs the Relay: grants a slot from its policy, forwards sealed bodies it
-/// cannot read, and releases the slot.
-pub async fn run_relay<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// Runs the Relay: grants a slot from its policy (refusing, and so cancelling
+/// the exchange, otherwise), forwards sealed bodies it cannot read, and
+/// releases the slot, also when the exchange fails after the grant.
+pub async fn run_relay<T: Transport>(
+    session: Session<'_, T>,
     state: &mut RelayState,
 ) -> Result<RelayOutcome, ServiceError> {
-    let mut session = RelaySession {
+    let mut code = RelaySession {
         state,
         request: None,
-        granted: Err("no request".into()),
         pending: Vec::new(),
         released: false,
     };
-    choreo_relayed_rendezvous::execute_as::<RelayedTypes, _>(
-        choreo_relayed_rendezvous::As::Relay(&mut session),
-        adapter,
+    let run = choreo_relayed_rendezvous::execute_as(
+        choreo_relayed_rendezvous::As::Relay(&mut code),
+        session,
         &choreo_relayed_rendezvous::Params::default(),
     )
-    .await?;
-    Ok(RelayOutcome {
-        granted: session.granted,
-        released: session.released,
-    })
+    .await;
+    let slot = code.request.as_ref().map(|r| r.slot_id);
+    match (run, slot) {
+        (Ok(_), Some(slot_id)) => Ok(RelayOutcome {
+            slot_id,
+            released: code.released,
+        }),
+        (Ok(_), None) => Err(ServiceError::Missing("relay request")),
+        (Err(e), slot) => {
+            if let Some(slot) = slot {
+                code.state.release(&slot);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// One exchange as the Responder plays it.
 struct ResponderSession<'s> {
     state: &'s mut PeerState,
-    forward: Option<RelayEnvelope>,
-    key: Option<Digest>,
+    forward: Option<(RelayEnvelope, Digest)>,
     session: Option<Digest>,
-    failure: Option<String>,
+    confirmed: bool,
 }
 
-impl choreo_relayed_rendezvous::Responder<RelayedTypes> for ResponderSession<'_> {
-    fn on_relay_forward(&mut self, _from: &Peer, msg: RelayEnvelope) {
-        self.key = self.state.key_for(&msg.route.source);
-        self.failure = if !msg.granted {
-            Some("the relay refused the slot".into())
-        } else if self.key.is_none() {
-            Some("unknown initiator".into())
-        } else {
-            None
-        };
-        self.forward = Some(msg);
+impl ResponderSession<'_> {
+    fn forward(&self) -> Result<&(RelayEnvelope, Digest), ServiceError> {
+        self.forward
+            .as_ref()
+            .ok_or(ServiceError::Missing("relayed hello"))
     }
 
-    fn relay_response(&mut self, _to: &Peer) -> RelayEnvelope {
-        let Some(forward) = self.forward.clone() else {
-            let route = Route {
-                source: [0; 32],
-                destination: [0; 32],
-            };
-            return RelayEnvelope {
-                slot_id: [0; 16],
-                route,
-                granted: false,
-                sealed: Vec::new(),
-            };
-        };
+    fn session(&self) -> Result<Digest, ServiceError> {
+        self.session.ok_or(ServiceError::Missing("relayed hello"))
+    }
+}
+
+impl choreo_relayed_rendezvous::Responder for ResponderSession<'_> {
+    type Types = RelayedTypes;
+    type Error = ServiceError;
+
+    async fn on_relay_forward(
+        &mut self,
+        _from: Peer,
+        msg: RelayEnvelope,
+    ) -> Result<(), ServiceError> {
+        let key = self
+            .state
+            .key_for(&msg.route.source)
+            .ok_or_else(|| ServiceError::Refused("unknown initiator".into()))?;
+        self.forward = Some((msg, key));
+        Ok(())
+    }
+
+    async fn relay_response(&mut self, _to: Peer) -> Result<RelayEnvelope, ServiceError> {
+        let (forward, key) = self.forward()?.clone();
         let slot = forward.slot_id;
-        let (hello_nonce, reply_nonce) = (
-            [&slot[..], b"hello"].concat(),
-            [&slot[..], b"reply"].concat(),
-        );
-        let sealed = match (self.failure.is_none(), self.key) {
-            (true, Some(key)) => {
-                let hello = crypto::open(&key, &hello_nonce, &forward.sealed);
-                let mine = self.state.ephemeral(&slot);
-                self.session = Some(session_key(&key, &hello, &mine));
-                crypto::seal(&key, &reply_nonce, &[&[1u8][..], &mine].concat())
-            }
-            (_, Some(key)) => crypto::seal(&key, &reply_nonce, &[0u8; 33]),
-            (_, None) => Vec::new(),
-        };
-        RelayEnvelope { sealed, ..forward }
+        let hello = crypto::open(&key, &nonce(&slot, b"hello"), &forward.sealed);
+        let mine = self.state.ephemeral(&slot);
+        self.session = Some(session_key(&key, &hello, &mine));
+        let sealed = crypto::seal(&key, &nonce(&slot, b"reply"), &mine);
+        Ok(RelayEnvelope { sealed, ..forward })
     }
 
-    fn on_sealed_handshake(&mut self, _from: &Peer, msg: SealedHandshake) {
-        if let Some(session) = self.session {
-            if msg.sealed != confirmation(&session, "initiator") {
-                self.failure
-                    .get_or_insert("the initiator's confirmation does not verify".into());
-            }
+    async fn on_sealed_handshake(
+        &mut self,
+        _from: Peer,
+        msg: SealedHandshake,
+    ) -> Result<(), ServiceError> {
+        same_slot(&self.forward()?.0.slot_id, &msg.slot_id)?;
+        if msg.sealed != confirmation(&self.session()?, "initiator") {
+            return Err(ServiceError::Refused(
+                "the initiator's confirmation does not verify".into(),
+            ));
         }
+        self.confirmed = true;
+        Ok(())
     }
 
-    fn sealed_handshake_reply(&mut self, _to: &Peer) -> SealedHandshake {
-        let slot_id = self.forward.as_ref().map(|f| f.slot_id).unwrap_or_default();
-        let sealed = match (self.failure.is_none(), self.session) {
-            (true, Some(s)) => confirmation(&s, "responder"),
-            _ => Vec::new(),
-        };
-        SealedHandshake { slot_id, sealed }
+    async fn sealed_handshake_reply(&mut self, _to: Peer) -> Result<SealedHandshake, ServiceError> {
+        Ok(SealedHandshake {
+            slot_id: self.forward()?.0.slot_id,
+            sealed: confirmation(&self.session()?, "responder"),
+        })
     }
 
-    fn on_relay_release(&mut self, _from: &Peer, _msg: msg::RelayRelease) {}
+    async fn on_relay_release(
+        &mut self,
+        _from: Peer,
+        msg: msg::RelayRelease,
+    ) -> Result<(), ServiceError> {
+        same_slot(&self.forward()?.0.slot_id, &msg.slot_id)
+    }
 }
 
 /// Runs the Responder: answers the relayed hello of a peer it shares a key
-/// with, and completes the sealed handshake.
-pub async fn run_responder<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// with (refusing any other), and completes the sealed handshake.
+pub async fn run_responder<T: Transport>(
+    session: Session<'_, T>,
     state: &mut PeerState,
-) -> Result<PeerOutcome, ServiceError> {
-    let mut session = ResponderSession {
+) -> Result<RelayedChannel, ServiceError> {
+    let mut code = ResponderSession {
         state,
         forward: None,
-        key: None,
         session: None,
-        failure: None,
+        confirmed: false,
     };
-    choreo_relayed_rendezvous::execute_as::<RelayedTypes, _>(
-        choreo_relayed_rendezvous::As::Responder(&mut session),
-        adapter,
+    let run = choreo_relayed_rendezvous::execute_as(
+        choreo_relayed_rendezvous::As::Responder(&mut code),
+        session,
         &choreo_relayed_rendezvous::Params::default(),
     )
-    .await?;
-    let ResponderSession {
-        state,
-        forward,
-        session,
-        failure,
-        ..
-    } = session;
-    let result = match (failure, session, forward) {
-        (None, Some(key), Some(forward)) => Ok(RelayedChannel {
+    .await;
+    let result = match (run, &code.forward, code.session, code.confirmed) {
+        (Ok(_), Some((forward, _)), Some(key), true) => Ok(RelayedChannel {
             channel_id: crypto::digest("relayed/channel", &[&key]),
             peer_id: forward.route.source,
             slot_id: forward.slot_id,
         }),
-        (failure, _, _) => Err(failure.unwrap_or_else(|| "no session key".into())),
+        (Ok(_), ..) => Err(ServiceError::Missing("confirmed handshake")),
+        (Err(e), ..) => Err(e.into()),
     };
-    Ok(state.finish(result))
+    code.state.finish(result)
 }

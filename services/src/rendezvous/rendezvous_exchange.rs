@@ -5,37 +5,32 @@
 //! Decision sourcing as the seed says: descriptors and discovery payloads
 //! come from the rendezvous manager's state. The Responder negotiates the
 //! version (the minimum of both, if each side's minimum allows it) and the
-//! shared capabilities, as in the seed's version handshake, and picks the
-//! address it will use among the transports the Initiator offers. Each side
-//! checks the other's descriptor (context MAC, expiry, expected peer); both
-//! derive the channel from the handshake transcript and record it only when
-//! their transcripts agree. A failure travels in the payloads (no branch).
+//! shared capabilities, as in the seed's version handshake: when there is no
+//! common version it takes the protocol's `Incompatible` branch, telling the
+//! Initiator why and which versions it speaks, and the exchange ends there.
+//! Otherwise it picks the address it will use among the transports the
+//! Initiator offers. Each side checks the other's descriptor (context MAC,
+//! expiry, expected peer) and handshake transcript; one that does not check
+//! out makes that side refuse, which cancels the session for both. Both
+//! derive the channel from the handshake transcript and record it.
 
+use choreo_rendezvous_exchange::choice::CompatibleOrIncompatible;
 use choreo_rendezvous_exchange::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
 use crate::ServiceError;
 
-/// The Responder's answer to the version handshake.
+/// The version both peers use and the capabilities both have (the
+/// Responder's answer on the `Compatible` branch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HandshakeOutcome {
-    /// Compatible: the version both use and the capabilities both have.
-    Compatible {
-        /// The minimum of both peers' versions.
-        negotiated_version: u32,
-        /// The capabilities both peers have, sorted.
-        capabilities: Vec<String>,
-    },
-    /// Incompatible, with the Responder's version.
-    Incompatible {
-        /// Why.
-        reason: String,
-        /// The Responder's version.
-        peer_version: u32,
-    },
+pub struct NegotiatedVersion {
+    /// The minimum of both peers' versions.
+    pub negotiated_version: u32,
+    /// The capabilities both peers have, sorted.
+    pub capabilities: Vec<String>,
 }
 
 /// A peer's signed transport descriptor.
@@ -58,15 +53,13 @@ pub struct NoiseHandshake {
     pub ephemeral: Digest,
     /// Digest of the transcript so far, as the sender saw it.
     pub transcript: Digest,
-    /// Why the sender refuses the connection, if it does.
-    pub refusal: Option<String>,
 }
 
 /// Binds the protocol's payload types to this module's.
 pub struct RendezvousTypes;
 
 impl choreo_rendezvous_exchange::Types for RendezvousTypes {
-    type HandshakeOutcome = HandshakeOutcome;
+    type NegotiatedVersion = NegotiatedVersion;
     type TransportDescriptor = TransportDescriptor;
     type NoiseHandshake = NoiseHandshake;
 }
@@ -91,7 +84,9 @@ pub struct SecureChannel {
 pub enum RendezvousFact {
     /// A channel was established.
     ChannelEstablished(SecureChannel),
-    /// A connection attempt failed.
+    /// The peers speak no common version.
+    Incompatible(String),
+    /// A connection attempt failed (this side refused, or the other cancelled).
     Failed(String),
 }
 
@@ -100,8 +95,15 @@ pub enum RendezvousFact {
 pub enum RendezvousOutcome {
     /// The channel both recorded.
     Established(SecureChannel),
-    /// Why there is no channel.
-    Failed(String),
+    /// The Responder found no common version.
+    Incompatible {
+        /// Why, in the Responder's words.
+        reason: String,
+        /// The Responder's version.
+        version: u32,
+        /// The oldest version the Responder speaks.
+        min_version: u32,
+    },
 }
 
 /// The versions a peer speaks.
@@ -172,19 +174,23 @@ impl RendezvousState {
         crypto::digest("rendezvous/ephemeral", &[&self.secret, nonce])
     }
 
-    fn finish(&mut self, result: Result<SecureChannel, String>) -> RendezvousOutcome {
-        match result {
-            Ok(channel) => {
-                self.journal
-                    .record(RendezvousFact::ChannelEstablished(channel.clone()));
+    /// Records how the exchange ended and returns it.
+    fn finish(
+        &mut self,
+        result: Result<RendezvousOutcome, ServiceError>,
+    ) -> Result<RendezvousOutcome, ServiceError> {
+        let fact = match &result {
+            Ok(RendezvousOutcome::Established(channel)) => {
                 self.channels.push(channel.clone());
-                RendezvousOutcome::Established(channel)
+                RendezvousFact::ChannelEstablished(channel.clone())
             }
-            Err(why) => {
-                self.journal.record(RendezvousFact::Failed(why.clone()));
-                RendezvousOutcome::Failed(why)
+            Ok(RendezvousOutcome::Incompatible { reason, .. }) => {
+                RendezvousFact::Incompatible(reason.clone())
             }
-        }
+            Err(e) => RendezvousFact::Failed(e.reason()),
+        };
+        self.journal.record(fact);
+        result
     }
 }
 
@@ -204,24 +210,47 @@ struct Transcript {
     version: u32,
     initiator: Option<TransportDescriptor>,
     responder: Option<TransportDescriptor>,
-    initiator_ephemeral: Digest,
+    initiator_ephemeral: Option<Digest>,
 }
 
 impl Transcript {
-    fn digest(&self, responder_ephemeral: &Digest) -> Digest {
-        let sig =
-            |d: &Option<TransportDescriptor>| d.as_ref().map(|d| d.signature).unwrap_or_default();
-        let (a, b) = (sig(&self.initiator), sig(&self.responder));
+    /// The digest of the transcript with the Responder's ephemeral, once
+    /// both descriptors are in (`None` for the Initiator's own view before
+    /// the Responder's ephemeral is known).
+    fn digest(&self, responder_ephemeral: Option<&Digest>) -> Result<Digest, ServiceError> {
+        let (Some(a), Some(b)) = (&self.initiator, &self.responder) else {
+            return Err(ServiceError::Missing("transport descriptor"));
+        };
+        let mine = self
+            .initiator_ephemeral
+            .ok_or(ServiceError::Missing("handshake"))?;
         let v = self.version.to_le_bytes();
-        let parts: [&[u8]; 6] = [
-            &self.nonce,
-            &v,
-            &a,
-            &b,
-            &self.initiator_ephemeral,
-            responder_ephemeral,
-        ];
-        crypto::digest("rendezvous/transcript", &parts)
+        let mut parts: Vec<&[u8]> = vec![&self.nonce, &v, &a.signature, &b.signature, &mine];
+        if let Some(theirs) = responder_ephemeral {
+            parts.push(theirs);
+        }
+        Ok(crypto::digest("rendezvous/transcript", &parts))
+    }
+
+    /// The channel recorded once the transcript is agreed.
+    fn channel(
+        &self,
+        channel_id: Digest,
+        peer_id: Digest,
+        epoch: u64,
+    ) -> Result<SecureChannel, ServiceError> {
+        let address = self
+            .responder
+            .as_ref()
+            .and_then(|d| d.addresses.first())
+            .ok_or(ServiceError::Missing("transport descriptor"))?;
+        Ok(SecureChannel {
+            channel_id,
+            peer_id,
+            address: address.clone(),
+            version: self.version,
+            epoch,
+        })
     }
 }
 
@@ -230,98 +259,122 @@ struct InitiatorSession<'s> {
     state: &'s mut RendezvousState,
     target: Digest,
     transcript: Transcript,
-    failure: Option<String>,
-    channel: Option<SecureChannel>,
+    outcome: Option<RendezvousOutcome>,
 }
 
-impl choreo_rendezvous_exchange::Initiator<RendezvousTypes> for InitiatorSession<'_> {
-    fn version_handshake_request(&mut self, _to: &Peer) -> msg::VersionHandshakeRequest {
+impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
+    type Types = RendezvousTypes;
+    type Error = ServiceError;
+
+    async fn version_handshake_request(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::VersionHandshakeRequest, ServiceError> {
         let v = &self.state.versions;
-        msg::VersionHandshakeRequest {
+        Ok(msg::VersionHandshakeRequest {
             version: v.version,
             min_version: v.min_version,
             capabilities: v.capabilities.clone(),
             nonce: self.transcript.nonce,
-        }
+        })
     }
 
-    fn on_version_handshake_response(&mut self, _from: &Peer, msg: HandshakeOutcome) {
-        match msg {
-            HandshakeOutcome::Compatible {
-                negotiated_version, ..
-            } => {
-                self.transcript.version = negotiated_version;
-            }
-            HandshakeOutcome::Incompatible { reason, .. } => {
-                self.failure.get_or_insert(reason);
-            }
+    async fn on_version_handshake_response(
+        &mut self,
+        _from: Peer,
+        msg: NegotiatedVersion,
+    ) -> Result<(), ServiceError> {
+        let mine = &self.state.versions;
+        if msg.negotiated_version > mine.version || msg.negotiated_version < mine.min_version {
+            return Err(ServiceError::Refused(format!(
+                "negotiated version {} is outside {}..={}",
+                msg.negotiated_version, mine.min_version, mine.version
+            )));
         }
+        self.transcript.version = msg.negotiated_version;
+        Ok(())
     }
 
-    fn rendezvous_descriptor(&mut self, _to: &Peer) -> TransportDescriptor {
+    async fn on_version_incompatible(
+        &mut self,
+        _from: Peer,
+        msg: msg::VersionIncompatible,
+    ) -> Result<(), ServiceError> {
+        self.outcome = Some(RendezvousOutcome::Incompatible {
+            reason: msg.reason,
+            version: msg.version,
+            min_version: msg.min_version,
+        });
+        Ok(())
+    }
+
+    async fn rendezvous_descriptor(
+        &mut self,
+        _to: Peer,
+    ) -> Result<TransportDescriptor, ServiceError> {
         let d = self.state.descriptor(self.state.addresses.clone());
         self.transcript.initiator = Some(d.clone());
-        d
+        Ok(d)
     }
 
-    fn on_descriptor_reply(&mut self, _from: &Peer, msg: TransportDescriptor) {
+    async fn on_descriptor_reply(
+        &mut self,
+        _from: Peer,
+        msg: TransportDescriptor,
+    ) -> Result<(), ServiceError> {
         if let Some(why) = self.state.check(&msg, Some(&self.target)) {
-            self.failure.get_or_insert(why);
+            return Err(ServiceError::Refused(why));
         }
         self.transcript.responder = Some(msg);
+        Ok(())
     }
 
-    fn handshake_init(&mut self, _to: &Peer) -> NoiseHandshake {
+    async fn handshake_init(&mut self, _to: Peer) -> Result<NoiseHandshake, ServiceError> {
         let ephemeral = self.state.ephemeral(&self.transcript.nonce);
-        self.transcript.initiator_ephemeral = ephemeral;
+        self.transcript.initiator_ephemeral = Some(ephemeral);
         // The transcript so far: the Responder's ephemeral is not known yet.
-        let transcript = self.transcript.digest(&[0; 32]);
-        NoiseHandshake {
+        let transcript = self.transcript.digest(None)?;
+        Ok(NoiseHandshake {
             ephemeral,
             transcript,
-            refusal: self.failure.clone(),
-        }
+        })
     }
 
-    fn on_handshake_complete(&mut self, _from: &Peer, msg: NoiseHandshake) {
-        if let Some(why) = msg.refusal {
-            self.failure.get_or_insert(why);
-        } else if msg.transcript != self.transcript.digest(&msg.ephemeral) {
-            self.failure.get_or_insert("transcripts differ".into());
+    async fn on_handshake_complete(
+        &mut self,
+        _from: Peer,
+        msg: NoiseHandshake,
+    ) -> Result<(), ServiceError> {
+        if msg.transcript != self.transcript.digest(Some(&msg.ephemeral))? {
+            return Err(ServiceError::Refused("transcripts differ".into()));
         }
-        if self.failure.is_none() {
-            let address = self
-                .transcript
-                .responder
-                .as_ref()
-                .and_then(|d| d.addresses.first());
-            self.channel = Some(SecureChannel {
-                channel_id: msg.transcript,
-                peer_id: self.target,
-                address: address.cloned().unwrap_or_default(),
-                version: self.transcript.version,
-                epoch: self.state.epoch,
-            });
-        }
+        let channel = self
+            .transcript
+            .channel(msg.transcript, self.target, self.state.epoch)?;
+        self.outcome = Some(RendezvousOutcome::Established(channel));
+        Ok(())
     }
 
-    fn channel_established(&mut self, _to: &Peer) -> msg::ChannelEstablished {
-        // An all-zero channel id tells the Responder that nothing was established.
-        let channel_id = self
-            .channel
-            .as_ref()
-            .map(|c| c.channel_id)
-            .unwrap_or_default();
-        msg::ChannelEstablished {
-            channel_id,
-            epoch: self.state.epoch,
+    async fn channel_established(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::ChannelEstablished, ServiceError> {
+        match &self.outcome {
+            Some(RendezvousOutcome::Established(channel)) => Ok(msg::ChannelEstablished {
+                channel_id: channel.channel_id,
+                epoch: channel.epoch,
+            }),
+            _ => Err(ServiceError::Missing("completed handshake")),
         }
     }
 }
 
-/// Runs the Initiator: connects to the peer `target`, whose descriptor it found.
-pub async fn run_initiator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// Runs the Initiator: connects to the peer `target`, whose descriptor it
+/// found. Ends with the channel both peers recorded, or with the Responder's
+/// reason when their versions are incompatible; a descriptor or handshake
+/// that does not check out (on either side) cancels the exchange.
+pub async fn run_initiator<T: Transport>(
+    session: Session<'_, T>,
     state: &mut RendezvousState,
     target: Digest,
 ) -> Result<RendezvousOutcome, ServiceError> {
@@ -333,24 +386,23 @@ pub async fn run_initiator<E: ChoreographicEffects>(
         nonce,
         ..Transcript::default()
     };
-    let mut session = InitiatorSession {
+    let mut code = InitiatorSession {
         state,
         target,
         transcript,
-        failure: None,
-        channel: None,
+        outcome: None,
     };
-    choreo_rendezvous_exchange::execute_as::<RendezvousTypes, _>(
-        choreo_rendezvous_exchange::As::Initiator(&mut session),
-        adapter,
+    let run = choreo_rendezvous_exchange::execute_as(
+        choreo_rendezvous_exchange::As::Initiator(&mut code),
+        session,
         &choreo_rendezvous_exchange::Params::default(),
     )
-    .await?;
-    let result = match (session.channel, session.failure) {
-        (Some(channel), _) => Ok(channel),
-        (None, failure) => Err(failure.unwrap_or_else(|| "no channel".into())),
+    .await;
+    let result = match run {
+        Ok(_) => code.outcome.ok_or(ServiceError::Missing("version answer")),
+        Err(e) => Err(e.into()),
     };
-    Ok(session.state.finish(result))
+    code.state.finish(result)
 }
 
 /// One exchange as the Responder plays it.
@@ -359,151 +411,192 @@ struct ResponderSession<'s> {
     request: Option<msg::VersionHandshakeRequest>,
     transcript: Transcript,
     peer: Option<Digest>,
-    refusal: Option<String>,
-    channel: Option<SecureChannel>,
+    outcome: Option<RendezvousOutcome>,
 }
 
 impl ResponderSession<'_> {
-    fn negotiate(&self) -> HandshakeOutcome {
+    /// The negotiated version (`Ok`), or why there is no common one (`Err`).
+    fn negotiate(&self) -> Result<Result<NegotiatedVersion, String>, ServiceError> {
         let mine = &self.state.versions;
-        let Some(theirs) = &self.request else {
-            let reason = "no handshake request".into();
-            return HandshakeOutcome::Incompatible {
-                reason,
-                peer_version: mine.version,
-            };
-        };
+        let theirs = self
+            .request
+            .as_ref()
+            .ok_or(ServiceError::Missing("version handshake request"))?;
         let version = mine.version.min(theirs.version);
         if version < mine.min_version.max(theirs.min_version) {
-            let reason = format!(
+            return Ok(Err(format!(
                 "no common version: peer speaks {}..={}",
                 mine.min_version, mine.version
-            );
-            return HandshakeOutcome::Incompatible {
-                reason,
-                peer_version: mine.version,
-            };
+            )));
         }
         let mut capabilities: Vec<String> = (theirs.capabilities.iter())
             .filter(|c| mine.capabilities.contains(c))
             .cloned()
             .collect();
         capabilities.sort();
-        HandshakeOutcome::Compatible {
+        Ok(Ok(NegotiatedVersion {
             negotiated_version: version,
             capabilities,
-        }
+        }))
     }
 }
 
-impl choreo_rendezvous_exchange::Responder<RendezvousTypes> for ResponderSession<'_> {
-    fn on_version_handshake_request(&mut self, _from: &Peer, msg: msg::VersionHandshakeRequest) {
+impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
+    type Types = RendezvousTypes;
+    type Error = ServiceError;
+
+    async fn on_version_handshake_request(
+        &mut self,
+        _from: Peer,
+        msg: msg::VersionHandshakeRequest,
+    ) -> Result<(), ServiceError> {
         self.transcript.nonce = msg.nonce;
         self.request = Some(msg);
+        Ok(())
     }
 
-    fn version_handshake_response(&mut self, _to: &Peer) -> HandshakeOutcome {
-        let outcome = self.negotiate();
-        match &outcome {
-            HandshakeOutcome::Compatible {
-                negotiated_version, ..
-            } => {
-                self.transcript.version = *negotiated_version;
-            }
-            HandshakeOutcome::Incompatible { reason, .. } => self.refusal = Some(reason.clone()),
-        }
-        outcome
+    async fn choose_compatible_or_incompatible(
+        &mut self,
+    ) -> Result<CompatibleOrIncompatible, ServiceError> {
+        Ok(match self.negotiate()? {
+            Ok(_) => CompatibleOrIncompatible::Compatible,
+            Err(_) => CompatibleOrIncompatible::Incompatible,
+        })
     }
 
-    fn on_rendezvous_descriptor(&mut self, _from: &Peer, msg: TransportDescriptor) {
+    async fn version_incompatible(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::VersionIncompatible, ServiceError> {
+        let Err(reason) = self.negotiate()? else {
+            return Err(ServiceError::Invalid(
+                "asked to refuse a compatible version".into(),
+            ));
+        };
+        let mine = &self.state.versions;
+        self.outcome = Some(RendezvousOutcome::Incompatible {
+            reason: reason.clone(),
+            version: mine.version,
+            min_version: mine.min_version,
+        });
+        Ok(msg::VersionIncompatible {
+            reason,
+            version: mine.version,
+            min_version: mine.min_version,
+        })
+    }
+
+    async fn version_handshake_response(
+        &mut self,
+        _to: Peer,
+    ) -> Result<NegotiatedVersion, ServiceError> {
+        let negotiated = self
+            .negotiate()?
+            .map_err(|_| ServiceError::Invalid("asked to accept an incompatible version".into()))?;
+        self.transcript.version = negotiated.negotiated_version;
+        Ok(negotiated)
+    }
+
+    async fn on_rendezvous_descriptor(
+        &mut self,
+        _from: Peer,
+        msg: TransportDescriptor,
+    ) -> Result<(), ServiceError> {
         if let Some(why) = self.state.check(&msg, None) {
-            self.refusal.get_or_insert(why);
+            return Err(ServiceError::Refused(why));
         }
         self.peer = Some(msg.peer_id);
         self.transcript.initiator = Some(msg);
+        Ok(())
     }
 
-    fn descriptor_reply(&mut self, _to: &Peer) -> TransportDescriptor {
+    async fn descriptor_reply(&mut self, _to: Peer) -> Result<TransportDescriptor, ServiceError> {
         // The first of its own addresses over a transport the Initiator offers.
         let offered = self
             .transcript
             .initiator
             .as_ref()
-            .map(|d| d.addresses.as_slice());
-        let usable = (self.state.addresses.iter()).find(|a| {
-            offered
-                .unwrap_or_default()
-                .iter()
-                .any(|o| scheme(o) == scheme(a))
-        });
-        let d = self.state.descriptor(usable.cloned().into_iter().collect());
+            .ok_or(ServiceError::Missing("transport descriptor"))?;
+        let usable = (self.state.addresses.iter())
+            .find(|a| offered.addresses.iter().any(|o| scheme(o) == scheme(a)))
+            .ok_or_else(|| ServiceError::Refused("no common transport".into()))?;
+        let d = self.state.descriptor(vec![usable.clone()]);
         self.transcript.responder = Some(d.clone());
-        d
+        Ok(d)
     }
 
-    fn on_handshake_init(&mut self, _from: &Peer, msg: NoiseHandshake) {
-        self.transcript.initiator_ephemeral = msg.ephemeral;
-        if let Some(why) = msg.refusal {
-            self.refusal.get_or_insert(why);
-        } else if msg.transcript != self.transcript.digest(&[0; 32]) {
-            self.refusal.get_or_insert("transcripts differ".into());
+    async fn on_handshake_init(
+        &mut self,
+        _from: Peer,
+        msg: NoiseHandshake,
+    ) -> Result<(), ServiceError> {
+        self.transcript.initiator_ephemeral = Some(msg.ephemeral);
+        if msg.transcript != self.transcript.digest(None)? {
+            return Err(ServiceError::Refused("transcripts differ".into()));
         }
+        Ok(())
     }
 
-    fn handshake_complete(&mut self, _to: &Peer) -> NoiseHandshake {
+    async fn handshake_complete(&mut self, _to: Peer) -> Result<NoiseHandshake, ServiceError> {
         let ephemeral = self.state.ephemeral(&self.transcript.nonce);
-        let transcript = self.transcript.digest(&ephemeral);
-        NoiseHandshake {
+        let transcript = self.transcript.digest(Some(&ephemeral))?;
+        Ok(NoiseHandshake {
             ephemeral,
             transcript,
-            refusal: self.refusal.clone(),
-        }
+        })
     }
 
-    fn on_channel_established(&mut self, _from: &Peer, msg: msg::ChannelEstablished) {
+    async fn on_channel_established(
+        &mut self,
+        _from: Peer,
+        msg: msg::ChannelEstablished,
+    ) -> Result<(), ServiceError> {
         let ephemeral = self.state.ephemeral(&self.transcript.nonce);
-        let agreed = msg.channel_id == self.transcript.digest(&ephemeral);
-        if self.refusal.is_none() && agreed && msg.epoch == self.state.epoch {
-            let address = self
-                .transcript
-                .responder
-                .as_ref()
-                .and_then(|d| d.addresses.first());
-            self.channel = Some(SecureChannel {
-                channel_id: msg.channel_id,
-                peer_id: self.peer.unwrap_or_default(),
-                address: address.cloned().unwrap_or_default(),
-                version: self.transcript.version,
-                epoch: msg.epoch,
-            });
+        if msg.channel_id != self.transcript.digest(Some(&ephemeral))? {
+            return Err(ServiceError::Refused(
+                "the confirmed channel is not the agreed one".into(),
+            ));
         }
+        if msg.epoch != self.state.epoch {
+            return Err(ServiceError::Refused(format!(
+                "channel for epoch {}, the context is at {}",
+                msg.epoch, self.state.epoch
+            )));
+        }
+        let peer = self
+            .peer
+            .ok_or(ServiceError::Missing("transport descriptor"))?;
+        let channel = self.transcript.channel(msg.channel_id, peer, msg.epoch)?;
+        self.outcome = Some(RendezvousOutcome::Established(channel));
+        Ok(())
     }
 }
 
-/// Runs the Responder: negotiates the version, answers with its descriptor,
-/// completes the handshake and records the channel the Initiator confirms.
-pub async fn run_responder<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+/// Runs the Responder: negotiates the version (ending the exchange when
+/// there is no common one), answers with its descriptor, completes the
+/// handshake and records the channel the Initiator confirms.
+pub async fn run_responder<T: Transport>(
+    session: Session<'_, T>,
     state: &mut RendezvousState,
 ) -> Result<RendezvousOutcome, ServiceError> {
-    let mut session = ResponderSession {
+    let mut code = ResponderSession {
         state,
         request: None,
         transcript: Transcript::default(),
         peer: None,
-        refusal: None,
-        channel: None,
+        outcome: None,
     };
-    choreo_rendezvous_exchange::execute_as::<RendezvousTypes, _>(
-        choreo_rendezvous_exchange::As::Responder(&mut session),
-        adapter,
+    let run = choreo_rendezvous_exchange::execute_as(
+        choreo_rendezvous_exchange::As::Responder(&mut code),
+        session,
         &choreo_rendezvous_exchange::Params::default(),
     )
-    .await?;
-    let result = match (session.channel, session.refusal) {
-        (Some(channel), _) => Ok(channel),
-        (None, Some(why)) => Err(why),
-        (None, None) => Err("the Initiator established no channel".into()),
+    .await;
+    let result = match run {
+        Ok(_) => code
+            .outcome
+            .ok_or(ServiceError::Missing("channel confirmation")),
+        Err(e) => Err(e.into()),
     };
-    Ok(session.state.finish(result))
+    code.state.finish(result)
 }

@@ -8,17 +8,20 @@
 //! lacks (computed from the heads it reported), and commits the new epoch
 //! with the merged head. A replica advances only when its merged journal has
 //! exactly that head; one holding facts nobody else has stays behind and is
-//! reported as lagging.
+//! reported as lagging (its acknowledgement names the epoch it stayed at). A
+//! checkpoint that does not match its own head or the closing epoch makes
+//! the Coordinator refuse: the rotation is cancelled for every replica
+//! before anything is merged.
 
 use std::collections::BTreeSet;
 
-use choreo_epoch_rotation_protocol::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_epoch_rotation_protocol::{msg, Role};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
 use crate::journal::Journal;
-use crate::{index_of, own_index, ServiceError};
+use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The Coordinator's proposal to rotate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,37 +135,60 @@ impl CoordinatorSession<'_> {
     }
 }
 
-impl choreo_epoch_rotation_protocol::Coordinator<EpochTypes> for CoordinatorSession<'_> {
-    fn epoch_rotation_proposal(&mut self, _to: &Peer) -> EpochRotationProposal {
-        self.proposal.clone()
+impl choreo_epoch_rotation_protocol::Coordinator for CoordinatorSession<'_> {
+    type Types = EpochTypes;
+    type Error = ServiceError;
+
+    async fn epoch_rotation_proposal(
+        &mut self,
+        _to: Peer,
+    ) -> Result<EpochRotationProposal, ServiceError> {
+        Ok(self.proposal.clone())
     }
 
-    fn on_epoch_confirmation(&mut self, from: &Peer, msg: msg::EpochConfirmation) {
-        self.heads.push((index_of(from), msg.journal_head));
+    async fn on_epoch_confirmation(
+        &mut self,
+        from: Peer,
+        msg: msg::EpochConfirmation,
+    ) -> Result<(), ServiceError> {
+        self.heads.push((index_of(from)?, msg.journal_head));
+        Ok(())
     }
 
-    fn checkpoint_request(&mut self, _to: &Peer) -> msg::CheckpointRequest {
-        msg::CheckpointRequest {
+    async fn checkpoint_request(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::CheckpointRequest, ServiceError> {
+        Ok(msg::CheckpointRequest {
             epoch: self.proposal.current_epoch,
             journal_head: self.state.replica.head(),
-        }
+        })
     }
 
-    fn on_journal_checkpoint(&mut self, _from: &Peer, msg: JournalCheckpoint) {
+    async fn on_journal_checkpoint(
+        &mut self,
+        from: Peer,
+        msg: JournalCheckpoint,
+    ) -> Result<(), ServiceError> {
         let facts: BTreeSet<String> = msg.facts.into_iter().collect();
         // Only a checkpoint that matches its own head and epoch is joined in.
-        if msg.epoch == self.proposal.current_epoch && head(msg.epoch, &facts) == msg.head {
-            self.merged.extend(facts.iter().cloned());
-            self.checkpoint = Some(facts);
+        if msg.epoch != self.proposal.current_epoch || head(msg.epoch, &facts) != msg.head {
+            return Err(ServiceError::Refused(format!(
+                "the checkpoint of {from} does not match its head and epoch"
+            )));
         }
+        self.merged.extend(facts.iter().cloned());
+        self.checkpoint = Some(facts);
+        Ok(())
     }
 
-    fn journal_delta(&mut self, to: &Peer) -> JournalDelta {
+    async fn journal_delta(&mut self, to: Peer) -> Result<JournalDelta, ServiceError> {
         // The replica's head names a state the Coordinator knows, or the full journal goes.
+        let replica = index_of(to)?;
         let reported = self
             .heads
             .iter()
-            .find(|(p, _)| *p == index_of(to))
+            .find(|(p, _)| *p == replica)
             .map(|(_, h)| *h);
         let epoch = self.proposal.current_epoch;
         let known = [
@@ -178,37 +204,53 @@ impl choreo_epoch_rotation_protocol::Coordinator<EpochTypes> for CoordinatorSess
             Some(base) => self.merged.difference(base).cloned().collect(),
             None => self.merged.iter().cloned().collect(),
         };
-        JournalDelta {
+        Ok(JournalDelta {
             epoch,
             facts,
             target_head: self.target(),
-        }
+        })
     }
 
-    fn on_delta_merged(&mut self, _from: &Peer, _msg: msg::DeltaMerged) {}
+    async fn on_delta_merged(
+        &mut self,
+        _from: Peer,
+        _msg: msg::DeltaMerged,
+    ) -> Result<(), ServiceError> {
+        // A replica whose merged head differs stays behind; its acknowledgement tells.
+        Ok(())
+    }
 
-    fn epoch_commit(&mut self, _to: &Peer) -> msg::EpochCommit {
-        msg::EpochCommit {
+    async fn epoch_commit(&mut self, _to: Peer) -> Result<msg::EpochCommit, ServiceError> {
+        Ok(msg::EpochCommit {
             new_epoch: self.proposal.new_epoch,
             checkpoint_digest: self.target(),
-        }
+        })
     }
 
-    fn on_epoch_rotation_ack(&mut self, from: &Peer, msg: msg::EpochRotationAck) {
+    async fn on_epoch_rotation_ack(
+        &mut self,
+        from: Peer,
+        msg: msg::EpochRotationAck,
+    ) -> Result<(), ServiceError> {
+        // A replica that stayed at another epoch is lagging, not failing.
         if msg.new_epoch == self.proposal.new_epoch {
-            self.rotated.push(index_of(from));
+            self.rotated.push(index_of(from)?);
         }
+        Ok(())
     }
 }
 
 /// Runs the Coordinator: rotates every replica from the current epoch to the
 /// next, for `reason`, after joining their journals.
-pub async fn run_coordinator<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_coordinator<T: Transport>(
+    session: Session<'_, T>,
     state: &mut CoordinatorState,
     reason: &str,
 ) -> Result<RotationOutcome, ServiceError> {
-    let replicas = adapter.members("Participant")?.len() as u16;
+    let replicas = match family_size(&session, Role::Participant.index()) {
+        Ok(n) => n,
+        Err(e) => return Err(reject(session, e)),
+    };
     let current_epoch = state.replica.epoch;
     let proposal = EpochRotationProposal {
         current_epoch,
@@ -216,7 +258,7 @@ pub async fn run_coordinator<E: ChoreographicEffects>(
         reason: reason.into(),
     };
     let merged = state.replica.facts.clone();
-    let mut session = CoordinatorSession {
+    let mut code = CoordinatorSession {
         state,
         proposal,
         heads: Vec::new(),
@@ -224,20 +266,20 @@ pub async fn run_coordinator<E: ChoreographicEffects>(
         merged,
         rotated: Vec::new(),
     };
-    choreo_epoch_rotation_protocol::execute_as::<EpochTypes, _>(
-        choreo_epoch_rotation_protocol::As::Coordinator(&mut session),
-        adapter,
+    choreo_epoch_rotation_protocol::execute_as(
+        choreo_epoch_rotation_protocol::As::Coordinator(&mut code),
+        session,
         &choreo_epoch_rotation_protocol::Params::default(),
     )
     .await?;
-    let head = session.target();
+    let head = code.target();
     let CoordinatorSession {
         state,
         proposal,
         merged,
         rotated,
         ..
-    } = session;
+    } = code;
     state.replica = Replica {
         epoch: proposal.new_epoch,
         facts: merged,
@@ -273,42 +315,70 @@ struct ParticipantSession<'s> {
     rotated: bool,
 }
 
-impl choreo_epoch_rotation_protocol::Participant<EpochTypes> for ParticipantSession<'_> {
-    fn on_epoch_rotation_proposal(&mut self, _from: &Peer, _msg: EpochRotationProposal) {}
+impl choreo_epoch_rotation_protocol::Participant for ParticipantSession<'_> {
+    type Types = EpochTypes;
+    type Error = ServiceError;
 
-    fn epoch_confirmation(&mut self, _to: &Peer) -> msg::EpochConfirmation {
-        let r = &self.state.replica;
-        msg::EpochConfirmation {
-            current_epoch: r.epoch,
-            journal_head: r.head(),
-        }
+    async fn on_epoch_rotation_proposal(
+        &mut self,
+        _from: Peer,
+        _msg: EpochRotationProposal,
+    ) -> Result<(), ServiceError> {
+        Ok(())
     }
 
-    fn on_checkpoint_request(&mut self, _from: &Peer, _msg: msg::CheckpointRequest) {}
-
-    fn journal_checkpoint(&mut self, _to: &Peer) -> JournalCheckpoint {
+    async fn epoch_confirmation(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::EpochConfirmation, ServiceError> {
         let r = &self.state.replica;
-        JournalCheckpoint {
+        Ok(msg::EpochConfirmation {
+            current_epoch: r.epoch,
+            journal_head: r.head(),
+        })
+    }
+
+    async fn on_checkpoint_request(
+        &mut self,
+        _from: Peer,
+        _msg: msg::CheckpointRequest,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn journal_checkpoint(&mut self, _to: Peer) -> Result<JournalCheckpoint, ServiceError> {
+        let r = &self.state.replica;
+        Ok(JournalCheckpoint {
             epoch: r.epoch,
             facts: r.facts.iter().cloned().collect(),
             head: r.head(),
-        }
+        })
     }
 
-    fn on_journal_delta(&mut self, _from: &Peer, msg: JournalDelta) {
+    async fn on_journal_delta(
+        &mut self,
+        _from: Peer,
+        msg: JournalDelta,
+    ) -> Result<(), ServiceError> {
+        // A delta of another epoch does not apply: this replica stays behind.
         if msg.epoch == self.state.replica.epoch {
             self.state.replica.facts.extend(msg.facts);
             self.target = Some(msg.target_head);
         }
+        Ok(())
     }
 
-    fn delta_merged(&mut self, _to: &Peer) -> msg::DeltaMerged {
-        msg::DeltaMerged {
+    async fn delta_merged(&mut self, _to: Peer) -> Result<msg::DeltaMerged, ServiceError> {
+        Ok(msg::DeltaMerged {
             journal_head: self.state.replica.head(),
-        }
+        })
     }
 
-    fn on_epoch_commit(&mut self, _from: &Peer, msg: msg::EpochCommit) {
+    async fn on_epoch_commit(
+        &mut self,
+        _from: Peer,
+        msg: msg::EpochCommit,
+    ) -> Result<(), ServiceError> {
         // Advance only with exactly the journal that was committed.
         if self.state.replica.head() == msg.checkpoint_digest
             && self.target == Some(msg.checkpoint_digest)
@@ -319,12 +389,16 @@ impl choreo_epoch_rotation_protocol::Participant<EpochTypes> for ParticipantSess
                 .record(EpochFact::Rotated(msg.new_epoch, msg.checkpoint_digest));
             self.rotated = true;
         }
+        Ok(())
     }
 
-    fn epoch_rotation_ack(&mut self, _to: &Peer) -> msg::EpochRotationAck {
-        msg::EpochRotationAck {
+    async fn epoch_rotation_ack(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::EpochRotationAck, ServiceError> {
+        Ok(msg::EpochRotationAck {
             new_epoch: self.state.replica.epoch,
-        }
+        })
     }
 }
 
@@ -340,24 +414,26 @@ pub struct ParticipantOutcome {
 /// Runs a replica: reports its head (and, as replica 0, its checkpoint),
 /// merges the delta it is sent, and moves to the new epoch when its journal
 /// matches the committed head.
-pub async fn run_participant<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_participant<T: Transport>(
+    session: Session<'_, T>,
     state: &mut ParticipantState,
 ) -> Result<ParticipantOutcome, ServiceError> {
-    own_index(adapter, "Participant")?;
-    let mut session = ParticipantSession {
+    if let Err(e) = own_index(&session, Role::Participant.name()) {
+        return Err(reject(session, e));
+    }
+    let mut code = ParticipantSession {
         state,
         target: None,
         rotated: false,
     };
-    choreo_epoch_rotation_protocol::execute_as::<EpochTypes, _>(
-        choreo_epoch_rotation_protocol::As::Participant(&mut session),
-        adapter,
+    choreo_epoch_rotation_protocol::execute_as(
+        choreo_epoch_rotation_protocol::As::Participant(&mut code),
+        session,
         &choreo_epoch_rotation_protocol::Params::default(),
     )
     .await?;
     Ok(ParticipantOutcome {
-        epoch: session.state.replica.epoch,
-        rotated: session.rotated,
+        epoch: code.state.replica.epoch,
+        rotated: code.rotated,
     })
 }

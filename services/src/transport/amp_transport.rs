@@ -7,13 +7,16 @@
 //! fills the rest of the fixed window with padding (so the window size, not
 //! the queue, is what observers see); the Receiver accepts the channel only
 //! for its relational context, epoch and window, opens and checks each
-//! envelope in sequence, and receipts what it delivered. Both sides advance
-//! the ratchet at the checkpoint; unreceipted messages stay queued.
+//! envelope in sequence, and receipts every one. Both sides advance the
+//! ratchet at the checkpoint; unreceipted messages stay queued. A refused
+//! channel, an envelope that does not verify, a receipt or checkpoint that
+//! does not match makes the side that finds it refuse, which cancels the
+//! window for both.
 
 use std::collections::VecDeque;
 
 use choreo_amp_transport::msg;
-use choreo_runtime::{Adapter, ChoreographicEffects, Peer};
+use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
@@ -38,15 +41,11 @@ pub struct ChannelOpen {
     pub window: u64,
 }
 
-/// The Receiver's answer to [`ChannelOpen`].
+/// The Receiver's acceptance of [`ChannelOpen`] (it refuses by cancelling).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelAccept {
-    /// The channel session answered.
+    /// The channel session accepted.
     pub channel_id: Digest,
-    /// Whether the Receiver takes the window.
-    pub accepted: bool,
-    /// Why not, when it does not.
-    pub reason: Option<String>,
 }
 
 /// One sealed message of the window.
@@ -90,6 +89,8 @@ impl choreo_amp_transport::Types for AmpTypes {
 pub enum AmpFact {
     /// A channel session opened (or was refused, with the reason).
     Opened(Digest, Result<(), String>),
+    /// An opened channel session failed before its window completed.
+    Aborted(Digest, String),
     /// The message with this sequence number was delivered.
     Delivered(u64),
     /// The ratchet advanced to this generation.
@@ -120,8 +121,8 @@ fn ratchet_key(config: &ChannelConfig, generation: u32) -> Digest {
 }
 
 /// The MAC of an envelope's routing data and ciphertext.
-fn envelope_mac(key: &Digest, e: &AmpEnvelope) -> Digest {
-    crypto::mac(key, &[&e.channel_id, &e.seq.to_le_bytes(), &e.sealed])
+fn envelope_mac(key: &Digest, channel_id: &Digest, seq: u64, sealed: &[u8]) -> Digest {
+    crypto::mac(key, &[channel_id, &seq.to_le_bytes(), sealed])
 }
 
 /// Plaintext layout: kind (0 data, 1 padding), length (u32 LE), body, zeros.
@@ -159,12 +160,18 @@ pub struct SenderState {
 /// How a window ended for the Sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SenderOutcome {
-    /// Whether the Receiver accepted the channel.
-    pub accepted: bool,
     /// Queued messages delivered and receipted in this window.
     pub delivered: usize,
     /// The generation after the checkpoint.
     pub generation: u32,
+}
+
+/// What the Sender sent of one envelope: its sequence number, the digest a
+/// receipt must carry, and whether it held data (not padding).
+struct Sent {
+    seq: u64,
+    digest: Digest,
+    data: bool,
 }
 
 /// One window as the Sender plays it.
@@ -172,111 +179,147 @@ struct SenderSession<'s> {
     state: &'s mut SenderState,
     channel_id: Digest,
     accepted: bool,
-    /// What was sent: sequence number, ciphertext digest, and whether it was data.
-    sent: Vec<(u64, Digest, bool)>,
+    sent: Vec<Sent>,
     delivered: usize,
-    proposed: u32,
-}
-
-impl choreo_amp_transport::Sender<AmpTypes> for SenderSession<'_> {
-    fn channel_open(&mut self, _to: &Peer) -> ChannelOpen {
-        let config = &self.state.config;
-        ChannelOpen {
-            channel_id: self.channel_id,
-            context_id: config.context_id,
-            epoch: config.epoch,
-            generation: self.state.generation,
-            window: config.window,
-        }
-    }
-
-    fn on_channel_accept(&mut self, _from: &Peer, msg: ChannelAccept) {
-        self.accepted = msg.accepted && msg.channel_id == self.channel_id;
-        let opened = if self.accepted {
-            Ok(())
-        } else {
-            Err(msg.reason.unwrap_or_default())
-        };
-        self.state
-            .journal
-            .record(AmpFact::Opened(self.channel_id, opened));
-    }
-
-    fn amp_message(&mut self, _to: &Peer) -> AmpEnvelope {
-        // Data only once accepted, in queue order; padding fills the window.
-        let queued = self.data_sent();
-        let body = self
-            .state
-            .outbox
-            .get(queued)
-            .filter(|_| self.accepted)
-            .cloned();
-        let seq = self.state.next_seq;
-        self.state.next_seq += 1;
-        let key = ratchet_key(&self.state.config, self.state.generation);
-        let sealed = crypto::seal(&key, &seq.to_le_bytes(), &pad(body.as_deref()));
-        let mut envelope = AmpEnvelope {
-            channel_id: self.channel_id,
-            seq,
-            generation: self.state.generation,
-            sealed,
-            mac: [0; 32],
-        };
-        envelope.mac = envelope_mac(&key, &envelope);
-        let digest = crypto::digest("amp/receipt", &[&envelope.sealed]);
-        self.sent.push((seq, digest, body.is_some()));
-        envelope
-    }
-
-    fn on_amp_receipt(&mut self, _from: &Peer, msg: msg::AmpReceipt) {
-        let sent = self.sent.iter().find(|(seq, _, _)| *seq == msg.seq);
-        if let Some((seq, digest, true)) = sent {
-            if *digest == msg.digest {
-                self.delivered += 1;
-                self.state.journal.record(AmpFact::Delivered(*seq));
-            }
-        }
-    }
-
-    fn ratchet_checkpoint(&mut self, _to: &Peer) -> msg::RatchetCheckpoint {
-        self.proposed = self.state.generation + 1;
-        msg::RatchetCheckpoint {
-            epoch: self.state.config.epoch,
-            generation: self.proposed,
-        }
-    }
-
-    fn on_checkpoint_ack(&mut self, _from: &Peer, msg: msg::CheckpointAck) {
-        if msg.generation == self.proposed {
-            self.state.generation = self.proposed;
-            self.state
-                .journal
-                .record(AmpFact::Checkpointed(self.proposed));
-        }
-    }
-
-    fn channel_close(&mut self, _to: &Peer) -> ChannelClose {
-        self.state.journal.record(AmpFact::Closed(self.channel_id));
-        ChannelClose {
-            channel_id: self.channel_id,
-            next_seq: self.state.next_seq,
-            reason: "window complete".into(),
-        }
-    }
+    proposed: Option<u32>,
 }
 
 impl SenderSession<'_> {
     /// Data messages sent so far in this window.
     fn data_sent(&self) -> usize {
-        self.sent.iter().filter(|(_, _, data)| *data).count()
+        self.sent.iter().filter(|s| s.data).count()
     }
+}
+
+impl choreo_amp_transport::Sender for SenderSession<'_> {
+    type Types = AmpTypes;
+    type Error = ServiceError;
+
+    async fn channel_open(&mut self, _to: Peer) -> Result<ChannelOpen, ServiceError> {
+        let config = &self.state.config;
+        Ok(ChannelOpen {
+            channel_id: self.channel_id,
+            context_id: config.context_id,
+            epoch: config.epoch,
+            generation: self.state.generation,
+            window: config.window,
+        })
+    }
+
+    async fn on_channel_accept(
+        &mut self,
+        _from: Peer,
+        msg: ChannelAccept,
+    ) -> Result<(), ServiceError> {
+        if msg.channel_id != self.channel_id {
+            return Err(ServiceError::Refused(
+                "acceptance of another channel".into(),
+            ));
+        }
+        self.accepted = true;
+        self.state
+            .journal
+            .record(AmpFact::Opened(self.channel_id, Ok(())));
+        Ok(())
+    }
+
+    async fn amp_message(&mut self, _to: Peer) -> Result<AmpEnvelope, ServiceError> {
+        // Data in queue order; padding fills the rest of the window.
+        let body = self.state.outbox.get(self.data_sent()).cloned();
+        let seq = self.state.next_seq;
+        self.state.next_seq += 1;
+        let key = ratchet_key(&self.state.config, self.state.generation);
+        let sealed = crypto::seal(&key, &seq.to_le_bytes(), &pad(body.as_deref()));
+        let mac = envelope_mac(&key, &self.channel_id, seq, &sealed);
+        let envelope = AmpEnvelope {
+            channel_id: self.channel_id,
+            seq,
+            generation: self.state.generation,
+            sealed,
+            mac,
+        };
+        let digest = crypto::digest("amp/receipt", &[&envelope.sealed]);
+        self.sent.push(Sent {
+            seq,
+            digest,
+            data: body.is_some(),
+        });
+        Ok(envelope)
+    }
+
+    async fn on_amp_receipt(
+        &mut self,
+        _from: Peer,
+        msg: msg::AmpReceipt,
+    ) -> Result<(), ServiceError> {
+        let sent = self.sent.iter().find(|s| s.seq == msg.seq);
+        let Some(sent) = sent.filter(|s| s.digest == msg.digest) else {
+            return Err(ServiceError::Refused(format!(
+                "the receipt for message {} does not match what was sent",
+                msg.seq
+            )));
+        };
+        if sent.data {
+            self.delivered += 1;
+            self.state.journal.record(AmpFact::Delivered(msg.seq));
+        }
+        Ok(())
+    }
+
+    async fn ratchet_checkpoint(
+        &mut self,
+        _to: Peer,
+    ) -> Result<msg::RatchetCheckpoint, ServiceError> {
+        let next = self.state.generation + 1;
+        self.proposed = Some(next);
+        Ok(msg::RatchetCheckpoint {
+            epoch: self.state.config.epoch,
+            generation: next,
+        })
+    }
+
+    async fn on_checkpoint_ack(
+        &mut self,
+        _from: Peer,
+        msg: msg::CheckpointAck,
+    ) -> Result<(), ServiceError> {
+        let proposed = self.proposed.ok_or(ServiceError::Missing("checkpoint"))?;
+        if msg.generation != proposed {
+            return Err(ServiceError::Refused(format!(
+                "checkpoint acknowledged at generation {}, not {proposed}",
+                msg.generation
+            )));
+        }
+        self.state.generation = proposed;
+        self.state.journal.record(AmpFact::Checkpointed(proposed));
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, _to: Peer) -> Result<ChannelClose, ServiceError> {
+        self.state.journal.record(AmpFact::Closed(self.channel_id));
+        Ok(ChannelClose {
+            channel_id: self.channel_id,
+            next_seq: self.state.next_seq,
+            reason: "window complete".into(),
+        })
+    }
+}
+
+/// Records the failure of a window: a refused open, or an abort after it.
+fn failed(journal: &mut Journal<AmpFact>, channel: Digest, opened: bool, e: &ServiceError) {
+    let fact = if opened {
+        AmpFact::Aborted(channel, e.reason())
+    } else {
+        AmpFact::Opened(channel, Err(e.reason()))
+    };
+    journal.record(fact);
 }
 
 /// Runs the Sender: opens the channel, sends one window of queued messages
 /// (padded to the window), checkpoints the ratchet and closes. Receipted
 /// messages leave the outbox; the rest wait for the next window.
-pub async fn run_sender<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+pub async fn run_sender<T: Transport>(
+    session: Session<'_, T>,
     state: &mut SenderState,
 ) -> Result<SenderOutcome, ServiceError> {
     let config = &state.config;
@@ -291,29 +334,33 @@ pub async fn run_sender<E: ChoreographicEffects>(
     let params = choreo_amp_transport::Params {
         window: config.window,
     };
-    let mut session = SenderSession {
+    let mut code = SenderSession {
         state,
         channel_id,
         accepted: false,
         sent: Vec::new(),
         delivered: 0,
-        proposed: 0,
+        proposed: None,
     };
-    choreo_amp_transport::execute_as::<AmpTypes, _>(
-        choreo_amp_transport::As::Sender(&mut session),
-        adapter,
+    let run = choreo_amp_transport::execute_as(
+        choreo_amp_transport::As::Sender(&mut code),
+        session,
         &params,
     )
-    .await?;
+    .await;
     let SenderSession {
         state,
         accepted,
         delivered,
         ..
-    } = session;
+    } = code;
     state.outbox.drain(..delivered);
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        failed(&mut state.journal, channel_id, accepted, &e);
+        return Err(e);
+    }
     Ok(SenderOutcome {
-        accepted,
         delivered,
         generation: state.generation,
     })
@@ -337,8 +384,6 @@ pub struct ReceiverState {
 /// How a window ended for the Receiver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiverOutcome {
-    /// Whether it accepted the channel, or why not.
-    pub accepted: Result<(), String>,
     /// Messages delivered in this window.
     pub delivered: usize,
     /// The generation after the checkpoint.
@@ -349,137 +394,161 @@ pub struct ReceiverOutcome {
 struct ReceiverSession<'s> {
     state: &'s mut ReceiverState,
     open: Option<ChannelOpen>,
-    accepted: Result<(), String>,
-    last_receipt: msg::AmpReceipt,
+    receipt: Option<msg::AmpReceipt>,
     delivered: usize,
 }
 
 impl ReceiverSession<'_> {
-    /// Opens `e` if it is the next envelope of an accepted channel.
-    fn receive(&mut self, e: &AmpEnvelope) -> Option<Option<Vec<u8>>> {
-        let open = self.open.as_ref().filter(|_| self.accepted.is_ok())?;
-        let key = ratchet_key(&self.state.config, self.state.generation);
-        let in_order = e.channel_id == open.channel_id && e.seq == self.state.next_seq;
-        let fresh = e.generation == self.state.generation;
-        if !(in_order && fresh && envelope_mac(&key, e) == e.mac) {
-            return None;
-        }
-        self.state.next_seq += 1;
-        Some(unpad(&crypto::open(&key, &e.seq.to_le_bytes(), &e.sealed)))
+    fn open(&self) -> Result<&ChannelOpen, ServiceError> {
+        self.open
+            .as_ref()
+            .ok_or(ServiceError::Missing("channel open"))
     }
-}
 
-impl choreo_amp_transport::Receiver<AmpTypes> for ReceiverSession<'_> {
-    fn on_channel_open(&mut self, _from: &Peer, msg: ChannelOpen) {
+    /// Why the Receiver refuses `msg`, if it does.
+    fn objection(&self, msg: &ChannelOpen) -> Option<String> {
         let config = &self.state.config;
-        self.accepted = if msg.context_id != config.context_id {
-            Err("unknown relational context".into())
+        if msg.context_id != config.context_id {
+            Some("unknown relational context".into())
         } else if msg.epoch != config.epoch || msg.window != config.window {
-            Err("epoch or window differs from the channel's".into())
+            Some("epoch or window differs from the channel's".into())
         } else if msg.generation != self.state.generation {
-            Err(format!(
+            Some(format!(
                 "generation {} is not {}",
                 msg.generation, self.state.generation
             ))
         } else {
-            Ok(())
-        };
-        self.state
-            .journal
-            .record(AmpFact::Opened(msg.channel_id, self.accepted.clone()));
-        self.open = Some(msg);
-    }
-
-    fn channel_accept(&mut self, _to: &Peer) -> ChannelAccept {
-        ChannelAccept {
-            channel_id: self.open.as_ref().map(|o| o.channel_id).unwrap_or_default(),
-            accepted: self.accepted.is_ok(),
-            reason: self.accepted.clone().err(),
+            None
         }
-    }
-
-    fn on_amp_message(&mut self, _from: &Peer, msg: AmpEnvelope) {
-        let digest = crypto::digest("amp/receipt", &[&msg.sealed]);
-        self.last_receipt = match self.receive(&msg) {
-            Some(Some(body)) => {
-                self.state.inbox.push(body);
-                self.delivered += 1;
-                self.state.journal.record(AmpFact::Delivered(msg.seq));
-                msg::AmpReceipt {
-                    seq: msg.seq,
-                    digest,
-                }
-            }
-            // Padding is receipted too; it carries nothing to deliver.
-            Some(None) => msg::AmpReceipt {
-                seq: msg.seq,
-                digest,
-            },
-            None => msg::AmpReceipt {
-                seq: msg.seq,
-                digest: [0; 32],
-            },
-        };
-    }
-
-    fn amp_receipt(&mut self, _to: &Peer) -> msg::AmpReceipt {
-        self.last_receipt.clone()
-    }
-
-    fn on_ratchet_checkpoint(&mut self, _from: &Peer, msg: msg::RatchetCheckpoint) {
-        let next = self.state.generation + 1;
-        if self.accepted.is_ok() && msg.epoch == self.state.config.epoch && msg.generation == next {
-            self.state.generation = next;
-            self.state.journal.record(AmpFact::Checkpointed(next));
-        }
-    }
-
-    fn checkpoint_ack(&mut self, _to: &Peer) -> msg::CheckpointAck {
-        msg::CheckpointAck {
-            generation: self.state.generation,
-        }
-    }
-
-    fn on_channel_close(&mut self, _from: &Peer, msg: ChannelClose) {
-        // Sequence numbers only move forward; skipped ones were never delivered.
-        self.state.next_seq = self.state.next_seq.max(msg.next_seq);
-        self.state.journal.record(AmpFact::Closed(msg.channel_id));
     }
 }
 
-/// Runs the Receiver: accepts the channel from its configuration, delivers
-/// the window's messages in order into its inbox, and follows the checkpoint.
-pub async fn run_receiver<E: ChoreographicEffects>(
-    adapter: &mut Adapter<E>,
+impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
+    type Types = AmpTypes;
+    type Error = ServiceError;
+
+    async fn on_channel_open(&mut self, _from: Peer, msg: ChannelOpen) -> Result<(), ServiceError> {
+        let verdict = self.objection(&msg).map_or(Ok(()), Err);
+        self.state
+            .journal
+            .record(AmpFact::Opened(msg.channel_id, verdict.clone()));
+        verdict.map_err(ServiceError::Refused)?;
+        self.open = Some(msg);
+        Ok(())
+    }
+
+    async fn channel_accept(&mut self, _to: Peer) -> Result<ChannelAccept, ServiceError> {
+        Ok(ChannelAccept {
+            channel_id: self.open()?.channel_id,
+        })
+    }
+
+    async fn on_amp_message(&mut self, _from: Peer, msg: AmpEnvelope) -> Result<(), ServiceError> {
+        let channel = self.open()?.channel_id;
+        let key = ratchet_key(&self.state.config, self.state.generation);
+        let mac = envelope_mac(&key, &msg.channel_id, msg.seq, &msg.sealed);
+        let in_order = msg.channel_id == channel && msg.seq == self.state.next_seq;
+        if !(in_order && msg.generation == self.state.generation && mac == msg.mac) {
+            return Err(ServiceError::Refused(format!(
+                "message {} does not verify",
+                msg.seq
+            )));
+        }
+        self.state.next_seq += 1;
+        // Padding is receipted too; it carries nothing to deliver.
+        let plain = crypto::open(&key, &msg.seq.to_le_bytes(), &msg.sealed);
+        if let Some(body) = unpad(&plain) {
+            self.state.inbox.push(body);
+            self.delivered += 1;
+            self.state.journal.record(AmpFact::Delivered(msg.seq));
+        }
+        let digest = crypto::digest("amp/receipt", &[&msg.sealed]);
+        self.receipt = Some(msg::AmpReceipt {
+            seq: msg.seq,
+            digest,
+        });
+        Ok(())
+    }
+
+    async fn amp_receipt(&mut self, _to: Peer) -> Result<msg::AmpReceipt, ServiceError> {
+        self.receipt.take().ok_or(ServiceError::Missing("message"))
+    }
+
+    async fn on_ratchet_checkpoint(
+        &mut self,
+        _from: Peer,
+        msg: msg::RatchetCheckpoint,
+    ) -> Result<(), ServiceError> {
+        let next = self.state.generation + 1;
+        if msg.epoch != self.state.config.epoch || msg.generation != next {
+            return Err(ServiceError::Refused(format!(
+                "checkpoint to generation {} of epoch {}, expected {next} of {}",
+                msg.generation, msg.epoch, self.state.config.epoch
+            )));
+        }
+        self.state.generation = next;
+        self.state.journal.record(AmpFact::Checkpointed(next));
+        Ok(())
+    }
+
+    async fn checkpoint_ack(&mut self, _to: Peer) -> Result<msg::CheckpointAck, ServiceError> {
+        Ok(msg::CheckpointAck {
+            generation: self.state.generation,
+        })
+    }
+
+    async fn on_channel_close(
+        &mut self,
+        _from: Peer,
+        msg: ChannelClose,
+    ) -> Result<(), ServiceError> {
+        if msg.channel_id != self.open()?.channel_id {
+            return Err(ServiceError::Refused("close of another channel".into()));
+        }
+        // Sequence numbers only move forward; skipped ones were never delivered.
+        self.state.next_seq = self.state.next_seq.max(msg.next_seq);
+        self.state.journal.record(AmpFact::Closed(msg.channel_id));
+        Ok(())
+    }
+}
+
+/// Runs the Receiver: accepts the channel from its configuration (refusing
+/// any other), delivers the window's messages in order into its inbox, and
+/// follows the checkpoint.
+pub async fn run_receiver<T: Transport>(
+    session: Session<'_, T>,
     state: &mut ReceiverState,
 ) -> Result<ReceiverOutcome, ServiceError> {
     let params = choreo_amp_transport::Params {
         window: state.config.window,
     };
-    let mut session = ReceiverSession {
+    let mut code = ReceiverSession {
         state,
         open: None,
-        accepted: Err("no channel opened".into()),
-        last_receipt: msg::AmpReceipt {
-            seq: 0,
-            digest: [0; 32],
-        },
+        receipt: None,
         delivered: 0,
     };
-    choreo_amp_transport::execute_as::<AmpTypes, _>(
-        choreo_amp_transport::As::Receiver(&mut session),
-        adapter,
+    let run = choreo_amp_transport::execute_as(
+        choreo_amp_transport::As::Receiver(&mut code),
+        session,
         &params,
     )
-    .await?;
+    .await;
     let ReceiverSession {
         state,
-        accepted,
+        open,
         delivered,
         ..
-    } = session;
+    } = code;
+    if let Err(e) = run {
+        let e = ServiceError::from(e);
+        // A refused open was recorded when it was refused.
+        if let Some(open) = &open {
+            failed(&mut state.journal, open.channel_id, true, &e);
+        }
+        return Err(e);
+    }
     Ok(ReceiverOutcome {
-        accepted,
         delivered,
         generation: state.generation,
     })

@@ -24,8 +24,8 @@ use std::future::Future;
 pub static PROTOCOL: rt::Protocol = rt::Protocol {
     name: "AuraConsensus",
     digest: rt::Digest([
-        0xb3, 0xbb, 0x95, 0xc6, 0x50, 0x4e, 0x2f, 0xc4, 0xad, 0xe4, 0xbb, 0x11, 0x2e, 0xda, 0x1f,
-        0x80,
+        0x79, 0x30, 0x2e, 0xae, 0x0d, 0x3a, 0xa8, 0xad, 0xf9, 0x07, 0x22, 0x9c, 0xba, 0xc0, 0xa6,
+        0xac,
     ]),
     roles: &[
         rt::RoleDecl {
@@ -42,6 +42,7 @@ pub static PROTOCOL: rt::Protocol = rt::Protocol {
         "NonceCommit",
         "SignRequest",
         "SignShare",
+        "SignDecline",
         "ConsensusResult",
         "ResultAck",
     ],
@@ -99,10 +100,12 @@ pub mod label {
     pub const SIGN_REQUEST: u16 = 2;
     /// `SignShare`.
     pub const SIGN_SHARE: u16 = 3;
+    /// `SignDecline`.
+    pub const SIGN_DECLINE: u16 = 4;
     /// `ConsensusResult`.
-    pub const CONSENSUS_RESULT: u16 = 4;
+    pub const CONSENSUS_RESULT: u16 = 5;
     /// `ResultAck`.
-    pub const RESULT_ACK: u16 = 5;
+    pub const RESULT_ACK: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -144,6 +147,17 @@ pub mod msg {
     #[allow(unused_imports)]
     use super::{rt, Types};
 
+    /// The payload of `SignDecline`.
+    #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
+    #[serde(crate = "choreo_runtime::serde")]
+    pub struct SignDecline {
+        /// `consensus_id`.
+        pub consensus_id: [u8; 32],
+        /// `reason`.
+        pub reason: String,
+    }
+
     /// The payload of `ResultAck`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
     #[cfg_attr(feature = "scripted", derive(Default))]
@@ -157,11 +171,21 @@ pub mod msg {
 }
 
 /// The branches of each choice.
-pub mod choice {}
+pub mod choice {
+
+    /// The branches of the choice made by `Witness[*]`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum DeclineOrSign {
+        /// Branch `Decline`.
+        Decline,
+        /// Branch `Sign`.
+        Sign,
+    }
+}
 
 /// The guard chain of every send, by the index generated code names it by.
-const GUARDS: [rt::SendGuard; 6] = [
-    // 0: `Execute` (line 37)
+const GUARDS: [rt::SendGuard; 7] = [
+    // 0: `Execute` (line 41)
     rt::SendGuard {
         label: label::EXECUTE,
         capabilities: &[2],
@@ -173,7 +197,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 1: `NonceCommit` (line 41)
+    // 1: `NonceCommit` (line 45)
     rt::SendGuard {
         label: label::NONCE_COMMIT,
         capabilities: &[4],
@@ -185,7 +209,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &["pipelined_commitment"],
         leakage_budget: None,
     },
-    // 2: `SignRequest` (line 45)
+    // 2: `SignRequest` (line 49)
     rt::SendGuard {
         label: label::SIGN_REQUEST,
         capabilities: &[0],
@@ -197,7 +221,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 3: `SignShare` (line 49)
+    // 3: `SignShare` (line 56)
     rt::SendGuard {
         label: label::SIGN_SHARE,
         capabilities: &[4, 3],
@@ -209,7 +233,19 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 4: `ConsensusResult` (line 53)
+    // 4: `SignDecline` (line 59)
+    rt::SendGuard {
+        label: label::SIGN_DECLINE,
+        capabilities: &[4],
+        flow_cost: 50,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `ConsensusResult` (line 63)
     rt::SendGuard {
         label: label::CONSENSUS_RESULT,
         capabilities: &[1],
@@ -221,7 +257,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: Some([0, 1, 1]),
     },
-    // 5: `ResultAck` (line 56)
+    // 6: `ResultAck` (line 66)
     rt::SendGuard {
         label: label::RESULT_ACK,
         capabilities: &[],
@@ -235,23 +271,26 @@ const GUARDS: [rt::SendGuard; 6] = [
     },
 ];
 
-/// The guard of `Execute` (line 37).
+/// The guard of `Execute` (line 41).
 const G_EXECUTE_0: u16 = 0;
 
-/// The guard of `NonceCommit` (line 41).
+/// The guard of `NonceCommit` (line 45).
 const G_NONCE_COMMIT_1: u16 = 1;
 
-/// The guard of `SignRequest` (line 45).
+/// The guard of `SignRequest` (line 49).
 const G_SIGN_REQUEST_2: u16 = 2;
 
-/// The guard of `SignShare` (line 49).
+/// The guard of `SignShare` (line 56).
 const G_SIGN_SHARE_3: u16 = 3;
 
-/// The guard of `ConsensusResult` (line 53).
-const G_CONSENSUS_RESULT_4: u16 = 4;
+/// The guard of `SignDecline` (line 59).
+const G_SIGN_DECLINE_4: u16 = 4;
 
-/// The guard of `ResultAck` (line 56).
-const G_RESULT_ACK_5: u16 = 5;
+/// The guard of `ConsensusResult` (line 63).
+const G_CONSENSUS_RESULT_5: u16 = 5;
+
+/// The guard of `ResultAck` (line 66).
+const G_RESULT_ACK_6: u16 = 6;
 
 /// What your code supplies and decides as `Coordinator`, and what it is told.
 pub trait Coordinator: Send {
@@ -276,6 +315,12 @@ pub trait Coordinator: Send {
         &mut self,
         to: rt::Peer,
     ) -> impl Future<Output = Result<<Self::Types as Types>::SignRequestMsg, Self::Error>> + Send;
+    /// `SignDecline` received from `from` (`Witness[*]`).
+    fn on_sign_decline(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::SignDecline,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `SignShare` received from `from` (`Witness[*]`).
     fn on_sign_share(
         &mut self,
@@ -331,10 +376,22 @@ async fn run_coordinator<C: Coordinator, N: rt::Transport>(
     }
     {
         let from = s.members(1)?;
-        let msgs: Vec<<C::Types as Types>::SignShareMsg> =
-            s.fan_in(from, label::SIGN_SHARE, true).await?;
-        for (peer, msg) in from.iter().zip(msgs) {
-            s.call(role.on_sign_share(peer, msg)).await?;
+        for offer in s
+            .fan_in_choice(from, &[label::SIGN_DECLINE, label::SIGN_SHARE], true)
+            .await?
+        {
+            let from = offer.from();
+            match offer.label() {
+                label::SIGN_DECLINE => {
+                    let msg: msg::SignDecline = offer.decode()?;
+                    s.call(role.on_sign_decline(from, msg)).await?;
+                }
+                label::SIGN_SHARE => {
+                    let msg: <C::Types as Types>::SignShareMsg = offer.decode()?;
+                    s.call(role.on_sign_share(from, msg)).await?;
+                }
+                _ => return Err(offer.unexpected().into()),
+            }
         }
     }
     {
@@ -345,7 +402,7 @@ async fn run_coordinator<C: Coordinator, N: rt::Transport>(
             let m = s.call(role.consensus_result(p)).await?;
             messages.push((p, m));
         }
-        s.fan_out(G_CONSENSUS_RESULT_4, true, &messages).await?;
+        s.fan_out(G_CONSENSUS_RESULT_5, true, &messages).await?;
     }
     {
         let from = s.members(1)?;
@@ -381,6 +438,15 @@ pub trait Witness: Send {
         from: rt::Peer,
         msg: <Self::Types as Types>::SignRequestMsg,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Which branch `Witness[*]` takes: Decline, Sign.
+    fn choose_decline_or_sign(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::DeclineOrSign, Self::Error>> + Send;
+    /// The payload of `SignDecline` to `to` (`Coordinator`).
+    fn sign_decline(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::SignDecline, Self::Error>> + Send;
     /// The payload of `SignShare` to `to` (`Coordinator`).
     fn sign_share(
         &mut self,
@@ -420,10 +486,17 @@ async fn run_witness<C: Witness, N: rt::Transport>(
         let msg: <C::Types as Types>::SignRequestMsg = s.recv(from, label::SIGN_REQUEST).await?;
         s.call(role.on_sign_request(from, msg)).await?;
     }
-    {
-        let to = s.single(0)?;
-        let payload = s.call(role.sign_share(to)).await?;
-        s.send(to, G_SIGN_SHARE_3, &payload).await?;
+    match s.call(role.choose_decline_or_sign()).await? {
+        choice::DeclineOrSign::Decline => {
+            let to = s.single(0)?;
+            let payload = s.call(role.sign_decline(to)).await?;
+            s.send(to, G_SIGN_DECLINE_4, &payload).await?;
+        }
+        choice::DeclineOrSign::Sign => {
+            let to = s.single(0)?;
+            let payload = s.call(role.sign_share(to)).await?;
+            s.send(to, G_SIGN_SHARE_3, &payload).await?;
+        }
     }
     {
         let from = s.single(0)?;
@@ -434,7 +507,7 @@ async fn run_witness<C: Witness, N: rt::Transport>(
     {
         let to = s.single(0)?;
         let payload = s.call(role.result_ack(to)).await?;
-        s.send(to, G_RESULT_ACK_5, &payload).await?;
+        s.send(to, G_RESULT_ACK_6, &payload).await?;
     }
     Ok(())
 }
@@ -668,6 +741,15 @@ pub mod scripted {
             self.trace.push(format!("!{to}.SignRequest"));
             Ok(Default::default())
         }
+        async fn on_sign_decline(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::SignDecline,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SignDecline"));
+            Ok(())
+        }
         async fn on_sign_share(
             &mut self,
             from: rt::Peer,
@@ -724,6 +806,18 @@ pub mod scripted {
             self.step()?;
             self.trace.push(format!("?{from}.SignRequest"));
             Ok(())
+        }
+        async fn choose_decline_or_sign(&mut self) -> Result<choice::DeclineOrSign, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["Decline", "Sign"]) {
+                1 => choice::DeclineOrSign::Sign,
+                _ => choice::DeclineOrSign::Decline,
+            })
+        }
+        async fn sign_decline(&mut self, to: rt::Peer) -> Result<msg::SignDecline, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SignDecline"));
+            Ok(Default::default())
         }
         async fn sign_share(
             &mut self,

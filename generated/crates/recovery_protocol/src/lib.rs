@@ -24,8 +24,8 @@ use std::future::Future;
 pub static PROTOCOL: rt::Protocol = rt::Protocol {
     name: "RecoveryProtocol",
     digest: rt::Digest([
-        0xe9, 0x4d, 0xab, 0x86, 0x3c, 0xe8, 0xa1, 0x25, 0x8d, 0xcc, 0xe5, 0x4e, 0xf3, 0x4f, 0x94,
-        0xe2,
+        0x86, 0xf2, 0x10, 0x9e, 0x4c, 0x6c, 0xfa, 0xa5, 0x8a, 0x7f, 0x7d, 0x5f, 0xa0, 0x0c, 0x05,
+        0x90,
     ]),
     roles: &[
         rt::RoleDecl {
@@ -45,6 +45,7 @@ pub static PROTOCOL: rt::Protocol = rt::Protocol {
         "RecoveryRequest",
         "ApprovalRequest",
         "GuardianApproval",
+        "ApprovalRefused",
         "RecoveryBundle",
         "DeviceBinding",
         "RecoveryFinalized",
@@ -98,14 +99,16 @@ pub mod label {
     pub const APPROVAL_REQUEST: u16 = 1;
     /// `GuardianApproval`.
     pub const GUARDIAN_APPROVAL: u16 = 2;
+    /// `ApprovalRefused`.
+    pub const APPROVAL_REFUSED: u16 = 3;
     /// `RecoveryBundle`.
-    pub const RECOVERY_BUNDLE: u16 = 3;
+    pub const RECOVERY_BUNDLE: u16 = 4;
     /// `DeviceBinding`.
-    pub const DEVICE_BINDING: u16 = 4;
+    pub const DEVICE_BINDING: u16 = 5;
     /// `RecoveryFinalized`.
-    pub const RECOVERY_FINALIZED: u16 = 5;
+    pub const RECOVERY_FINALIZED: u16 = 6;
     /// `RecoveryComplete`.
-    pub const RECOVERY_COMPLETE: u16 = 6;
+    pub const RECOVERY_COMPLETE: u16 = 7;
 }
 
 /// The payload types this protocol names from your crate.
@@ -151,6 +154,17 @@ pub mod msg {
     #[allow(unused_imports)]
     use super::{rt, Types};
 
+    /// The payload of `ApprovalRefused`.
+    #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
+    #[serde(crate = "choreo_runtime::serde")]
+    pub struct ApprovalRefused {
+        /// `recovery_id`.
+        pub recovery_id: [u8; 32],
+        /// `reason`.
+        pub reason: String,
+    }
+
     /// The payload of `DeviceBinding`.
     #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
     #[cfg_attr(feature = "scripted", derive(Default))]
@@ -164,11 +178,21 @@ pub mod msg {
 }
 
 /// The branches of each choice.
-pub mod choice {}
+pub mod choice {
+
+    /// The branches of the choice made by `Guardian[*]`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ApproveOrRefuse {
+        /// Branch `Approve`.
+        Approve,
+        /// Branch `Refuse`.
+        Refuse,
+    }
+}
 
 /// The guard chain of every send, by the index generated code names it by.
-const GUARDS: [rt::SendGuard; 7] = [
-    // 0: `RecoveryRequest` (line 37)
+const GUARDS: [rt::SendGuard; 8] = [
+    // 0: `RecoveryRequest` (line 39)
     rt::SendGuard {
         label: label::RECOVERY_REQUEST,
         capabilities: &[2],
@@ -180,7 +204,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 1: `ApprovalRequest` (line 41)
+    // 1: `ApprovalRequest` (line 43)
     rt::SendGuard {
         label: label::APPROVAL_REQUEST,
         capabilities: &[],
@@ -192,7 +216,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 2: `GuardianApproval` (line 43)
+    // 2: `GuardianApproval` (line 47)
     rt::SendGuard {
         label: label::GUARDIAN_APPROVAL,
         capabilities: &[0],
@@ -204,7 +228,19 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: Some([0, 0, 1]),
     },
-    // 3: `RecoveryBundle` (line 46)
+    // 3: `ApprovalRefused` (line 50)
+    rt::SendGuard {
+        label: label::APPROVAL_REFUSED,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `RecoveryBundle` (line 53)
     rt::SendGuard {
         label: label::RECOVERY_BUNDLE,
         capabilities: &[],
@@ -216,7 +252,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 4: `DeviceBinding` (line 47)
+    // 5: `DeviceBinding` (line 54)
     rt::SendGuard {
         label: label::DEVICE_BINDING,
         capabilities: &[],
@@ -228,7 +264,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 5: `RecoveryFinalized` (line 50)
+    // 6: `RecoveryFinalized` (line 57)
     rt::SendGuard {
         label: label::RECOVERY_FINALIZED,
         capabilities: &[1],
@@ -240,7 +276,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 6: `RecoveryComplete` (line 51)
+    // 7: `RecoveryComplete` (line 58)
     rt::SendGuard {
         label: label::RECOVERY_COMPLETE,
         capabilities: &[],
@@ -254,26 +290,29 @@ const GUARDS: [rt::SendGuard; 7] = [
     },
 ];
 
-/// The guard of `RecoveryRequest` (line 37).
+/// The guard of `RecoveryRequest` (line 39).
 const G_RECOVERY_REQUEST_0: u16 = 0;
 
-/// The guard of `ApprovalRequest` (line 41).
+/// The guard of `ApprovalRequest` (line 43).
 const G_APPROVAL_REQUEST_1: u16 = 1;
 
-/// The guard of `GuardianApproval` (line 43).
+/// The guard of `GuardianApproval` (line 47).
 const G_GUARDIAN_APPROVAL_2: u16 = 2;
 
-/// The guard of `RecoveryBundle` (line 46).
-const G_RECOVERY_BUNDLE_3: u16 = 3;
+/// The guard of `ApprovalRefused` (line 50).
+const G_APPROVAL_REFUSED_3: u16 = 3;
 
-/// The guard of `DeviceBinding` (line 47).
-const G_DEVICE_BINDING_4: u16 = 4;
+/// The guard of `RecoveryBundle` (line 53).
+const G_RECOVERY_BUNDLE_4: u16 = 4;
 
-/// The guard of `RecoveryFinalized` (line 50).
-const G_RECOVERY_FINALIZED_5: u16 = 5;
+/// The guard of `DeviceBinding` (line 54).
+const G_DEVICE_BINDING_5: u16 = 5;
 
-/// The guard of `RecoveryComplete` (line 51).
-const G_RECOVERY_COMPLETE_6: u16 = 6;
+/// The guard of `RecoveryFinalized` (line 57).
+const G_RECOVERY_FINALIZED_6: u16 = 6;
+
+/// The guard of `RecoveryComplete` (line 58).
+const G_RECOVERY_COMPLETE_7: u16 = 7;
 
 /// What your code supplies and decides as `Requester`, and what it is told.
 pub trait Requester: Send {
@@ -326,7 +365,7 @@ async fn run_requester<C: Requester, N: rt::Transport>(
     {
         let to = s.single(1)?;
         let payload = s.call(role.device_binding(to)).await?;
-        s.send(to, G_DEVICE_BINDING_4, &payload).await?;
+        s.send(to, G_DEVICE_BINDING_5, &payload).await?;
     }
     {
         let from = s.single(1)?;
@@ -355,6 +394,12 @@ pub trait Coordinator: Send {
         &mut self,
         to: rt::Peer,
     ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianApprovalRequest, Self::Error>> + Send;
+    /// `ApprovalRefused` received from `from` (`Guardian[*]`).
+    fn on_approval_refused(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ApprovalRefused,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `GuardianApproval` received from `from` (`Guardian[*]`).
     fn on_guardian_approval(
         &mut self,
@@ -408,16 +453,32 @@ async fn run_coordinator<C: Coordinator, N: rt::Transport>(
     }
     {
         let from = s.members(2)?;
-        let msgs: Vec<<C::Types as Types>::GuardianApproval> =
-            s.fan_in(from, label::GUARDIAN_APPROVAL, true).await?;
-        for (peer, msg) in from.iter().zip(msgs) {
-            s.call(role.on_guardian_approval(peer, msg)).await?;
+        for offer in s
+            .fan_in_choice(
+                from,
+                &[label::APPROVAL_REFUSED, label::GUARDIAN_APPROVAL],
+                true,
+            )
+            .await?
+        {
+            let from = offer.from();
+            match offer.label() {
+                label::APPROVAL_REFUSED => {
+                    let msg: msg::ApprovalRefused = offer.decode()?;
+                    s.call(role.on_approval_refused(from, msg)).await?;
+                }
+                label::GUARDIAN_APPROVAL => {
+                    let msg: <C::Types as Types>::GuardianApproval = offer.decode()?;
+                    s.call(role.on_guardian_approval(from, msg)).await?;
+                }
+                _ => return Err(offer.unexpected().into()),
+            }
         }
     }
     {
         let to = s.single(0)?;
         let payload = s.call(role.recovery_bundle(to)).await?;
-        s.send(to, G_RECOVERY_BUNDLE_3, &payload).await?;
+        s.send(to, G_RECOVERY_BUNDLE_4, &payload).await?;
     }
     {
         let from = s.single(0)?;
@@ -432,12 +493,12 @@ async fn run_coordinator<C: Coordinator, N: rt::Transport>(
             let m = s.call(role.recovery_finalized(p)).await?;
             messages.push((p, m));
         }
-        s.fan_out(G_RECOVERY_FINALIZED_5, false, &messages).await?;
+        s.fan_out(G_RECOVERY_FINALIZED_6, false, &messages).await?;
     }
     {
         let to = s.single(0)?;
         let payload = s.call(role.recovery_complete(to)).await?;
-        s.send(to, G_RECOVERY_COMPLETE_6, &payload).await?;
+        s.send(to, G_RECOVERY_COMPLETE_7, &payload).await?;
     }
     Ok(())
 }
@@ -455,11 +516,20 @@ pub trait Guardian: Send {
         from: rt::Peer,
         msg: <Self::Types as Types>::GuardianApprovalRequest,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Which branch `Guardian[*]` takes: Approve, Refuse.
+    fn choose_approve_or_refuse(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::ApproveOrRefuse, Self::Error>> + Send;
     /// The payload of `GuardianApproval` to `to` (`Coordinator`).
     fn guardian_approval(
         &mut self,
         to: rt::Peer,
     ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianApproval, Self::Error>> + Send;
+    /// The payload of `ApprovalRefused` to `to` (`Coordinator`).
+    fn approval_refused(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ApprovalRefused, Self::Error>> + Send;
     /// `RecoveryFinalized` received from `from` (`Coordinator`).
     fn on_recovery_finalized(
         &mut self,
@@ -480,10 +550,17 @@ async fn run_guardian<C: Guardian, N: rt::Transport>(
             s.recv(from, label::APPROVAL_REQUEST).await?;
         s.call(role.on_approval_request(from, msg)).await?;
     }
-    {
-        let to = s.single(1)?;
-        let payload = s.call(role.guardian_approval(to)).await?;
-        s.send(to, G_GUARDIAN_APPROVAL_2, &payload).await?;
+    match s.call(role.choose_approve_or_refuse()).await? {
+        choice::ApproveOrRefuse::Approve => {
+            let to = s.single(1)?;
+            let payload = s.call(role.guardian_approval(to)).await?;
+            s.send(to, G_GUARDIAN_APPROVAL_2, &payload).await?;
+        }
+        choice::ApproveOrRefuse::Refuse => {
+            let to = s.single(1)?;
+            let payload = s.call(role.approval_refused(to)).await?;
+            s.send(to, G_APPROVAL_REFUSED_3, &payload).await?;
+        }
     }
     {
         let from = s.single(1)?;
@@ -769,6 +846,15 @@ pub mod scripted {
             self.trace.push(format!("!{to}.ApprovalRequest"));
             Ok(Default::default())
         }
+        async fn on_approval_refused(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ApprovalRefused,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ApprovalRefused"));
+            Ok(())
+        }
         async fn on_guardian_approval(
             &mut self,
             from: rt::Peer,
@@ -825,12 +911,29 @@ pub mod scripted {
             self.trace.push(format!("?{from}.ApprovalRequest"));
             Ok(())
         }
+        async fn choose_approve_or_refuse(
+            &mut self,
+        ) -> Result<choice::ApproveOrRefuse, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["Approve", "Refuse"]) {
+                1 => choice::ApproveOrRefuse::Refuse,
+                _ => choice::ApproveOrRefuse::Approve,
+            })
+        }
         async fn guardian_approval(
             &mut self,
             to: rt::Peer,
         ) -> Result<<Defaults as Types>::GuardianApproval, ScriptError> {
             self.step()?;
             self.trace.push(format!("!{to}.GuardianApproval"));
+            Ok(Default::default())
+        }
+        async fn approval_refused(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::ApprovalRefused, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ApprovalRefused"));
             Ok(Default::default())
         }
         async fn on_recovery_finalized(

@@ -24,8 +24,8 @@ use std::future::Future;
 pub static PROTOCOL: rt::Protocol = rt::Protocol {
     name: "RendezvousExchange",
     digest: rt::Digest([
-        0xb9, 0x3e, 0x07, 0xf9, 0x90, 0xf2, 0x09, 0x0b, 0xa8, 0x7f, 0x6e, 0xbc, 0x4e, 0xee, 0x25,
-        0x2a,
+        0x87, 0xd4, 0xb8, 0x92, 0xe9, 0x39, 0xdb, 0x2c, 0x03, 0x5f, 0x6c, 0xad, 0x0b, 0x74, 0x58,
+        0xd1,
     ]),
     roles: &[
         rt::RoleDecl {
@@ -45,6 +45,7 @@ pub static PROTOCOL: rt::Protocol = rt::Protocol {
         "HandshakeInit",
         "HandshakeComplete",
         "ChannelEstablished",
+        "VersionIncompatible",
     ],
     capabilities: &["rendezvous:connect", "rendezvous:respond"],
     facts: &["RendezvousFact::ChannelEstablished"],
@@ -96,12 +97,14 @@ pub mod label {
     pub const HANDSHAKE_COMPLETE: u16 = 5;
     /// `ChannelEstablished`.
     pub const CHANNEL_ESTABLISHED: u16 = 6;
+    /// `VersionIncompatible`.
+    pub const VERSION_INCOMPATIBLE: u16 = 7;
 }
 
 /// The payload types this protocol names from your crate.
 pub trait Types: Send + Sync + 'static {
-    /// `crate::rendezvous::HandshakeOutcome` in the protocol.
-    type HandshakeOutcome: rt::serde::Serialize
+    /// `crate::rendezvous::NegotiatedVersion` in the protocol.
+    type NegotiatedVersion: rt::serde::Serialize
         + rt::serde::de::DeserializeOwned
         + Send
         + Sync
@@ -154,14 +157,37 @@ pub mod msg {
         /// `epoch`.
         pub epoch: u64,
     }
+
+    /// The payload of `VersionIncompatible`.
+    #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
+    #[serde(crate = "choreo_runtime::serde")]
+    pub struct VersionIncompatible {
+        /// `reason`.
+        pub reason: String,
+        /// `version`.
+        pub version: u32,
+        /// `min_version`.
+        pub min_version: u32,
+    }
 }
 
 /// The branches of each choice.
-pub mod choice {}
+pub mod choice {
+
+    /// The branches of the choice made by `Responder`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum CompatibleOrIncompatible {
+        /// Branch `Compatible`.
+        Compatible,
+        /// Branch `Incompatible`.
+        Incompatible,
+    }
+}
 
 /// The guard chain of every send, by the index generated code names it by.
-const GUARDS: [rt::SendGuard; 7] = [
-    // 0: `VersionHandshakeRequest` (line 31)
+const GUARDS: [rt::SendGuard; 8] = [
+    // 0: `VersionHandshakeRequest` (line 36)
     rt::SendGuard {
         label: label::VERSION_HANDSHAKE_REQUEST,
         capabilities: &[0],
@@ -173,7 +199,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 1: `VersionHandshakeResponse` (line 32)
+    // 1: `VersionHandshakeResponse` (line 39)
     rt::SendGuard {
         label: label::VERSION_HANDSHAKE_RESPONSE,
         capabilities: &[1],
@@ -185,7 +211,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 2: `RendezvousDescriptor` (line 35)
+    // 2: `RendezvousDescriptor` (line 42)
     rt::SendGuard {
         label: label::RENDEZVOUS_DESCRIPTOR,
         capabilities: &[],
@@ -197,7 +223,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: Some([1, 0, 0]),
     },
-    // 3: `DescriptorReply` (line 36)
+    // 3: `DescriptorReply` (line 43)
     rt::SendGuard {
         label: label::DESCRIPTOR_REPLY,
         capabilities: &[],
@@ -209,7 +235,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: Some([1, 0, 0]),
     },
-    // 4: `HandshakeInit` (line 39)
+    // 4: `HandshakeInit` (line 46)
     rt::SendGuard {
         label: label::HANDSHAKE_INIT,
         capabilities: &[],
@@ -221,7 +247,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 5: `HandshakeComplete` (line 40)
+    // 5: `HandshakeComplete` (line 47)
     rt::SendGuard {
         label: label::HANDSHAKE_COMPLETE,
         capabilities: &[],
@@ -233,7 +259,7 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 6: `ChannelEstablished` (line 43)
+    // 6: `ChannelEstablished` (line 50)
     rt::SendGuard {
         label: label::CHANNEL_ESTABLISHED,
         capabilities: &[],
@@ -245,28 +271,43 @@ const GUARDS: [rt::SendGuard; 7] = [
         leak_labels: &[],
         leakage_budget: None,
     },
+    // 7: `VersionIncompatible` (line 52)
+    rt::SendGuard {
+        label: label::VERSION_INCOMPATIBLE,
+        capabilities: &[1],
+        flow_cost: 2,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
 ];
 
-/// The guard of `VersionHandshakeRequest` (line 31).
+/// The guard of `VersionHandshakeRequest` (line 36).
 const G_VERSION_HANDSHAKE_REQUEST_0: u16 = 0;
 
-/// The guard of `VersionHandshakeResponse` (line 32).
+/// The guard of `VersionHandshakeResponse` (line 39).
 const G_VERSION_HANDSHAKE_RESPONSE_1: u16 = 1;
 
-/// The guard of `RendezvousDescriptor` (line 35).
+/// The guard of `RendezvousDescriptor` (line 42).
 const G_RENDEZVOUS_DESCRIPTOR_2: u16 = 2;
 
-/// The guard of `DescriptorReply` (line 36).
+/// The guard of `DescriptorReply` (line 43).
 const G_DESCRIPTOR_REPLY_3: u16 = 3;
 
-/// The guard of `HandshakeInit` (line 39).
+/// The guard of `HandshakeInit` (line 46).
 const G_HANDSHAKE_INIT_4: u16 = 4;
 
-/// The guard of `HandshakeComplete` (line 40).
+/// The guard of `HandshakeComplete` (line 47).
 const G_HANDSHAKE_COMPLETE_5: u16 = 5;
 
-/// The guard of `ChannelEstablished` (line 43).
+/// The guard of `ChannelEstablished` (line 50).
 const G_CHANNEL_ESTABLISHED_6: u16 = 6;
+
+/// The guard of `VersionIncompatible` (line 52).
+const G_VERSION_INCOMPATIBLE_7: u16 = 7;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
 pub trait Initiator: Send {
@@ -284,7 +325,7 @@ pub trait Initiator: Send {
     fn on_version_handshake_response(
         &mut self,
         from: rt::Peer,
-        msg: <Self::Types as Types>::HandshakeOutcome,
+        msg: <Self::Types as Types>::NegotiatedVersion,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RendezvousDescriptor` to `to` (`Responder`).
     fn rendezvous_descriptor(
@@ -313,6 +354,12 @@ pub trait Initiator: Send {
         &mut self,
         to: rt::Peer,
     ) -> impl Future<Output = Result<msg::ChannelEstablished, Self::Error>> + Send;
+    /// `VersionIncompatible` received from `from` (`Responder`).
+    fn on_version_incompatible(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::VersionIncompatible,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Initiator`.
@@ -328,37 +375,54 @@ async fn run_initiator<C: Initiator, N: rt::Transport>(
     }
     {
         let from = s.single(1)?;
-        let msg: <C::Types as Types>::HandshakeOutcome =
-            s.recv(from, label::VERSION_HANDSHAKE_RESPONSE).await?;
-        s.call(role.on_version_handshake_response(from, msg))
+        let offer = s
+            .recv_choice(
+                from,
+                &[
+                    label::VERSION_HANDSHAKE_RESPONSE,
+                    label::VERSION_INCOMPATIBLE,
+                ],
+            )
             .await?;
-    }
-    {
-        let to = s.single(1)?;
-        let payload = s.call(role.rendezvous_descriptor(to)).await?;
-        s.send(to, G_RENDEZVOUS_DESCRIPTOR_2, &payload).await?;
-    }
-    {
-        let from = s.single(1)?;
-        let msg: <C::Types as Types>::TransportDescriptor =
-            s.recv(from, label::DESCRIPTOR_REPLY).await?;
-        s.call(role.on_descriptor_reply(from, msg)).await?;
-    }
-    {
-        let to = s.single(1)?;
-        let payload = s.call(role.handshake_init(to)).await?;
-        s.send(to, G_HANDSHAKE_INIT_4, &payload).await?;
-    }
-    {
-        let from = s.single(1)?;
-        let msg: <C::Types as Types>::NoiseHandshake =
-            s.recv(from, label::HANDSHAKE_COMPLETE).await?;
-        s.call(role.on_handshake_complete(from, msg)).await?;
-    }
-    {
-        let to = s.single(1)?;
-        let payload = s.call(role.channel_established(to)).await?;
-        s.send(to, G_CHANNEL_ESTABLISHED_6, &payload).await?;
+        match offer.label() {
+            label::VERSION_HANDSHAKE_RESPONSE => {
+                let msg: <C::Types as Types>::NegotiatedVersion = offer.decode()?;
+                s.call(role.on_version_handshake_response(from, msg))
+                    .await?;
+                {
+                    let to = s.single(1)?;
+                    let payload = s.call(role.rendezvous_descriptor(to)).await?;
+                    s.send(to, G_RENDEZVOUS_DESCRIPTOR_2, &payload).await?;
+                }
+                {
+                    let from = s.single(1)?;
+                    let msg: <C::Types as Types>::TransportDescriptor =
+                        s.recv(from, label::DESCRIPTOR_REPLY).await?;
+                    s.call(role.on_descriptor_reply(from, msg)).await?;
+                }
+                {
+                    let to = s.single(1)?;
+                    let payload = s.call(role.handshake_init(to)).await?;
+                    s.send(to, G_HANDSHAKE_INIT_4, &payload).await?;
+                }
+                {
+                    let from = s.single(1)?;
+                    let msg: <C::Types as Types>::NoiseHandshake =
+                        s.recv(from, label::HANDSHAKE_COMPLETE).await?;
+                    s.call(role.on_handshake_complete(from, msg)).await?;
+                }
+                {
+                    let to = s.single(1)?;
+                    let payload = s.call(role.channel_established(to)).await?;
+                    s.send(to, G_CHANNEL_ESTABLISHED_6, &payload).await?;
+                }
+            }
+            label::VERSION_INCOMPATIBLE => {
+                let msg: msg::VersionIncompatible = offer.decode()?;
+                s.call(role.on_version_incompatible(from, msg)).await?;
+            }
+            _ => return Err(offer.unexpected().into()),
+        }
     }
     Ok(())
 }
@@ -376,11 +440,15 @@ pub trait Responder: Send {
         from: rt::Peer,
         msg: msg::VersionHandshakeRequest,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Which branch `Responder` takes: Compatible, Incompatible.
+    fn choose_compatible_or_incompatible(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::CompatibleOrIncompatible, Self::Error>> + Send;
     /// The payload of `VersionHandshakeResponse` to `to` (`Initiator`).
     fn version_handshake_response(
         &mut self,
         to: rt::Peer,
-    ) -> impl Future<Output = Result<<Self::Types as Types>::HandshakeOutcome, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<<Self::Types as Types>::NegotiatedVersion, Self::Error>> + Send;
     /// `RendezvousDescriptor` received from `from` (`Initiator`).
     fn on_rendezvous_descriptor(
         &mut self,
@@ -409,6 +477,11 @@ pub trait Responder: Send {
         from: rt::Peer,
         msg: msg::ChannelEstablished,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The payload of `VersionIncompatible` to `to` (`Initiator`).
+    fn version_incompatible(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::VersionIncompatible, Self::Error>> + Send;
 }
 
 /// Runs role `Responder`.
@@ -423,36 +496,46 @@ async fn run_responder<C: Responder, N: rt::Transport>(
             s.recv(from, label::VERSION_HANDSHAKE_REQUEST).await?;
         s.call(role.on_version_handshake_request(from, msg)).await?;
     }
-    {
-        let to = s.single(0)?;
-        let payload = s.call(role.version_handshake_response(to)).await?;
-        s.send(to, G_VERSION_HANDSHAKE_RESPONSE_1, &payload).await?;
-    }
-    {
-        let from = s.single(0)?;
-        let msg: <C::Types as Types>::TransportDescriptor =
-            s.recv(from, label::RENDEZVOUS_DESCRIPTOR).await?;
-        s.call(role.on_rendezvous_descriptor(from, msg)).await?;
-    }
-    {
-        let to = s.single(0)?;
-        let payload = s.call(role.descriptor_reply(to)).await?;
-        s.send(to, G_DESCRIPTOR_REPLY_3, &payload).await?;
-    }
-    {
-        let from = s.single(0)?;
-        let msg: <C::Types as Types>::NoiseHandshake = s.recv(from, label::HANDSHAKE_INIT).await?;
-        s.call(role.on_handshake_init(from, msg)).await?;
-    }
-    {
-        let to = s.single(0)?;
-        let payload = s.call(role.handshake_complete(to)).await?;
-        s.send(to, G_HANDSHAKE_COMPLETE_5, &payload).await?;
-    }
-    {
-        let from = s.single(0)?;
-        let msg: msg::ChannelEstablished = s.recv(from, label::CHANNEL_ESTABLISHED).await?;
-        s.call(role.on_channel_established(from, msg)).await?;
+    match s.call(role.choose_compatible_or_incompatible()).await? {
+        choice::CompatibleOrIncompatible::Compatible => {
+            {
+                let to = s.single(0)?;
+                let payload = s.call(role.version_handshake_response(to)).await?;
+                s.send(to, G_VERSION_HANDSHAKE_RESPONSE_1, &payload).await?;
+            }
+            {
+                let from = s.single(0)?;
+                let msg: <C::Types as Types>::TransportDescriptor =
+                    s.recv(from, label::RENDEZVOUS_DESCRIPTOR).await?;
+                s.call(role.on_rendezvous_descriptor(from, msg)).await?;
+            }
+            {
+                let to = s.single(0)?;
+                let payload = s.call(role.descriptor_reply(to)).await?;
+                s.send(to, G_DESCRIPTOR_REPLY_3, &payload).await?;
+            }
+            {
+                let from = s.single(0)?;
+                let msg: <C::Types as Types>::NoiseHandshake =
+                    s.recv(from, label::HANDSHAKE_INIT).await?;
+                s.call(role.on_handshake_init(from, msg)).await?;
+            }
+            {
+                let to = s.single(0)?;
+                let payload = s.call(role.handshake_complete(to)).await?;
+                s.send(to, G_HANDSHAKE_COMPLETE_5, &payload).await?;
+            }
+            {
+                let from = s.single(0)?;
+                let msg: msg::ChannelEstablished = s.recv(from, label::CHANNEL_ESTABLISHED).await?;
+                s.call(role.on_channel_established(from, msg)).await?;
+            }
+        }
+        choice::CompatibleOrIncompatible::Incompatible => {
+            let to = s.single(0)?;
+            let payload = s.call(role.version_incompatible(to)).await?;
+            s.send(to, G_VERSION_INCOMPATIBLE_7, &payload).await?;
+        }
     }
     Ok(())
 }
@@ -551,7 +634,7 @@ pub mod scripted {
     pub struct Defaults;
 
     impl Types for Defaults {
-        type HandshakeOutcome = u64;
+        type NegotiatedVersion = u64;
         type TransportDescriptor = u64;
         type NoiseHandshake = u64;
     }
@@ -664,7 +747,7 @@ pub mod scripted {
         async fn on_version_handshake_response(
             &mut self,
             from: rt::Peer,
-            _msg: <Defaults as Types>::HandshakeOutcome,
+            _msg: <Defaults as Types>::NegotiatedVersion,
         ) -> Result<(), ScriptError> {
             self.step()?;
             self.trace.push(format!("?{from}.VersionHandshakeResponse"));
@@ -712,6 +795,15 @@ pub mod scripted {
             self.trace.push(format!("!{to}.ChannelEstablished"));
             Ok(Default::default())
         }
+        async fn on_version_incompatible(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::VersionIncompatible,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.VersionIncompatible"));
+            Ok(())
+        }
     }
 
     impl super::Responder for Script {
@@ -726,10 +818,19 @@ pub mod scripted {
             self.trace.push(format!("?{from}.VersionHandshakeRequest"));
             Ok(())
         }
+        async fn choose_compatible_or_incompatible(
+            &mut self,
+        ) -> Result<choice::CompatibleOrIncompatible, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["Compatible", "Incompatible"]) {
+                1 => choice::CompatibleOrIncompatible::Incompatible,
+                _ => choice::CompatibleOrIncompatible::Compatible,
+            })
+        }
         async fn version_handshake_response(
             &mut self,
             to: rt::Peer,
-        ) -> Result<<Defaults as Types>::HandshakeOutcome, ScriptError> {
+        ) -> Result<<Defaults as Types>::NegotiatedVersion, ScriptError> {
             self.step()?;
             self.trace.push(format!("!{to}.VersionHandshakeResponse"));
             Ok(Default::default())
@@ -776,6 +877,14 @@ pub mod scripted {
             self.step()?;
             self.trace.push(format!("?{from}.ChannelEstablished"));
             Ok(())
+        }
+        async fn version_incompatible(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::VersionIncompatible, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.VersionIncompatible"));
+            Ok(Default::default())
         }
     }
 }
