@@ -81,6 +81,8 @@ pub use guard::{Refusal, SendGuard};
 pub use metrics::{LatencyStats, SessionId, SessionMetrics};
 pub use roster::{Peer, Roster};
 pub use transport::memory::{InMemoryNetwork, MemoryEndpoint};
+#[cfg(feature = "tls")]
+pub use transport::tls::{LinkEvent, NodeConfig, TlsError, TlsTransport};
 pub use transport::Transport;
 
 /// serde, re-exported so that generated crates need no dependency but this one.

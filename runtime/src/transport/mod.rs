@@ -2,6 +2,8 @@
 
 pub mod contract;
 pub mod memory;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::future::Future;
 
