@@ -441,3 +441,130 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(version: &str, min: &str, caps: &[&str]) -> VersionPolicy {
+        VersionPolicy {
+            version: Version::parse(version).unwrap(),
+            min_version: Version::parse(min).unwrap(),
+            capabilities: caps.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn both_ways(a: &VersionPolicy, b: &VersionPolicy) -> Result<Negotiated, Incompatibility> {
+        let ab = negotiate(a, b);
+        let ba = negotiate(b, a);
+        assert_eq!(ab.is_ok(), ba.is_ok(), "symmetric verdict");
+        if let (Ok(x), Ok(y)) = (&ab, &ba) {
+            assert_eq!(x, y, "same negotiated outcome on both sides");
+        }
+        ab
+    }
+
+    #[test]
+    fn compatible_versions_negotiate_the_lower_and_shared_capabilities() {
+        let a = policy("1.4.2", "1.0.0", &["fact_journal", "version_handshake"]);
+        let b = policy(
+            "1.2.0",
+            "1.1.0",
+            &["ceremony_supersession", "version_handshake"],
+        );
+        let n = both_ways(&a, &b).unwrap();
+        assert_eq!(n.version, Version::new(1, 2, 0));
+        assert_eq!(
+            n.capabilities.into_iter().collect::<Vec<_>>(),
+            ["version_handshake"]
+        );
+    }
+
+    #[test]
+    fn majors_must_match() {
+        let a = policy("1.9.0", "1.0.0", &[]);
+        let b = policy("2.0.0", "1.0.0", &[]);
+        assert_eq!(negotiate(&a, &b), Err(Incompatibility::MajorMismatch));
+        assert_eq!(negotiate(&b, &a), Err(Incompatibility::MajorMismatch));
+    }
+
+    #[test]
+    fn each_version_must_reach_the_other_minimum() {
+        let old = policy("1.1.0", "1.0.0", &[]);
+        let new = policy("1.3.0", "1.2.0", &[]);
+        let minimum = "1.2.0".to_string();
+        assert_eq!(
+            negotiate(&new, &old),
+            Err(Incompatibility::PeerBelowMinimum {
+                minimum: minimum.clone()
+            })
+        );
+        assert_eq!(
+            negotiate(&old, &new),
+            Err(Incompatibility::BelowPeerMinimum { minimum })
+        );
+        // Patch levels count: 1.2.0 is below a minimum of 1.2.1.
+        let strict = policy("1.2.5", "1.2.1", &[]);
+        assert!(negotiate(&strict, &policy("1.2.0", "1.0.0", &[])).is_err());
+        assert!(both_ways(&strict, &policy("1.2.1", "1.0.0", &[])).is_ok());
+    }
+
+    #[test]
+    fn pre_releases_follow_semver_matching() {
+        let stable = policy("1.0.0", "1.0.0", &[]);
+        // 1.1.0-beta.1 is above 1.0.0 but a pre-release: a stable minimum does not admit it.
+        let beta = policy("1.1.0-beta.1", "1.0.0", &[]);
+        assert_eq!(
+            negotiate(&stable, &beta),
+            Err(Incompatibility::PreRelease {
+                version: "1.1.0-beta.1".into(),
+                minimum: "1.0.0".into()
+            })
+        );
+        // Even its own minimum of 1.0.0 does not admit the other beta.
+        assert!(negotiate(&beta, &policy("1.1.0-beta.2", "1.1.0-alpha", &[])).is_err());
+        // A pre-release minimum of the same release admits later pre-releases of it.
+        let beta1 = policy("1.1.0-beta.1", "1.1.0-alpha", &[]);
+        let beta2 = policy("1.1.0-beta.2", "1.1.0-beta.1", &[]);
+        let n = both_ways(&beta1, &beta2).unwrap();
+        assert_eq!(n.version.to_string(), "1.1.0-beta.1");
+        assert!(both_ways(&beta2, &policy("1.1.0", "1.1.0-beta.1", &[])).is_ok());
+        // A pre-release is below its release: 1.1.0-rc.1 < 1.1.0.
+        assert_eq!(
+            negotiate(
+                &policy("1.1.0", "1.1.0", &[]),
+                &policy("1.1.0-rc.1", "1.1.0-rc.1", &[])
+            ),
+            Err(Incompatibility::PeerBelowMinimum {
+                minimum: "1.1.0".into()
+            })
+        );
+    }
+
+    #[test]
+    fn build_metadata_does_not_matter() {
+        let a = policy("1.2.0+build.7", "1.2.0", &[]);
+        let b = policy("1.2.0+other", "1.2.0+x", &[]);
+        assert!(both_ways(&a, &b).is_ok());
+    }
+
+    #[test]
+    fn the_nonce_cache_refuses_repeats_and_forgets_the_oldest() {
+        let cache = NonceCache::new(2);
+        assert!(cache.insert([1; 16]));
+        assert!(!cache.insert([1; 16]));
+        assert!(cache.insert([2; 16]));
+        assert!(cache.insert([3; 16]));
+        assert!(cache.insert([1; 16]), "forgotten after two newer ones");
+        assert!(!cache.insert([3; 16]));
+    }
+
+    #[test]
+    fn hellos_round_trip_through_postcard() {
+        let hello = Hello::new(&NodeId::new("n"), &VersionPolicy::default(), [9; 16]);
+        assert_eq!(
+            postcard::from_bytes::<Hello>(&hello.encode()).unwrap(),
+            hello
+        );
+    }
+}

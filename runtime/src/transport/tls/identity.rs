@@ -419,3 +419,40 @@ impl GeneratedIdentity {
         LocalIdentity::from_pem(&self.certificate_pem, &self.private_key_pem)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_print_and_parse() {
+        let f = Fingerprint::of(b"some certificate bytes");
+        let text = f.to_string();
+        assert!(text.starts_with("sha256:") && text.len() == 7 + 64);
+        assert_eq!(text.parse::<Fingerprint>(), Ok(f));
+        assert_eq!(
+            text.to_uppercase()
+                .replace("SHA256", "sha256")
+                .parse::<Fingerprint>(),
+            Ok(f)
+        );
+        assert_eq!("sha256:12".parse::<Fingerprint>(), Err(BadFingerprint));
+        assert_eq!(
+            text.replace("sha256:", "md5:").parse::<Fingerprint>(),
+            Err(BadFingerprint)
+        );
+        let bad_digit = format!("sha256:{}", "g".repeat(64));
+        assert_eq!(bad_digit.parse::<Fingerprint>(), Err(BadFingerprint));
+    }
+
+    #[test]
+    fn generated_identities_load_and_match_their_fingerprint() {
+        let id = GeneratedIdentity::generate("node-1").unwrap();
+        let local = id.local().unwrap();
+        assert_eq!(local.fingerprint(), id.fingerprint);
+        assert_ne!(
+            GeneratedIdentity::generate("node-1").unwrap().fingerprint,
+            id.fingerprint
+        );
+    }
+}
