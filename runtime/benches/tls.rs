@@ -22,7 +22,7 @@ use choreo_runtime::transport::contract::{
 use choreo_runtime::transport::tls::identity::{client_config, server_config, SERVER_NAME};
 use choreo_runtime::transport::tls::testing::Cluster;
 use choreo_runtime::transport::tls::wire::{Frame, WireCodec};
-use choreo_runtime::transport::tls::{LocalIdentity, PeerBook, TlsTransport};
+use choreo_runtime::transport::tls::{LocalIdentity, PeerBook, TlsTransport, WeakTlsTransport};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
@@ -43,7 +43,7 @@ const ROUTE: Route = Route {
 
 /// Echoes (node `b`) or forwards to a channel (node `a`), and counts bytes.
 struct Bench {
-    echo_via: OnceLock<TlsTransport>,
+    echo_via: OnceLock<WeakTlsTransport>,
     forward: Option<mpsc::UnboundedSender<Bytes>>,
     bytes: AtomicU64,
     frames: AtomicU64,
@@ -82,7 +82,7 @@ impl Inbound for Bench {
         }
         if let Some(tx) = &self.forward {
             let _ = tx.send(frame);
-        } else if let Some(t) = self.echo_via.get() {
+        } else if let Some(t) = self.echo_via.get().and_then(WeakTlsTransport::upgrade) {
             if let Ok(p) = t.reserve(from, ROUTE).await {
                 p.send(frame);
             }
@@ -115,7 +115,7 @@ async fn run() {
         b_in.clone(),
     )
     .expect("start b");
-    let _ = b_in.echo_via.set(b.clone());
+    let _ = b_in.echo_via.set(b.downgrade());
     let a = TlsTransport::start_with_listener(
         cluster.config("a").expect("a").clone(),
         listeners.remove(&NodeId::new("a")).expect("listener a"),

@@ -15,12 +15,12 @@ use choreo_runtime::transport::contract::{
     Inbound, NodeId, Route, SendPermit, SessionId, Transport,
 };
 use choreo_runtime::transport::tls::testing::ready_line;
-use choreo_runtime::transport::tls::{LinkEvent, NodeConfig, TlsTransport};
+use choreo_runtime::transport::tls::{LinkEvent, NodeConfig, TlsTransport, WeakTlsTransport};
 
 /// Sends every frame back to the node it came from.
 #[derive(Default)]
 struct Echo {
-    transport: OnceLock<TlsTransport>,
+    transport: OnceLock<WeakTlsTransport>,
 }
 
 const ROUTE: Route = Route {
@@ -31,7 +31,7 @@ const ROUTE: Route = Route {
 
 impl Inbound for Echo {
     async fn deliver(&self, from: &NodeId, frame: Bytes) {
-        if let Some(transport) = self.transport.get() {
+        if let Some(transport) = self.transport.get().and_then(WeakTlsTransport::upgrade) {
             if let Ok(permit) = transport.reserve(from, ROUTE).await {
                 permit.send(frame);
             }
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             }
         };
         let mut events = transport.events();
-        let _ = echo.transport.set(transport.clone());
+        let _ = echo.transport.set(transport.downgrade());
         println!("{}", ready_line(&name, transport.local_addr()));
         loop {
             match events.recv().await {

@@ -100,3 +100,34 @@ async fn both_sides_sending_at_once_still_makes_one_connection() {
         assert_eq!(stats.dial_failures, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shut_down_node_is_a_lost_link_and_refuses_sends() {
+    let dir = scratch();
+    let (cluster, mut listeners) = cluster(dir.path(), &["p", "q"]);
+    let mut p = start(&cluster, &mut listeners, "p");
+    let mut q = start(&cluster, &mut listeners, "q");
+    send(&p.transport, "q", "hello").await;
+    assert_eq!(&q.received.frame().await.1[..], b"hello");
+    let weak = q.transport.downgrade();
+    q.transport.shutdown();
+    assert_eq!(p.received.down().await.0, NodeId::new("q"));
+    let to_p = NodeId::new("p");
+    assert_eq!(
+        q.transport
+            .reserve(&to_p, crate::harness::ROUTE)
+            .await
+            .err(),
+        Some(choreo_runtime::transport::contract::TransportError::Closed)
+    );
+    assert!(q
+        .transport
+        .send_now(&to_p, crate::harness::ROUTE, "x".into())
+        .is_err());
+    assert!(weak.upgrade().is_some(), "q itself is still held");
+    drop(q);
+    assert!(
+        weak.upgrade().is_none(),
+        "a weak handle does not keep it alive"
+    );
+}

@@ -183,6 +183,7 @@ struct Inner {
     links: BTreeMap<NodeId, LinkSender>,
     local_addr: SocketAddr,
     tasks: Vec<AbortHandle>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -304,6 +305,7 @@ impl TlsTransport {
                 links,
                 local_addr,
                 tasks,
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -347,7 +349,29 @@ impl TlsTransport {
         map.get(node).cloned()
     }
 
+    /// Stops the node now: closes the listener, every connection and every
+    /// link task (peers see the links go down); later sends fail with
+    /// [`TransportError::Closed`]. Dropping the last clone does the same.
+    pub fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        for task in &self.inner.tasks {
+            task.abort();
+        }
+    }
+
+    /// A handle that does not keep the transport alive, for an [`Inbound`]
+    /// that needs to send (holding a [`TlsTransport`] there would be a
+    /// reference cycle: the transport's tasks hold the `Inbound`).
+    pub fn downgrade(&self) -> WeakTlsTransport {
+        WeakTlsTransport {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     fn link(&self, to: &NodeId) -> Result<&LinkSender, TransportError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(TransportError::Closed);
+        }
         self.inner
             .links
             .get(to)
@@ -355,6 +379,19 @@ impl TlsTransport {
                 node: to.clone(),
                 reason: "not a peer in this node's configuration".to_string(),
             })
+    }
+}
+
+/// A [`TlsTransport`] handle that does not keep it alive.
+#[derive(Clone)]
+pub struct WeakTlsTransport {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakTlsTransport {
+    /// The transport, unless it has been dropped.
+    pub fn upgrade(&self) -> Option<TlsTransport> {
+        self.inner.upgrade().map(|inner| TlsTransport { inner })
     }
 }
 
