@@ -1,210 +1,95 @@
-//! The byte-level contract ([`ChoreographicEffects`]) and its implementation
-//! over any [`Transport`] ([`Effects`]): sessions, receive timeouts and metrics.
+//! The seed's byte-level contract, [`ChoreographicEffects`], as a view of a
+//! [`Session`]: payloads already encoded by the caller, every send still
+//! through the guard chain of a guard of the protocol's table (there is no
+//! unguarded way out).
 
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use tokio::time::Instant;
+use bytes::{BufMut, Bytes};
 
-use crate::error::EffectError;
-use crate::metrics::{SessionId, SessionMetrics};
-use crate::roster::{Peer, Roster};
-use crate::transport::Transport;
+use crate::error::Error;
+use crate::metrics::SessionMetrics;
+use crate::roster::Peer;
+use crate::session::Session;
+use crate::transport::{SessionId, Transport};
 
-/// Receive timeout of a session unless configured otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A message received by [`ChoreographicEffects::receive_from_role_bytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Its label id.
+    pub label: u16,
+    /// Its payload, as the sender encoded it.
+    pub payload: Bytes,
+}
 
-/// The byte-level effects of one role in a session, as the typed adapter uses them.
-pub trait ChoreographicEffects: Send + Sync {
-    /// Sends `bytes` to `to`.
+/// The effects of one role in a session, as the seed names them.
+pub trait ChoreographicEffects: Send {
+    /// Marks the start of the session (its metrics' clock) and returns its id.
+    fn start_session(&mut self) -> SessionId;
+
+    /// Sends `payload` (already encoded) to `to` through guard `guard`.
     fn send_to_role_bytes(
-        &self,
-        to: &Peer,
-        bytes: Vec<u8>,
-    ) -> impl Future<Output = Result<(), EffectError>> + Send;
+        &mut self,
+        to: Peer,
+        guard: u16,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Receives the next bytes `from` sent, waiting at most the session's timeout.
+    /// Receives the next message from `from`, whatever its label.
     fn receive_from_role_bytes(
-        &self,
-        from: &Peer,
-    ) -> impl Future<Output = Result<Vec<u8>, EffectError>> + Send;
+        &mut self,
+        from: Peer,
+    ) -> impl Future<Output = Result<Received, Error>> + Send;
 
-    /// Sends `bytes` to every other peer of the roster, in roster order; all are
-    /// attempted and the first failure is returned.
+    /// Sends `payload` to every other peer, in order, through guard `guard`.
     fn broadcast_bytes(
-        &self,
-        bytes: Vec<u8>,
-    ) -> impl Future<Output = Result<(), EffectError>> + Send;
+        &mut self,
+        guard: u16,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Starts a session of `protocol` with fresh metrics.
-    fn start_session(&mut self, protocol: &'static str) -> Result<SessionId, EffectError>;
-
-    /// Ends the current session and returns its final metrics.
-    fn end_session(&mut self) -> Result<SessionMetrics, EffectError>;
-
-    /// The current session's metrics so far, if a session is active.
-    fn metrics(&self) -> Option<SessionMetrics>;
-
-    /// The peer these effects act as.
-    fn role(&self) -> &Peer;
-
-    /// The parties of the session.
-    fn roster(&self) -> &Roster;
+    /// Ends the session successfully and returns its metrics.
+    fn end_session(self) -> SessionMetrics;
 }
 
-/// [`ChoreographicEffects`] over a [`Transport`]: one role's endpoint, roster and current session.
-///
-/// Sends and receives take `&self`, so a role may run several at once (fan-out
-/// and fan-in); sessions run one after another.
-#[derive(Debug)]
-pub struct Effects<T> {
-    transport: T,
-    roster: Roster,
-    timeout: Duration,
-    sessions: u64,
-    active: Mutex<Option<Active>>,
-}
-
-#[derive(Debug)]
-struct Active {
-    metrics: SessionMetrics,
-    started: Instant,
-}
-
-impl<T: Transport> Effects<T> {
-    /// Effects for the role `transport.local()` with the parties in `roster`.
-    pub fn new(transport: T, roster: Roster) -> Self {
-        Effects {
-            transport,
-            roster,
-            timeout: DEFAULT_TIMEOUT,
-            sessions: 0,
-            active: Mutex::new(None),
-        }
+impl<T: Transport> ChoreographicEffects for Session<'_, T> {
+    fn start_session(&mut self) -> SessionId {
+        self.restart_clock();
+        self.id()
     }
 
-    /// Sets the receive timeout ([`DEFAULT_TIMEOUT`] unless set).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The receive timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The transport endpoint.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
-    fn active(&self) -> MutexGuard<'_, Option<Active>> {
-        self.active.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Fails unless a session is active and `peer` belongs to it.
-    fn check(&self, peer: &Peer) -> Result<(), EffectError> {
-        if self.active().is_none() {
-            Err(EffectError::NoSession)
-        } else if self.roster.contains(peer) {
+    async fn send_to_role_bytes(
+        &mut self,
+        to: Peer,
+        guard: u16,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let p = self.index_of(to)?;
+        let raw = |out: &mut bytes::BytesMut, _: usize| {
+            out.put_slice(payload);
             Ok(())
-        } else {
-            Err(EffectError::UnknownPeer { peer: peer.clone() })
-        }
+        };
+        self.dispatch_with(guard, false, &[p], raw).await
     }
 
-    fn record(&self, update: impl FnOnce(&mut SessionMetrics)) {
-        if let Some(active) = self.active().as_mut() {
-            update(&mut active.metrics);
-        }
-    }
-}
-
-impl<T: Transport> ChoreographicEffects for Effects<T> {
-    async fn send_to_role_bytes(&self, to: &Peer, bytes: Vec<u8>) -> Result<(), EffectError> {
-        self.check(to)?;
-        let len = bytes.len() as u64;
-        self.transport.send(to, bytes).await?;
-        self.record(|m| {
-            m.messages_sent += 1;
-            m.bytes_sent += len;
-        });
-        Ok(())
-    }
-
-    async fn receive_from_role_bytes(&self, from: &Peer) -> Result<Vec<u8>, EffectError> {
-        self.check(from)?;
-        let start = Instant::now();
-        let deadline = start + self.timeout;
-        match tokio::time::timeout_at(deadline, self.transport.recv(from)).await {
-            Ok(Ok(frame)) => {
-                let (len, waited) = (frame.len() as u64, start.elapsed());
-                self.record(|m| {
-                    m.messages_received += 1;
-                    m.bytes_received += len;
-                    m.receive_wait.record(waited);
-                });
-                Ok(frame)
-            }
-            Ok(Err(err)) => Err(err),
-            Err(_) => {
-                self.record(|m| m.timeouts += 1);
-                Err(EffectError::Timeout {
-                    peer: from.clone(),
-                    after: self.timeout,
-                })
-            }
-        }
-    }
-
-    async fn broadcast_bytes(&self, bytes: Vec<u8>) -> Result<(), EffectError> {
-        let mut first_error = None;
-        for peer in self.roster.peers() {
-            if peer != *self.transport.local() {
-                if let Err(err) = self.send_to_role_bytes(&peer, bytes.clone()).await {
-                    first_error.get_or_insert(err);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    fn start_session(&mut self, protocol: &'static str) -> Result<SessionId, EffectError> {
-        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(current) = active.as_ref() {
-            return Err(EffectError::SessionActive(current.metrics.session));
-        }
-        self.sessions += 1;
-        let id = SessionId(self.sessions);
-        *active = Some(Active {
-            metrics: SessionMetrics::new(id, protocol),
-            started: Instant::now(),
-        });
-        Ok(id)
-    }
-
-    fn end_session(&mut self) -> Result<SessionMetrics, EffectError> {
-        let active = self.active().take().ok_or(EffectError::NoSession)?;
-        let mut metrics = active.metrics;
-        metrics.duration = active.started.elapsed();
-        Ok(metrics)
-    }
-
-    fn metrics(&self) -> Option<SessionMetrics> {
-        self.active().as_ref().map(|active| {
-            let mut metrics = active.metrics.clone();
-            metrics.duration = active.started.elapsed();
-            metrics
+    async fn receive_from_role_bytes(&mut self, from: Peer) -> Result<Received, Error> {
+        let offer = self.recv_any(from).await?;
+        Ok(Received {
+            label: offer.label(),
+            payload: offer.payload_bytes(),
         })
     }
 
-    fn role(&self) -> &Peer {
-        self.transport.local()
+    async fn broadcast_bytes(&mut self, guard: u16, payload: &[u8]) -> Result<(), Error> {
+        let others = self.others();
+        let raw = |out: &mut bytes::BytesMut, _: usize| {
+            out.put_slice(payload);
+            Ok(())
+        };
+        self.dispatch_with(guard, false, &others, raw).await
     }
 
-    fn roster(&self) -> &Roster {
-        &self.roster
+    fn end_session(self) -> SessionMetrics {
+        self.finish()
     }
 }

@@ -2,58 +2,64 @@
 //!
 //! Layers, bottom up:
 //!
-//! - [`Transport`]: delivers byte frames between peers. [`InMemoryNetwork`] is
-//!   the embedded default: endpoints in one process joined by tokio channels.
-//! - [`ChoreographicEffects`] (implemented by [`Effects`]): the byte-level
-//!   contract of a role — send to a role, receive from a role, broadcast,
-//!   start and end a session — with a per-session receive timeout
-//!   ([`DEFAULT_TIMEOUT`]) and [`SessionMetrics`].
-//! - [`Adapter`]: typed messages (serde values, postcard encoding) with labels,
-//!   every send through the guard chain of its [`SendGuard`] against the role's
-//!   [`RoleContext`], fan-out and fan-in over role families (in member order,
-//!   or concurrently for `@parallel`), and external choices ([`Offer`], [`Choice`]).
+//! - [`Transport`]: moves opaque frames between nodes. [`MemoryNetwork`] is
+//!   the embedded default (nodes in one process).
+//! - [`Node`] and its [`Router`]: one process's presence on a network,
+//!   running any number of sessions at once; every frame names its session
+//!   and protocol digest and is delivered only there ([`NodeStats`] counts
+//!   what is dropped).
+//! - [`Session`]: one peer's side of one session, what generated runners
+//!   call: typed messages (postcard) through the guard chain of each send's
+//!   [`SendGuard`] against the role's [`RoleContext`], fan-out and fan-in
+//!   over role families, external choices ([`Offer`]), the receive timeout,
+//!   cancellation of every peer when one side fails, and [`SessionMetrics`].
 //!
-//! Peers are named at run time by role and member index ([`Peer`]); a
-//! [`Roster`] binds each family's size. Nothing here panics on what a peer
-//! does: timeouts, departed peers, wrong labels and undecodable payloads are
-//! typed [`Error`]s.
+//! The tables a session reads (roles, labels, capabilities, facts, guards)
+//! are a [`Protocol`] that `choreoc build` generates as a `static`. Nothing
+//! here panics on what a peer does: timeouts, departed peers, cancellations,
+//! wrong labels, forged frames and undecodable payloads are typed [`Error`]s.
 //!
 //! # Example
 //!
 //! ```
-//! use choreo_runtime::{Adapter, Effects, InMemoryNetwork, Peer, RoleContext, Roster, SendGuard};
+//! use choreo_runtime::{
+//!     Digest, MemoryNetwork, Peer, Protocol, RoleContext, RoleDecl, Roster, SendGuard,
+//! };
 //!
-//! const OFFER: SendGuard = SendGuard {
+//! static INVITE: Protocol = Protocol {
+//!     name: "Invite",
+//!     digest: Digest([1; 16]),
+//!     roles: &[
+//!         RoleDecl { name: "Sender", family: false },
+//!         RoleDecl { name: "Receiver", family: false },
+//!     ],
+//!     labels: &["Offer"],
 //!     capabilities: &["invitation:send"],
-//!     flow_cost: 1,
-//!     journal_fact: Some("InvitationFact::Sent"),
-//!     ..SendGuard::NONE
+//!     facts: &["InvitationFact::Sent"],
+//!     guards: &[SendGuard {
+//!         capabilities: &[0],
+//!         flow_cost: 1,
+//!         journal_fact: Some(0),
+//!         ..SendGuard::plain(0)
+//!     }],
 //! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let net = MemoryNetwork::new();
+//! let (alice, bob) = (net.node("Sender")?, net.node("Receiver")?);
 //! let roster = Roster::new().with_role("Sender").with_role("Receiver");
-//! let network = InMemoryNetwork::new();
-//! let (sender, receiver) = (Peer::role("Sender"), Peer::role("Receiver"));
-//! let ctx = RoleContext::new().with_capabilities(["invitation:send"]);
-//! let mut alice = Adapter::new(
-//!     "InvitationExchange",
-//!     Effects::new(network.endpoint(sender.clone())?, roster.clone()),
-//!     ctx,
-//! );
-//! let mut bob = Adapter::new(
-//!     "InvitationExchange",
-//!     Effects::new(network.endpoint(receiver.clone())?, roster),
-//!     RoleContext::new(),
-//! );
-//! alice.start()?;
-//! bob.start()?;
-//! alice.send(&receiver, "InvitationOffer", &OFFER, "hello").await?;
-//! let offer: String = bob.recv(&sender, "InvitationOffer").await?;
+//! let id = alice.new_session_id();
+//! let mut can_send = RoleContext::new().with_capabilities(["invitation:send"]);
+//! let mut nothing = RoleContext::new();
+//! let mut a = alice.session(&INVITE, id, &roster, Peer::role("Sender"), &mut can_send)?;
+//! let mut b = bob.session(&INVITE, id, &roster, Peer::role("Receiver"), &mut nothing)?;
+//! a.send(Peer::role("Receiver"), 0, "hello").await?;
+//! let offer: String = b.recv(Peer::role("Sender"), 0).await?;
 //! assert_eq!(offer, "hello");
-//! assert_eq!(alice.context().journal().count("InvitationFact::Sent"), 1);
-//! assert_eq!(alice.finish()?.messages_sent, 1);
-//! assert_eq!(bob.finish()?.messages_received, 1);
+//! assert_eq!(alice.journal().count("InvitationFact::Sent"), 1);
+//! assert_eq!(a.complete::<String>(Ok(()))?.messages_sent, 1);
+//! assert_eq!(b.complete::<String>(Ok(()))?.messages_received, 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -63,27 +69,35 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod adapter;
 pub mod effects;
 pub mod error;
 pub mod guard;
+mod layout;
 pub mod metrics;
+pub mod node;
+pub mod protocol;
 pub mod roster;
+pub mod router;
+pub mod session;
 pub mod transport;
+mod wire;
 
-pub use adapter::{Adapter, Choice, Offer};
-pub use effects::{ChoreographicEffects, Effects, DEFAULT_TIMEOUT};
-pub use error::{EffectError, Error, ErrorKind};
+pub use effects::{ChoreographicEffects, Received};
+pub use error::{Error, ErrorKind, RunError};
 pub use guard::context::{AuditEntry, RoleContext};
-pub use guard::journal::{Journal, JournalEntry};
-pub use guard::leakage::{LeakRecord, Leakage, LeakageLedger, ObserverClass};
-pub use guard::{Refusal, SendGuard};
-pub use metrics::{LatencyStats, SessionId, SessionMetrics};
+pub use guard::journal::{Durability, Fact, Journal, JournalError, NewFact};
+pub use guard::leakage::{LeakRecord, LeakageLedger, ObserverClass};
+pub use guard::Refusal;
+pub use metrics::{LatencyStats, SessionMetrics};
+pub use node::{Listener, Node, NodeOptions, DEFAULT_INBOX, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
+pub use protocol::{Digest, Protocol, RoleDecl, SendGuard};
 pub use roster::{Peer, Roster};
-pub use transport::memory::{InMemoryNetwork, MemoryEndpoint};
+pub use router::{NodeStats, Router};
+pub use session::{Members, Offer, Session};
+pub use transport::memory::{MemoryNetwork, MemoryTransport};
+pub use transport::{Inbound, NodeId, SessionId, Transport, TransportError};
 #[cfg(feature = "tls")]
 pub use transport::tls::{LinkEvent, NodeConfig, TlsError, TlsTransport};
-pub use transport::Transport;
 
 /// serde, re-exported so that generated crates need no dependency but this one.
 pub use serde;

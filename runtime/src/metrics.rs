@@ -1,17 +1,8 @@
-//! Per-session metrics, updated by the effects layer on every send and receive.
+//! Per-session metrics, kept as plain counters by the session on every send and receive.
 
-use std::fmt;
 use std::time::Duration;
 
-/// Identifier of one session on one endpoint, counting from 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(pub u64);
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
+use crate::transport::SessionId;
 
 /// Count, total, minimum and maximum of a series of durations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,7 +37,7 @@ impl LatencyStats {
     }
 }
 
-/// What one session did, as seen by one endpoint.
+/// What one session did, as seen by one of its peers.
 ///
 /// Times come from tokio's clock, so they follow `tokio::time::pause` in tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,16 +46,16 @@ pub struct SessionMetrics {
     pub session: SessionId,
     /// The protocol the session runs.
     pub protocol: &'static str,
-    /// Messages the transport accepted from this endpoint.
+    /// Messages handed to the transport.
     pub messages_sent: u64,
-    /// Messages this endpoint received.
+    /// Messages received.
     pub messages_received: u64,
-    /// Bytes of the sent frames (label header included).
+    /// Bytes of the sent frames (header included).
     pub bytes_sent: u64,
-    /// Bytes of the received frames (label header included).
+    /// Bytes of the received frames (header included).
     pub bytes_received: u64,
-    /// Per-message latency, per received message: time from the start of the
-    /// receive until the message was there (zero if it was already waiting).
+    /// Per received message: time from the start of the receive until the
+    /// message was there (zero if it was already waiting).
     pub receive_wait: LatencyStats,
     /// Receives that gave up after the session's timeout.
     pub timeouts: u64,

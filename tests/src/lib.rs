@@ -144,14 +144,24 @@ pub fn compile(file: &str) -> (Protocol, choreoc::project::Projection) {
     (module.protocols[i].clone(), proj)
 }
 
-/// The runtime peer of a simulated process (`Initiator`, `Guardian[2]`).
-pub fn peer_of(process: &str) -> choreo_runtime::Peer {
-    match process.split_once('[') {
+/// The runtime peer of a simulated process (`Initiator`, `Guardian[2]`) of
+/// `protocol`, named as its tables name it.
+pub fn peer_in(protocol: &'static choreo_runtime::Protocol, process: &str) -> choreo_runtime::Peer {
+    let (name, member) = match process.split_once('[') {
         Some((family, rest)) => {
             let index = rest.trim_end_matches(']').parse().expect("member index");
-            choreo_runtime::Peer::member(family.to_string(), index)
+            (family, Some(index))
         }
-        None => choreo_runtime::Peer::role(process.to_string()),
+        None => (process, None),
+    };
+    let decl = protocol
+        .roles
+        .iter()
+        .find(|r| r.name == name)
+        .expect("a role of the protocol");
+    match member {
+        Some(k) => choreo_runtime::Peer::member(decl.name, k),
+        None => choreo_runtime::Peer::role(decl.name),
     }
 }
 
@@ -160,17 +170,17 @@ pub fn roster_of(processes: &[String]) -> choreo_runtime::Roster {
     let mut sizes: BTreeMap<String, u32> = BTreeMap::new();
     let mut roster = choreo_runtime::Roster::new();
     for p in processes {
-        let peer = peer_of(p);
-        match peer.index() {
-            Some(k) => {
-                let size = sizes.entry(peer.name().to_string()).or_default();
+        match p.split_once('[') {
+            Some((family, rest)) => {
+                let k: u32 = rest.trim_end_matches(']').parse().expect("member index");
+                let size = sizes.entry(family.to_string()).or_default();
                 *size = (*size).max(k + 1);
             }
-            None => roster = roster.with_role(peer.name().to_string()),
+            None => roster = roster.with_role(p),
         }
     }
     for (family, size) in sizes {
-        roster = roster.with_family(family, size);
+        roster = roster.with_family(&family, size);
     }
     roster
 }

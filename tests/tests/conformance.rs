@@ -5,9 +5,12 @@
 //! role's trace of sent and received messages must be exactly the trace of
 //! the same process in the simulation of the global protocol's projections.
 
-use choreo_e2e::{compile, decisions_of, peer_of, roster_of};
-use choreo_runtime::{Adapter, Effects, InMemoryNetwork, RoleContext};
+use std::sync::Arc;
+
+use choreo_e2e::{compile, decisions_of, peer_in, roster_of};
+use choreo_runtime::{MemoryNetwork, RoleContext};
 use choreoc::simulate::{simulate, Config, Outcome};
+use tokio::sync::Barrier;
 
 macro_rules! conformance {
     ($test:ident, $k:ident, $file:literal) => {
@@ -16,7 +19,7 @@ macro_rules! conformance {
     ($test:ident, $k:ident, $file:literal, $sizes:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
-            use $k::scripted::{self, Defaults, Script};
+            use $k::scripted::{self, Script};
             let (protocol, projection) = compile(concat!("protocols/", $file));
             for size in $sizes {
                 let config = Config {
@@ -29,28 +32,31 @@ macro_rules! conformance {
                 for path in &report.paths {
                     assert_eq!(path.outcome, Outcome::Finished, "{}", report);
                     let roster = roster_of(&report.processes);
-                    let net = InMemoryNetwork::new();
-                    let mut endpoints = net.endpoints(&roster).expect("endpoints");
+                    let net = MemoryNetwork::new();
+                    let id = net.node("ids").expect("node").new_session_id();
+                    // Every role joins the session before any of them sends.
+                    let joined = Arc::new(Barrier::new(report.processes.len()));
                     let mut tasks = Vec::new();
                     for name in &report.processes {
-                        let peer = peer_of(name);
+                        let peer = peer_in(&$k::PROTOCOL, name);
                         let role = $k::Role::ALL
                             .into_iter()
                             .find(|r| r.name() == peer.name())
                             .expect("a role of the protocol");
                         let decisions = decisions_of(&path.decisions, name);
-                        let effects = Effects::new(
-                            endpoints.remove(&peer).expect("endpoint"),
-                            roster.clone(),
-                        );
-                        let ctx = RoleContext::new()
-                            .with_capabilities(scripted::CAPABILITIES.iter().copied())
-                            .with_default_budget(1 << 40);
+                        let node = net.node(name).expect("node");
+                        let (roster, joined) = (roster.clone(), joined.clone());
                         tasks.push(tokio::spawn(async move {
+                            let mut ctx = RoleContext::new()
+                                .with_capabilities(scripted::CAPABILITIES.iter().copied())
+                                .with_default_budget(1 << 40);
                             let mut script = Script::new(decisions);
-                            let mut adapter = Adapter::new($k::PROTOCOL, effects, ctx);
-                            let role = $k::As::scripted(role, &mut script);
-                            $k::execute_as::<Defaults, _>(role, &mut adapter, &scripted::params(2))
+                            let session = node
+                                .session(&$k::PROTOCOL, id, &roster, peer, &mut ctx)
+                                .expect("session");
+                            joined.wait().await;
+                            let params = scripted::params(2);
+                            $k::execute_as(script.play(role), session, &params)
                                 .await
                                 .map(|_| script.trace)
                         }));

@@ -1,7 +1,9 @@
-//! Metadata leakage: the `leak` annotation's observer classes and the ledger
-//! that records what each send leaked.
+//! Metadata leakage: the observer classes of the `leak` annotation and the
+//! ledger of what a role's sends leaked, kept as running totals plus a
+//! bounded history of the most recent sends, so memory stays flat however
+//! long a role runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use crate::roster::Peer;
@@ -48,62 +50,49 @@ impl fmt::Display for ObserverClass {
     }
 }
 
-/// The leakage that one send causes: units per observer class, plus free labels.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Leakage {
-    /// Units per class, indexed by [`ObserverClass::index`].
-    pub amounts: [u64; 3],
-    /// Items of the annotation that name no class (`pipelined_commitment`).
-    pub labels: Vec<String>,
-}
-
-impl Leakage {
-    /// Reads a `leak` annotation: comma-separated items, each a class (one unit),
-    /// `class:n` (n units) or, failing both, a free label.
-    pub fn parse(spec: &str) -> Leakage {
-        let mut leakage = Leakage::default();
-        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (name, units) = match item.split_once(':') {
-                Some((name, n)) => (name.trim(), n.trim().parse::<u64>().ok()),
-                None => (item, Some(1)),
-            };
-            match (ObserverClass::parse(name), units) {
-                (Some(class), Some(units)) => {
-                    let slot = &mut leakage.amounts[class.index()];
-                    *slot = slot.saturating_add(units);
-                }
-                _ => leakage.labels.push(item.to_owned()),
-            }
-        }
-        leakage
-    }
-
-    /// Units leaked to `class`.
-    pub fn amount(&self, class: ObserverClass) -> u64 {
-        self.amounts[class.index()]
-    }
-}
-
-/// One send's entry in the ledger.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One leaking send, as the ledger's history keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeakRecord {
     /// The receiver of the send.
     pub peer: Peer,
     /// The message label.
     pub label: &'static str,
-    /// What the send leaked.
-    pub leakage: Leakage,
+    /// Units leaked per class, indexed by [`ObserverClass::index`].
+    pub amounts: [u64; 3],
 }
 
-/// What a role's sends have leaked, per observer class and per free label.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// How many leaking sends the history keeps unless configured otherwise.
+pub const DEFAULT_LEAK_HISTORY: usize = 64;
+
+/// What a role's sends leaked: totals per class and per free label, the
+/// number of leaking sends, and the most recent ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeakageLedger {
     totals: [u64; 3],
-    labels: BTreeMap<String, u64>,
-    records: Vec<LeakRecord>,
+    labels: BTreeMap<&'static str, u64>,
+    sends: u64,
+    recent: VecDeque<LeakRecord>,
+    history: usize,
+}
+
+impl Default for LeakageLedger {
+    fn default() -> Self {
+        LeakageLedger::with_history(DEFAULT_LEAK_HISTORY)
+    }
 }
 
 impl LeakageLedger {
+    /// An empty ledger keeping the last `history` leaking sends.
+    pub fn with_history(history: usize) -> Self {
+        LeakageLedger {
+            totals: [0; 3],
+            labels: BTreeMap::new(),
+            sends: 0,
+            recent: VecDeque::with_capacity(history.min(DEFAULT_LEAK_HISTORY)),
+            history,
+        }
+    }
+
     /// Total units leaked to `class`.
     pub fn total(&self, class: ObserverClass) -> u64 {
         self.totals[class.index()]
@@ -114,20 +103,31 @@ impl LeakageLedger {
         self.labels.get(label).copied().unwrap_or(0)
     }
 
-    /// One record per send that leaked anything, in send order.
-    pub fn records(&self) -> &[LeakRecord] {
-        &self.records
+    /// How many sends leaked anything.
+    pub fn sends(&self) -> u64 {
+        self.sends
     }
 
-    pub(crate) fn record(&mut self, record: LeakRecord) {
-        for class in ObserverClass::ALL {
-            let total = &mut self.totals[class.index()];
-            *total = total.saturating_add(record.leakage.amount(class));
+    /// The most recent leaking sends, oldest first (at most the history size).
+    pub fn recent(&self) -> impl ExactSizeIterator<Item = &LeakRecord> {
+        self.recent.iter()
+    }
+
+    pub(crate) fn record(&mut self, record: LeakRecord, labels: &[&'static str]) {
+        for (total, amount) in self.totals.iter_mut().zip(record.amounts) {
+            *total = total.saturating_add(amount);
         }
-        for label in &record.leakage.labels {
-            *self.labels.entry(label.clone()).or_insert(0) += 1;
+        for label in labels {
+            *self.labels.entry(label).or_insert(0) += 1;
         }
-        self.records.push(record);
+        self.sends += 1;
+        if self.history == 0 {
+            return;
+        }
+        if self.recent.len() == self.history {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
     }
 }
 
@@ -136,31 +136,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_classes_counts_and_labels() {
-        assert_eq!(Leakage::parse("External,Neighbor").amounts, [1, 1, 0]);
-        assert_eq!(Leakage::parse("neighbor:1").amounts, [0, 1, 0]);
-        assert_eq!(Leakage::parse(" group : 3 , External").amounts, [1, 0, 3]);
-        let label = Leakage::parse("pipelined_commitment");
-        assert_eq!(label.amounts, [0, 0, 0]);
-        assert_eq!(label.labels, ["pipelined_commitment"]);
-        assert_eq!(Leakage::parse("neighbor:x").labels, ["neighbor:x"]);
-        assert_eq!(Leakage::parse(""), Leakage::default());
+    fn classes_parse_ignoring_case() {
+        assert_eq!(
+            ObserverClass::parse("neighbor"),
+            Some(ObserverClass::Neighbor)
+        );
+        assert_eq!(ObserverClass::parse("tag"), None);
     }
 
     #[test]
-    fn ledger_adds_up_records() {
-        let mut ledger = LeakageLedger::default();
-        for spec in ["External,Group", "external:2", "tag"] {
-            ledger.record(LeakRecord {
+    fn ledger_keeps_totals_and_a_bounded_history() {
+        let mut ledger = LeakageLedger::with_history(2);
+        for (i, amounts) in [[1, 0, 1], [2, 0, 0], [0, 0, 0]].into_iter().enumerate() {
+            let labels: &[&str] = if i == 2 { &["tag"] } else { &[] };
+            let record = LeakRecord {
                 peer: Peer::role("B"),
-                label: "M",
-                leakage: Leakage::parse(spec),
-            });
+                label: ["A", "B", "C"][i],
+                amounts,
+            };
+            ledger.record(record, labels);
         }
         assert_eq!(ledger.total(ObserverClass::External), 3);
         assert_eq!(ledger.total(ObserverClass::Neighbor), 0);
         assert_eq!(ledger.total(ObserverClass::Group), 1);
         assert_eq!(ledger.label_count("tag"), 1);
-        assert_eq!(ledger.records().len(), 3);
+        assert_eq!(ledger.sends(), 3);
+        let kept: Vec<&str> = ledger.recent().map(|r| r.label).collect();
+        assert_eq!(kept, ["B", "C"]);
     }
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 /// The identity of a node: a name in the in-memory network, or the name the
 /// node configuration gives to the certificate a TLS peer presented.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct NodeId(Arc<str>);
 
 impl NodeId {
@@ -48,7 +48,9 @@ impl fmt::Display for NodeId {
 /// from a random 64-bit prefix drawn once from the operating system and a
 /// counter, so two nodes never pick the same id (up to a 2^-64 chance per pair
 /// of nodes) and one node never repeats one.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SessionId(pub [u8; 16]);
 
 impl fmt::Debug for SessionId {

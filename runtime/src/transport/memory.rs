@@ -1,254 +1,203 @@
-//! The embedded default transport: endpoints in one process, joined by tokio channels.
+//! The embedded default transport: nodes in one process.
 //!
-//! Each ordered pair of peers gets its own unbounded channel, created when
-//! either side first uses it, so receives from different peers never wait on
-//! each other and sends never block (a well-formed protocol cannot deadlock on
-//! buffer space). Dropping an endpoint closes all its channels: its peers then
-//! get [`EffectError::PeerGone`], after any frames it sent before leaving.
+//! A frame goes straight into the inbox of the session it belongs to (a
+//! bounded channel per session and sending peer), so a slow receiver slows
+//! its sender; frames of sessions the receiving node does not run go through
+//! its router like frames from a network. A node leaves the network when its
+//! last handle is dropped or when [`MemoryNetwork::cut`] removes it: every
+//! other node's sessions then learn that its peers have gone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use tokio::sync::Mutex as AsyncMutex;
+use bytes::Bytes;
+use tokio::sync::mpsc::OwnedPermit;
 
-use crate::error::EffectError;
-use crate::roster::{Peer, Roster};
-use crate::transport::Transport;
+use crate::error::{Error, ErrorKind};
+use crate::node::{Node, NodeOptions};
+use crate::router::Router;
+use crate::transport::{Inbound, NodeId, Route, SendPermit, Transport, TransportError};
 
-type Frame = Vec<u8>;
-type SharedReceiver = Arc<AsyncMutex<UnboundedReceiver<Frame>>>;
-
-/// An in-process network that hands out one [`MemoryEndpoint`] per peer.
+/// An in-process network of nodes.
 #[derive(Clone, Debug, Default)]
-pub struct InMemoryNetwork {
-    registry: Arc<Mutex<Registry>>,
-}
-
-/// Which peers exist, and the channel ends not yet claimed by their endpoints.
-#[derive(Debug, Default)]
-struct Registry {
-    live: BTreeSet<Peer>,
-    gone: BTreeSet<Peer>,
-    /// Keyed by (sender, receiver).
-    pairs: BTreeMap<(Peer, Peer), Pair>,
-}
-
-#[derive(Debug)]
-struct Pair {
-    tx: Option<UnboundedSender<Frame>>,
-    rx: Option<UnboundedReceiver<Frame>>,
-}
-
-impl Registry {
-    fn pair(&mut self, from: &Peer, to: &Peer) -> &mut Pair {
-        self.pairs
-            .entry((from.clone(), to.clone()))
-            .or_insert_with(|| {
-                let (tx, rx) = unbounded_channel();
-                Pair {
-                    tx: Some(tx),
-                    rx: Some(rx),
-                }
-            })
-    }
-
-    /// Fails unless `peer` has an endpoint now.
-    fn require_live(&self, peer: &Peer) -> Result<(), EffectError> {
-        if self.live.contains(peer) {
-            Ok(())
-        } else if self.gone.contains(peer) {
-            Err(EffectError::PeerGone { peer: peer.clone() })
-        } else {
-            Err(EffectError::UnknownPeer { peer: peer.clone() })
-        }
-    }
+pub struct MemoryNetwork {
+    nodes: Arc<Mutex<HashMap<NodeId, Arc<Router>>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl InMemoryNetwork {
+impl MemoryNetwork {
     /// An empty network.
     pub fn new() -> Self {
-        InMemoryNetwork::default()
+        MemoryNetwork::default()
     }
 
-    /// The endpoint of `peer`; each peer can be handed out once.
-    pub fn endpoint(&self, peer: Peer) -> Result<MemoryEndpoint, EffectError> {
-        let mut registry = lock(&self.registry);
-        if registry.live.contains(&peer) || registry.gone.contains(&peer) {
-            return Err(EffectError::PeerTaken { peer });
-        }
-        registry.live.insert(peer.clone());
-        Ok(MemoryEndpoint {
-            me: peer,
-            registry: self.registry.clone(),
-            senders: Mutex::new(BTreeMap::new()),
-            receivers: Mutex::new(BTreeMap::new()),
-        })
+    /// A new node called `name`, with default options.
+    pub fn node(&self, name: &str) -> Result<Node<MemoryTransport>, Error> {
+        self.node_with(name, NodeOptions::default())
     }
 
-    /// One endpoint for every peer of `roster`, by peer.
-    pub fn endpoints(
+    /// A new node called `name`; each name can be taken once at a time.
+    pub fn node_with(
         &self,
-        roster: &Roster,
-    ) -> Result<BTreeMap<Peer, MemoryEndpoint>, EffectError> {
-        roster
-            .peers()
-            .into_iter()
-            .map(|peer| Ok((peer.clone(), self.endpoint(peer)?)))
-            .collect()
+        name: &str,
+        options: NodeOptions,
+    ) -> Result<Node<MemoryTransport>, Error> {
+        let id = NodeId::new(name);
+        let router = Router::new(id.clone(), options.max_frame);
+        {
+            let mut nodes = lock(&self.nodes);
+            if nodes.contains_key(&id) {
+                let reason = format!("a node called {id} is already on this network");
+                return Err(Error::new("", None, None, ErrorKind::Roster(reason)));
+            }
+            nodes.insert(id.clone(), router.clone());
+        }
+        let transport = MemoryTransport {
+            local: id,
+            network: self.clone(),
+            router: router.clone(),
+            max_frame: options.max_frame,
+        };
+        Ok(Node::new(transport, router, options))
+    }
+
+    /// One node per name of `names`.
+    pub fn nodes<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Vec<Node<MemoryTransport>>, Error> {
+        names.into_iter().map(|n| self.node(n)).collect()
+    }
+
+    /// Removes `node` as if it vanished: every other node's sessions with
+    /// peers on it learn that they have gone, and frames to it fail.
+    pub fn cut(&self, node: &NodeId) {
+        self.leave(node, None);
+    }
+
+    /// Removes `node` (only if `router` is still its router, when given) and
+    /// tells every other node.
+    fn leave(&self, node: &NodeId, router: Option<&Arc<Router>>) {
+        let others: Vec<Arc<Router>> = {
+            let mut nodes = lock(&self.nodes);
+            match (nodes.get(node), router) {
+                (Some(current), Some(mine)) if !Arc::ptr_eq(current, mine) => return,
+                (None, _) => return,
+                _ => {}
+            }
+            nodes.remove(node);
+            nodes.values().cloned().collect()
+        };
+        for router in others {
+            router.link_down(node, "the node left the network");
+        }
+    }
+
+    fn router(&self, node: &NodeId) -> Option<Arc<Router>> {
+        lock(&self.nodes).get(node).cloned()
     }
 }
 
-/// One peer's end of an [`InMemoryNetwork`].
+/// One node's end of a [`MemoryNetwork`].
 #[derive(Debug)]
-pub struct MemoryEndpoint {
-    me: Peer,
-    registry: Arc<Mutex<Registry>>,
-    senders: Mutex<BTreeMap<Peer, UnboundedSender<Frame>>>,
-    receivers: Mutex<BTreeMap<Peer, SharedReceiver>>,
+pub struct MemoryTransport {
+    local: NodeId,
+    network: MemoryNetwork,
+    router: Arc<Router>,
+    max_frame: usize,
 }
 
-impl MemoryEndpoint {
-    fn sender(&self, to: &Peer) -> Result<UnboundedSender<Frame>, EffectError> {
-        let mut senders = lock(&self.senders);
-        if let Some(tx) = senders.get(to) {
-            return Ok(tx.clone());
-        }
-        let mut registry = lock(&self.registry);
-        registry.require_live(to)?;
-        let pair = registry.pair(&self.me, to);
-        let tx = pair
-            .tx
-            .take()
-            .ok_or_else(|| EffectError::PeerGone { peer: to.clone() })?;
-        if pair.rx.is_none() {
-            registry.pairs.remove(&(self.me.clone(), to.clone()));
-        }
-        senders.insert(to.clone(), tx.clone());
-        Ok(tx)
-    }
+/// A place reserved in a session's inbox, or a frame to route on arrival.
+#[derive(Debug)]
+pub enum MemoryPermit {
+    /// Straight into the receiving session's inbox.
+    Inbox {
+        /// The reserved place.
+        permit: OwnedPermit<Bytes>,
+        /// The receiving node's router, for frames it must refuse.
+        router: Arc<Router>,
+        /// This node.
+        from: NodeId,
+    },
+    /// Through the receiving node's router (a session it does not run yet).
+    Route {
+        /// The receiving node's router.
+        router: Arc<Router>,
+        /// This node.
+        from: NodeId,
+    },
+}
 
-    fn receiver(&self, from: &Peer) -> Result<SharedReceiver, EffectError> {
-        let mut receivers = lock(&self.receivers);
-        if let Some(rx) = receivers.get(from) {
-            return Ok(rx.clone());
+impl SendPermit for MemoryPermit {
+    fn send(self, frame: Bytes) {
+        match self {
+            MemoryPermit::Inbox {
+                permit,
+                router,
+                from,
+            } => {
+                if frame.len() > router.max_frame() {
+                    drop(permit);
+                    router.deliver_now(&from, frame);
+                } else {
+                    permit.send(frame);
+                }
+            }
+            MemoryPermit::Route { router, from } => router.deliver_now(&from, frame),
         }
-        let mut registry = lock(&self.registry);
-        let key = (from.clone(), self.me.clone());
-        if !registry.pairs.contains_key(&key) {
-            // A departed peer's unclaimed channel stays registered until
-            // claimed, so a missing pair means it never sent anything.
-            registry.require_live(from)?;
-        }
-        let pair = registry.pair(from, &self.me);
-        let rx = pair
-            .rx
-            .take()
-            .ok_or_else(|| EffectError::PeerGone { peer: from.clone() })?;
-        if pair.tx.is_none() {
-            registry.pairs.remove(&key);
-        }
-        let rx = Arc::new(AsyncMutex::new(rx));
-        receivers.insert(from.clone(), rx.clone());
-        Ok(rx)
     }
 }
 
-impl Transport for MemoryEndpoint {
-    fn local(&self) -> &Peer {
-        &self.me
-    }
-
-    async fn send(&self, to: &Peer, frame: Vec<u8>) -> Result<(), EffectError> {
-        self.sender(to)?
-            .send(frame)
-            .map_err(|_| EffectError::PeerGone { peer: to.clone() })
-    }
-
-    async fn recv(&self, from: &Peer) -> Result<Vec<u8>, EffectError> {
-        let rx = self.receiver(from)?;
-        let mut rx = rx.lock().await;
-        rx.recv()
-            .await
-            .ok_or_else(|| EffectError::PeerGone { peer: from.clone() })
+impl MemoryTransport {
+    fn peer(&self, to: &NodeId) -> Result<Arc<Router>, TransportError> {
+        self.network
+            .router(to)
+            .ok_or_else(|| TransportError::Unreachable {
+                node: to.clone(),
+                reason: "no such node on this network".into(),
+            })
     }
 }
 
-impl Drop for MemoryEndpoint {
+impl Transport for MemoryTransport {
+    type Permit = MemoryPermit;
+
+    fn local(&self) -> &NodeId {
+        &self.local
+    }
+
+    fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    async fn reserve(&self, to: &NodeId, route: Route) -> Result<MemoryPermit, TransportError> {
+        let router = self.peer(to)?;
+        let from = self.local.clone();
+        match router.inbox_for(&self.local, route) {
+            Some(inbox) => match inbox.reserve_owned().await {
+                Ok(permit) => Ok(MemoryPermit::Inbox {
+                    permit,
+                    router,
+                    from,
+                }),
+                // The session ended there meanwhile: its router counts the frame.
+                Err(_) => Ok(MemoryPermit::Route { router, from }),
+            },
+            None => Ok(MemoryPermit::Route { router, from }),
+        }
+    }
+
+    fn send_now(&self, to: &NodeId, _route: Route, frame: Bytes) -> Result<(), TransportError> {
+        self.peer(to)?.deliver_now(&self.local, frame);
+        Ok(())
+    }
+}
+
+impl Drop for MemoryTransport {
     fn drop(&mut self) {
-        let mut registry = lock(&self.registry);
-        registry.live.remove(&self.me);
-        registry.gone.insert(self.me.clone());
-        for ((from, to), pair) in registry.pairs.iter_mut() {
-            if *from == self.me {
-                pair.tx = None;
-            }
-            if *to == self.me {
-                pair.rx = None;
-            }
-        }
-        registry
-            .pairs
-            .retain(|_, pair| pair.tx.is_some() || pair.rx.is_some());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn frames_arrive_in_order_and_per_sender() {
-        let net = InMemoryNetwork::new();
-        let (a, b, c) = (Peer::role("A"), Peer::role("B"), Peer::role("C"));
-        let ea = net.endpoint(a.clone()).unwrap();
-        let eb = net.endpoint(b.clone()).unwrap();
-        let ec = net.endpoint(c.clone()).unwrap();
-        ea.send(&c, vec![1]).await.unwrap();
-        eb.send(&c, vec![2]).await.unwrap();
-        ea.send(&c, vec![3]).await.unwrap();
-        assert_eq!(ec.recv(&b).await.unwrap(), vec![2]);
-        assert_eq!(ec.recv(&a).await.unwrap(), vec![1]);
-        assert_eq!(ec.recv(&a).await.unwrap(), vec![3]);
-    }
-
-    #[tokio::test]
-    async fn departed_peer_delivers_what_it_sent_then_is_gone() {
-        let net = InMemoryNetwork::new();
-        let (a, b) = (Peer::role("A"), Peer::role("B"));
-        let ea = net.endpoint(a.clone()).unwrap();
-        let eb = net.endpoint(b.clone()).unwrap();
-        ea.send(&b, vec![7]).await.unwrap();
-        drop(ea);
-        assert_eq!(eb.recv(&a).await.unwrap(), vec![7]);
-        assert_eq!(
-            eb.recv(&a).await,
-            Err(EffectError::PeerGone { peer: a.clone() })
-        );
-        assert_eq!(
-            eb.send(&a, vec![1]).await,
-            Err(EffectError::PeerGone { peer: a })
-        );
-    }
-
-    #[tokio::test]
-    async fn unknown_and_taken_peers_are_errors() {
-        let net = InMemoryNetwork::new();
-        let a = Peer::role("A");
-        let ea = net.endpoint(a.clone()).unwrap();
-        assert!(matches!(
-            net.endpoint(a),
-            Err(EffectError::PeerTaken { .. })
-        ));
-        let x = Peer::role("X");
-        assert_eq!(
-            ea.send(&x, vec![]).await,
-            Err(EffectError::UnknownPeer { peer: x.clone() })
-        );
-        assert_eq!(ea.recv(&x).await, Err(EffectError::UnknownPeer { peer: x }));
+        self.network.leave(&self.local, Some(&self.router));
     }
 }

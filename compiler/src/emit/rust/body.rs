@@ -2,14 +2,31 @@
 //! statement from the actions (the file around them comes from templates).
 
 use super::plan::Plan;
+use super::types::bind;
+use super::Tables;
 use crate::check::model::{Count, Participant, Protocol, Sel};
 use crate::project::local::{Action, Alt, Decision, MsgRef};
+use std::collections::BTreeSet;
+
+/// What [`Body::write`] wrote.
+pub struct Written {
+    /// The function body.
+    pub code: String,
+    /// Whether it uses `params`.
+    pub uses_params: bool,
+    /// Whether it calls the role's code.
+    pub uses_role: bool,
+    /// The guards (by index) its sends use.
+    pub guards: BTreeSet<usize>,
+}
 
 /// Writes the body of the runner of role `role` for local type `seq`.
 pub struct Body<'a> {
     protocol: &'a Protocol,
     plan: &'a Plan,
+    tables: &'a Tables,
     role: usize,
+    guards: BTreeSet<usize>,
     out: String,
     depth: usize,
     /// Loop ids whose decider is this role (they count rounds).
@@ -26,11 +43,13 @@ pub struct Body<'a> {
 
 impl<'a> Body<'a> {
     /// A writer for role `role`.
-    pub fn new(protocol: &'a Protocol, plan: &'a Plan, role: usize) -> Self {
+    pub fn new(protocol: &'a Protocol, plan: &'a Plan, tables: &'a Tables, role: usize) -> Self {
         Body {
             protocol,
             plan,
+            tables,
             role,
+            guards: BTreeSet::new(),
             out: String::new(),
             depth: 1,
             counted: Vec::new(),
@@ -41,13 +60,18 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// Writes `seq` as the function body; returns the code.
-    pub fn write(mut self, seq: &[Action]) -> (String, bool, bool) {
+    /// Writes `seq` as the function body.
+    pub fn write(mut self, seq: &[Action]) -> Written {
         let diverges = self.seq(seq);
         if !diverges {
             self.line("Ok(())");
         }
-        (self.out, self.uses_params, self.uses_role)
+        Written {
+            code: self.out,
+            uses_params: self.uses_params,
+            uses_role: self.uses_role,
+            guards: self.guards,
+        }
     }
 
     fn line(&mut self, text: &str) {
@@ -67,16 +91,12 @@ impl<'a> Body<'a> {
         diverges
     }
 
-    fn family(&self, r: usize) -> &str {
-        &self.protocol.roles[r].name
-    }
-
     /// An expression for the one peer `p` stands for, if it is one.
     fn one(&mut self, p: &Participant) -> Option<String> {
-        let fam = self.family(p.role).to_string();
+        let r = p.role;
         Some(match &p.sel {
-            Sel::Single => format!("rt::Peer::role({fam:?})"),
-            Sel::Member(k) => format!("adapter.member({fam:?}, {k})?"),
+            Sel::Single => format!("s.single({r})?"),
+            Sel::Member(k) => format!("s.member({r}, {k})?"),
             Sel::Var(v) => match self
                 .bound
                 .iter_mut()
@@ -85,14 +105,14 @@ impl<'a> Body<'a> {
             {
                 Some((name, _, used)) => {
                     *used = true;
-                    format!("adapter.member({fam:?}, {})?", super::names::ident(name))
+                    format!("s.member({r}, {})?", super::names::ident(name))
                 }
                 // A member's own round: the variable is the member itself.
-                None => "adapter.role().clone()".to_string(),
+                None => "s.me()".to_string(),
             },
             Sel::All => {
                 let (_, var) = self.focus.iter().rev().find(|(f, _)| *f == p.role)?;
-                format!("{var}.clone()")
+                var.clone()
             }
             Sel::Range(..) => return None,
         })
@@ -100,33 +120,40 @@ impl<'a> Body<'a> {
 
     /// An expression for the several peers `p` stands for.
     fn many(&self, p: &Participant) -> String {
-        let fam = self.family(p.role);
+        let r = p.role;
         match &p.sel {
-            Sel::Range(a, b) => format!("adapter.member_range({fam:?}, {a}, {b})?"),
-            _ => format!("adapter.members({fam:?})?"),
+            Sel::Range(a, b) => format!("s.member_range({r}, {a}, {b})?"),
+            _ => format!("s.members({r})?"),
         }
     }
 
-    fn label_of(msg: MsgRef, label: &str) -> String {
-        match msg {
-            MsgRef::Stmt(_) => format!("{label:?}"),
-            MsgRef::Continue(_) => "\"Continue\"".into(),
-            MsgRef::Done(_) => "\"Done\"".into(),
-        }
+    /// The `label::` constant of a message.
+    fn label_of(&self, msg: MsgRef, label: &str) -> String {
+        let label = match msg {
+            MsgRef::Stmt(_) => label,
+            MsgRef::Continue(_) => "Continue",
+            MsgRef::Done(_) => "Done",
+        };
+        format!("label::{}", super::label_constant(label))
     }
 
+    /// The payload type of a message, bound to the role's `Types`.
     fn payload_type(&self, msg: MsgRef) -> String {
         match msg {
-            MsgRef::Stmt(id) => self.plan.payload[id].clone(),
+            MsgRef::Stmt(id) => bind(&self.plan.payload[id], "C::Types"),
             _ => "()".into(),
         }
     }
 
-    fn guard(&self, msg: MsgRef, label: &str) -> String {
-        match msg {
-            MsgRef::Stmt(id) => format!("&{}", super::guard_name(label, id)),
-            _ => "&rt::SendGuard::NONE".into(),
-        }
+    /// The guard index constant of a send.
+    fn guard(&mut self, msg: MsgRef, label: &str) -> String {
+        let (index, name) = match msg {
+            MsgRef::Stmt(id) => (id, super::guard_name(label, id)),
+            MsgRef::Continue(_) => (self.tables.control.map_or(0, |c| c.0), "G_CONTINUE".into()),
+            MsgRef::Done(_) => (self.tables.control.map_or(0, |c| c.1), "G_DONE".into()),
+        };
+        self.guards.insert(index);
+        name
     }
 
     fn parallel(&self, msg: MsgRef) -> bool {
@@ -166,7 +193,7 @@ impl<'a> Body<'a> {
                     })
                     .collect();
                 self.uses_role = true;
-                self.line(&format!("match role.{method}() {{"));
+                self.line(&format!("match s.call(role.{method}()).await? {{"));
                 let mut diverges = true;
                 for (pattern, body) in arms {
                     self.line(&format!("    {pattern} => {{"));
@@ -195,7 +222,7 @@ impl<'a> Body<'a> {
                         .map(|(_, s)| s.as_slice())
                         .unwrap_or(&[])
                 };
-                self.line(&format!("if role.{method}(round_{l}) {{"));
+                self.line(&format!("if s.call(role.{method}(round_{l})).await? {{"));
                 self.depth += 1;
                 let a = self.seq(body("Continue"));
                 self.depth -= 1;
@@ -251,10 +278,9 @@ impl<'a> Body<'a> {
                 false
             }
             Action::Foreach { family, var, body } => {
-                let fam = self.family(*family).to_string();
                 let start = self.out.len();
                 self.line(&format!(
-                    "for {} in 0..adapter.members({fam:?})?.len() as u32 {{",
+                    "for {} in 0..s.members({family})?.count() {{",
                     super::names::ident(var)
                 ));
                 self.bound.push((var.clone(), *family, false));
@@ -276,7 +302,6 @@ impl<'a> Body<'a> {
 
     fn send(&mut self, to: &Participant, label: &str, msg: MsgRef) -> bool {
         let guard = self.guard(msg, label);
-        let label = Self::label_of(msg, label);
         let ty = self.payload_type(msg);
         let method = match msg {
             MsgRef::Stmt(id) => self
@@ -294,32 +319,40 @@ impl<'a> Body<'a> {
                 self.line(&format!("    let to = {peer};"));
                 let payload = match &method {
                     Some(m) if ty == "()" => {
-                        self.line(&format!("    role.{m}(&to);"));
+                        self.line(&format!("    s.call(role.{m}(to)).await?;"));
                         "&()"
                     }
                     Some(m) => {
-                        self.line(&format!("    let payload = role.{m}(&to);"));
+                        self.line(&format!("    let payload = s.call(role.{m}(to)).await?;"));
                         "&payload"
                     }
                     None => "&()",
                 };
-                self.line(&format!(
-                    "    adapter.send(&to, {label}, {guard}, {payload}).await?;"
-                ));
+                self.line(&format!("    s.send(to, {guard}, {payload}).await?;"));
                 self.line("}");
             }
             None => {
                 let parallel = self.parallel(msg);
                 self.line("{");
                 self.line(&format!("    let to = {};", self.many(to)));
-                let make = match &method {
-                    Some(m) if ty == "()" => format!("|p| {{ role.{m}(&p); (p, ()) }}"),
-                    Some(m) => format!("|p| {{ let m = role.{m}(&p); (p, m) }}"),
-                    None => "|p| (p, ())".to_string(),
-                };
-                self.line(&format!("    let messages: Vec<(rt::Peer, {ty})> = to.into_iter().map({make}).collect();"));
                 self.line(&format!(
-                    "    adapter.fan_out({label}, {guard}, {parallel}, &messages).await?;"
+                    "    let mut messages: Vec<(rt::Peer, {ty})> = Vec::with_capacity(to.count() as usize);"
+                ));
+                self.line("    for p in to.iter() {");
+                match &method {
+                    Some(m) if ty == "()" => {
+                        self.line(&format!("        s.call(role.{m}(p)).await?;"));
+                        self.line("        messages.push((p, ()));");
+                    }
+                    Some(m) => {
+                        self.line(&format!("        let m = s.call(role.{m}(p)).await?;"));
+                        self.line("        messages.push((p, m));");
+                    }
+                    None => self.line("        messages.push((p, ()));"),
+                }
+                self.line("    }");
+                self.line(&format!(
+                    "    s.fan_out({guard}, {parallel}, &messages).await?;"
                 ));
                 self.line("}");
             }
@@ -328,7 +361,7 @@ impl<'a> Body<'a> {
     }
 
     fn recv(&mut self, from: &Participant, label: &str, msg: MsgRef) -> bool {
-        let label = Self::label_of(msg, label);
+        let label = self.label_of(msg, label);
         let ty = self.payload_type(msg);
         let method = match msg {
             MsgRef::Stmt(id) => self
@@ -346,16 +379,16 @@ impl<'a> Body<'a> {
                 self.line("{");
                 self.line(&format!("    let from = {peer};"));
                 if unit {
-                    self.line(&format!("    adapter.recv::<()>(&from, {label}).await?;"));
+                    self.line(&format!("    s.recv::<()>(from, {label}).await?;"));
                     if let Some(m) = &method {
-                        self.line(&format!("    role.{m}(&from);"));
+                        self.line(&format!("    s.call(role.{m}(from)).await?;"));
                     }
                 } else {
                     self.line(&format!(
-                        "    let msg: {ty} = adapter.recv(&from, {label}).await?;"
+                        "    let msg: {ty} = s.recv(from, {label}).await?;"
                     ));
                     match &method {
-                        Some(m) => self.line(&format!("    role.{m}(&from, msg);")),
+                        Some(m) => self.line(&format!("    s.call(role.{m}(from, msg)).await?;")),
                         None => self.line("    let _ = msg;"),
                     }
                 }
@@ -366,17 +399,17 @@ impl<'a> Body<'a> {
                 self.line("{");
                 self.line(&format!("    let from = {};", self.many(from)));
                 self.line(&format!(
-                    "    let msgs: Vec<{ty}> = adapter.fan_in(&from, {label}, {parallel}).await?;"
+                    "    let msgs: Vec<{ty}> = s.fan_in(from, {label}, {parallel}).await?;"
                 ));
                 match (&method, unit) {
                     (Some(m), true) => {
                         self.line("    for peer in from.iter().take(msgs.len()) {");
-                        self.line(&format!("        role.{m}(peer);"));
+                        self.line(&format!("        s.call(role.{m}(peer)).await?;"));
                         self.line("    }");
                     }
                     (Some(m), false) => {
                         self.line("    for (peer, msg) in from.iter().zip(msgs) {");
-                        self.line(&format!("        role.{m}(peer, msg);"));
+                        self.line(&format!("        s.call(role.{m}(peer, msg)).await?;"));
                         self.line("    }");
                     }
                     (None, _) => self.line("    let _ = msgs;"),
@@ -388,8 +421,11 @@ impl<'a> Body<'a> {
     }
 
     fn branch(&mut self, from: &Participant, alts: &[Alt]) -> bool {
-        let labels: Vec<String> = alts.iter().map(|a| format!("{:?}", a.label)).collect();
-        let labels = format!("&[{}]", labels.join(", "));
+        let constants: Vec<String> = alts
+            .iter()
+            .map(|a| self.label_of(a.msg, &a.label))
+            .collect();
+        let labels = format!("&[{}]", constants.join(", "));
         let single = self.one(from);
         self.line("{");
         self.depth += 1;
@@ -398,24 +434,24 @@ impl<'a> Body<'a> {
             Some(peer) => {
                 self.line(&format!("let from = {peer};"));
                 self.line(&format!(
-                    "let offer = adapter.recv_choice(&from, {labels}).await?;"
+                    "let offer = s.recv_choice(from, {labels}).await?;"
                 ));
             }
             None => {
                 let parallel = alts.iter().any(|a| self.parallel(a.msg));
                 self.line(&format!("let from = {};", self.many(from)));
                 self.line(&format!(
-                    "for offer in adapter.fan_in_choice(&from, {labels}, {parallel}).await? {{"
+                    "for offer in s.fan_in_choice(from, {labels}, {parallel}).await? {{"
                 ));
                 self.depth += 1;
-                self.line("let from = offer.from().clone();");
+                self.line("let from = offer.from();");
                 self.focus.push((from.role, "from".into()));
             }
         }
         self.line("match offer.label() {");
         let mut diverges = true;
-        for alt in alts {
-            self.line(&format!("    {:?} => {{", alt.label));
+        for (alt, constant) in alts.iter().zip(&constants) {
+            self.line(&format!("    {constant} => {{"));
             self.depth += 2;
             let ty = self.payload_type(alt.msg);
             let method = match alt.msg {
@@ -429,12 +465,12 @@ impl<'a> Body<'a> {
                 (Some(m), true) => {
                     self.uses_role = true;
                     self.line("offer.decode::<()>()?;");
-                    self.line(&format!("role.{m}(&from);"));
+                    self.line(&format!("s.call(role.{m}(from)).await?;"));
                 }
                 (Some(m), false) => {
                     self.uses_role = true;
                     self.line(&format!("let msg: {ty} = offer.decode()?;"));
-                    self.line(&format!("role.{m}(&from, msg);"));
+                    self.line(&format!("s.call(role.{m}(from, msg)).await?;"));
                 }
                 (None, _) => self.line(&format!("offer.decode::<{ty}>()?;")),
             }
@@ -442,7 +478,7 @@ impl<'a> Body<'a> {
             self.depth -= 2;
             self.line("    }");
         }
-        self.line("    _ => return Err(offer.unexpected()),");
+        self.line("    _ => return Err(offer.unexpected().into()),");
         self.line("}");
         if per_member {
             self.focus.pop();

@@ -7,7 +7,7 @@ pub mod names;
 mod plan;
 pub mod types;
 
-use crate::check::model::{Protocol, Stmt};
+use crate::check::model::Protocol;
 use crate::project::{Projection, Target};
 use askama::Template;
 use names::{snake_case, upper_camel};
@@ -39,7 +39,12 @@ pub fn crate_dir(protocol: &str) -> String {
 
 /// The name of the guard constant of message `id` labelled `label`.
 pub(crate) fn guard_name(label: &str, id: usize) -> String {
-    format!("{}_GUARD_{id}", snake_case(label).to_uppercase())
+    format!("G_{}_{id}", snake_case(label).to_uppercase())
+}
+
+/// The name of the constant of label `label` in module `label`.
+fn label_constant(label: &str) -> String {
+    names::ident(&snake_case(label).to_uppercase())
 }
 
 #[derive(Template)]
@@ -54,12 +59,23 @@ struct CargoToml<'a> {
 struct RoleData {
     name: String,
     declared: String,
+    family: bool,
     trait_name: String,
     snake: String,
-    methods: Vec<plan::Method>,
+    methods: Vec<MethodData>,
     targets: Vec<TargetData>,
     dispatch: bool,
     has_others: bool,
+}
+
+/// A role trait method as the template writes it.
+struct MethodData {
+    name: String,
+    doc: String,
+    /// `&mut self, to: rt::Peer`.
+    params: String,
+    /// The `Ok` type.
+    ret: String,
 }
 
 struct TargetData {
@@ -71,17 +87,25 @@ struct TargetData {
     uses_role: bool,
 }
 
-struct GuardData {
+struct LabelData {
     name: String,
+    constant: String,
+}
+
+struct GuardData {
+    index: usize,
+    name: String,
+    what: String,
     label: String,
-    line: String,
+    used: bool,
     notes: Vec<String>,
-    capabilities: Vec<String>,
+    capabilities: Vec<usize>,
     flow_cost: u64,
     journal_fact: String,
     journal_merge: bool,
     audit_log: String,
     leak: String,
+    leak_labels: Vec<String>,
     leakage_budget: String,
 }
 
@@ -90,12 +114,15 @@ struct GuardData {
 struct LibRs<'a> {
     source: &'a str,
     protocol: &'a str,
+    digest: String,
     role_list: String,
-    family_match: String,
+    first_role: String,
     types: Vec<types::UserType>,
     params: Vec<String>,
     structs: Vec<plan::StructDef>,
     enums: Vec<plan::ChoiceEnum>,
+    labels: Vec<LabelData>,
+    facts: Vec<String>,
     guards: Vec<GuardData>,
     roles: Vec<RoleData>,
     all_capabilities: Vec<String>,
@@ -107,23 +134,40 @@ struct ScriptedImpl {
     methods: Vec<String>,
 }
 
+/// `&mut self, name: type, ...` with the plan's types bound to `subject`;
+/// the names in `unused` get a leading `_`.
+fn params(m: &plan::Method, subject: &str, unused: &[&str]) -> String {
+    let mut out = String::from("&mut self");
+    for (name, ty) in &m.params {
+        let name = if unused.contains(&name.as_str()) {
+            format!("_{name}")
+        } else {
+            name.clone()
+        };
+        out.push_str(&format!(", {name}: {}", types::bind(ty, subject)));
+    }
+    out
+}
+
 /// The scripted implementation of one method (see the template's `scripted`).
 fn scripted_method(m: &plan::Method, plan: &plan::Plan) -> String {
-    let sig = m
-        .signature
-        .replace("T::", "<Defaults as Types>::")
-        .replace("<T>", "<Defaults>")
-        .replace("msg: ", "_msg: ")
-        .replace("rounds_done: ", "_rounds_done: ");
+    let params = params(m, "Defaults", &["msg", "rounds_done"]);
+    let ret = types::bind(&m.ret, "Defaults");
     let body = match m.kind {
-        "send" if !m.signature.contains("->") => {
-            format!("self.trace.push(format!(\"!{{to}}.{}\"));", m.subject)
+        "send" if m.ret == "()" => {
+            format!(
+                "self.trace.push(format!(\"!{{to}}.{}\")); Ok(())",
+                m.subject
+            )
         }
         "send" => format!(
-            "self.trace.push(format!(\"!{{to}}.{}\")); Default::default()",
+            "self.trace.push(format!(\"!{{to}}.{}\")); Ok(Default::default())",
             m.subject
         ),
-        "recv" => format!("self.trace.push(format!(\"?{{from}}.{}\"));", m.subject),
+        "recv" => format!(
+            "self.trace.push(format!(\"?{{from}}.{}\")); Ok(())",
+            m.subject
+        ),
         "case" => {
             let e = plan.enums.values().find(|e| e.name == m.subject);
             let variants = e.map(|e| e.variants.clone()).unwrap_or_default();
@@ -138,14 +182,107 @@ fn scripted_method(m: &plan::Method, plan: &plan::Plan) -> String {
                 arms.push(format!("_ => choice::{}::{v},", m.subject));
             }
             format!(
-                "match self.decide(&[{}]) {{ {} }}",
+                "Ok(match self.decide(&[{}]) {{ {} }})",
                 labels.join(", "),
                 arms.join(" ")
             )
         }
-        _ => "self.decide(&[\"Done\", \"Continue\"]) == 1".to_string(),
+        _ => "Ok(self.decide(&[\"Done\", \"Continue\"]) == 1)".to_string(),
     };
-    format!("fn {}{sig} {{ {body} }}", m.name)
+    format!(
+        "async fn {}({params}) -> Result<{ret}, ScriptError> {{ self.step()?; {body} }}",
+        m.name
+    )
+}
+
+/// The tables every crate's `PROTOCOL` holds, with the lookups the
+/// runners need.
+pub(crate) struct Tables {
+    /// Labels by id: message labels in order of first use, then `Continue`
+    /// and `Done` when a loop is decided.
+    pub labels: Vec<String>,
+    /// Capabilities, sorted.
+    pub capabilities: Vec<String>,
+    /// Journal facts in order of first use.
+    pub facts: Vec<String>,
+    /// The guard index of `Continue` and `Done` (after one per message).
+    pub control: Option<(usize, usize)>,
+}
+
+impl Tables {
+    fn new(protocol: &Protocol, projection: &Projection) -> Tables {
+        let mut labels: Vec<String> = Vec::new();
+        let mut capabilities: Vec<String> = Vec::new();
+        let mut facts: Vec<String> = Vec::new();
+        let mut messages = Vec::new();
+        crate::check::rules::each_message(&protocol.body, &mut |m| messages.push(m.clone()));
+        messages.sort_by_key(|m| m.id);
+        for m in &messages {
+            if !labels.contains(&m.label) {
+                labels.push(m.label.clone());
+            }
+            if let Some(a) = &m.from_annotations {
+                capabilities.extend(a.guard_capability.iter().cloned());
+                if let Some(f) = &a.journal_facts {
+                    if !facts.contains(f) {
+                        facts.push(f.clone());
+                    }
+                }
+            }
+        }
+        capabilities.sort();
+        capabilities.dedup();
+        let decided = projection.loops.iter().any(Option::is_some);
+        let control = decided.then(|| {
+            for l in ["Continue", "Done"] {
+                if !labels.iter().any(|x| x == l) {
+                    labels.push(l.to_string());
+                }
+            }
+            (protocol.messages, protocol.messages + 1)
+        });
+        Tables {
+            labels,
+            capabilities,
+            facts,
+            control,
+        }
+    }
+
+    /// The id of `label`.
+    pub fn label(&self, label: &str) -> usize {
+        self.labels.iter().position(|l| l == label).unwrap_or(0)
+    }
+}
+
+/// The 16-byte digest of a protocol's global type, as Rust array items:
+/// SHA-256 over its name, roles, every local type in canonical notation and
+/// every message's payload, so any change a peer could notice on the wire
+/// changes it, and comments, layout and annotations do not.
+fn digest(protocol: &Protocol, projection: &Projection) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut text = format!("choreo/protocol/v1\n{}\n", protocol.name);
+    for r in &protocol.roles {
+        text.push_str(&format!("role {} {}\n", r.name, r.family.is_some()));
+    }
+    for l in &projection.locals {
+        let body = crate::project::local::print(&l.body, &protocol.roles);
+        text.push_str(&format!("local {}: {body}\n", l.name));
+    }
+    let mut messages = Vec::new();
+    crate::check::rules::each_message(&protocol.body, &mut |m| {
+        messages.push((m.id, m.label.clone(), format!("{:?}", m.payload)))
+    });
+    messages.sort();
+    for (id, label, payload) in messages {
+        text.push_str(&format!("message {id} {label} {payload}\n"));
+    }
+    let hash = Sha256::digest(text.as_bytes());
+    hash[..16]
+        .iter()
+        .map(|b| format!("0x{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Renders the crate of one protocol. `source` names the `.choreo` file in
@@ -158,6 +295,7 @@ pub fn render(
     runtime: &RuntimeDep,
 ) -> Vec<File> {
     let plan = plan::plan(protocol, projection);
+    let tables = Tables::new(protocol, projection);
     let dir = crate_dir(&protocol.name);
     let runtime_dep = match runtime {
         RuntimeDep::Path(p) => format!("{{ path = {p:?} }}"),
@@ -169,23 +307,23 @@ pub fn render(
         protocol: &protocol.name,
         runtime_dep,
     };
+    let mut used = std::collections::BTreeSet::new();
     let roles = protocol
         .roles
         .iter()
         .enumerate()
-        .map(|(r, role)| role_data(protocol, projection, &plan, r, role.family.is_some()))
+        .map(|(r, role)| {
+            role_data(
+                protocol,
+                projection,
+                &plan,
+                &tables,
+                r,
+                role.family.is_some(),
+                &mut used,
+            )
+        })
         .collect::<Vec<_>>();
-    let families: Vec<String> = protocol
-        .roles
-        .iter()
-        .filter(|r| r.family.is_some())
-        .map(|r| format!("Role::{}", upper_camel(&r.name)))
-        .collect();
-    let family_match = if families.is_empty() {
-        "false".to_string()
-    } else {
-        format!("matches!(self, {})", families.join(" | "))
-    };
     let role_list = protocol
         .roles
         .iter()
@@ -198,37 +336,56 @@ pub fn render(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let mut all_capabilities: Vec<String> = Vec::new();
-    crate::check::rules::each_message(&protocol.body, &mut |m| {
-        if let Some(a) = &m.from_annotations {
-            all_capabilities.extend(a.guard_capability.iter().cloned());
-        }
-    });
-    all_capabilities.sort();
-    all_capabilities.dedup();
     let scripted = roles
         .iter()
-        .map(|r| ScriptedImpl {
+        .zip(&plan.roles)
+        .map(|(r, iface)| ScriptedImpl {
             trait_name: r.trait_name.clone(),
-            methods: r
+            methods: iface
                 .methods
                 .iter()
                 .map(|m| scripted_method(m, &plan))
                 .collect(),
         })
         .collect();
+    let mut constants: Vec<String> = Vec::new();
+    let labels = tables
+        .labels
+        .iter()
+        .map(|l| {
+            let base = label_constant(l);
+            let mut constant = base.clone();
+            let mut n = 2;
+            while constants.contains(&constant) {
+                constant = format!("{base}_{n}");
+                n += 1;
+            }
+            constants.push(constant.clone());
+            LabelData {
+                name: l.clone(),
+                constant,
+            }
+        })
+        .collect::<Vec<_>>();
+    let guards = guards(protocol, &tables, &labels, &used, line_of);
     let lib = LibRs {
-        all_capabilities,
+        all_capabilities: tables.capabilities.clone(),
+        facts: tables.facts.clone(),
         scripted,
         source,
         protocol: &protocol.name,
+        digest: digest(protocol, projection),
         role_list,
-        family_match,
+        first_role: roles
+            .first()
+            .map(|r| r.trait_name.clone())
+            .unwrap_or_default(),
         types: plan.types.user.clone(),
         params: plan.params.clone(),
         structs: plan.structs.clone(),
         enums: plan.enums.values().cloned().collect(),
-        guards: guards(protocol, line_of),
+        labels,
+        guards,
         roles,
     };
     let lib = lib
@@ -250,8 +407,10 @@ fn role_data(
     protocol: &Protocol,
     projection: &Projection,
     plan: &plan::Plan,
+    tables: &Tables,
     r: usize,
     family: bool,
+    used: &mut std::collections::BTreeSet<usize>,
 ) -> RoleData {
     let role = &protocol.roles[r];
     let snake = snake_case(&role.name);
@@ -289,15 +448,26 @@ fn role_data(
                     None,
                 ),
             };
-            let (body, uses_params, uses_role) = body::Body::new(protocol, plan, r).write(&l.body);
+            let written = body::Body::new(protocol, plan, tables, r).write(&l.body);
+            used.extend(written.guards);
             TargetData {
                 fn_name,
                 what,
                 index,
-                body,
-                uses_params,
-                uses_role,
+                body: written.code,
+                uses_params: written.uses_params,
+                uses_role: written.uses_role,
             }
+        })
+        .collect();
+    let methods = plan.roles[r]
+        .methods
+        .iter()
+        .map(|m| MethodData {
+            name: m.name.clone(),
+            doc: m.doc.clone(),
+            params: params(m, "Self::Types", &[]),
+            ret: types::bind(&m.ret, "Self::Types"),
         })
         .collect();
     RoleData {
@@ -307,17 +477,46 @@ fn role_data(
         } else {
             role.name.clone()
         },
+        family,
         trait_name: upper_camel(&role.name),
         snake,
-        methods: plan.roles[r].methods.clone(),
+        methods,
         targets,
         dispatch,
         has_others: locals.iter().any(|l| matches!(l.target, Target::Others(_))),
     }
 }
 
-fn guards(protocol: &Protocol, line_of: &dyn Fn(usize) -> usize) -> Vec<GuardData> {
+/// What one message's `leak` annotation leaks: units per class
+/// (`class` is one unit, `class:n` n units, classes ignoring case) and the
+/// items that name no class.
+fn leakage(spec: &str) -> ([u64; 3], Vec<String>) {
+    const CLASSES: [&str; 3] = ["external", "neighbor", "group"];
+    let mut amounts = [0u64; 3];
+    let mut labels = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, units) = match item.split_once(':') {
+            Some((name, n)) => (name.trim(), n.trim().parse::<u64>().ok()),
+            None => (item, Some(1)),
+        };
+        let class = CLASSES.iter().position(|c| c.eq_ignore_ascii_case(name));
+        match (class, units) {
+            (Some(c), Some(units)) => amounts[c] = amounts[c].saturating_add(units),
+            _ => labels.push(item.to_owned()),
+        }
+    }
+    (amounts, labels)
+}
+
+fn guards(
+    protocol: &Protocol,
+    tables: &Tables,
+    labels: &[LabelData],
+    used: &std::collections::BTreeSet<usize>,
+    line_of: &dyn Fn(usize) -> usize,
+) -> Vec<GuardData> {
     let mut out = Vec::new();
+    let constant = |label: &str| labels[tables.label(label)].constant.clone();
     crate::check::rules::each_message(&protocol.body, &mut |m| {
         let a = m.from_annotations.as_deref().cloned().unwrap_or_default();
         let opt = |v: &Option<String>| {
@@ -342,23 +541,57 @@ fn guards(protocol: &Protocol, line_of: &dyn Fn(usize) -> usize) -> Vec<GuardDat
                 x.args.join(", ")
             )
         }));
+        let (leak, leak_labels) = a.leak.as_deref().map(leakage).unwrap_or_default();
+        let capabilities = a
+            .guard_capability
+            .iter()
+            .filter_map(|c| tables.capabilities.iter().position(|x| x == c))
+            .collect();
+        let journal_fact = a
+            .journal_facts
+            .as_ref()
+            .and_then(|f| tables.facts.iter().position(|x| x == f))
+            .map_or("None".to_string(), |i| format!("Some({i})"));
         out.push(GuardData {
+            index: m.id,
             name: guard_name(&m.label, m.id),
-            label: m.label.clone(),
-            line: format!("line {}", line_of(m.span.start)),
+            what: format!("`{}` (line {})", m.label, line_of(m.span.start)),
+            label: constant(&m.label),
+            used: used.contains(&m.id),
             notes,
-            capabilities: a.guard_capability.clone(),
+            capabilities,
             flow_cost: a.flow_cost.unwrap_or(0),
-            journal_fact: opt(&a.journal_facts),
+            journal_fact,
             journal_merge: a.journal_merge.unwrap_or(false),
             audit_log: opt(&a.audit_log),
-            leak: opt(&a.leak),
+            leak: leak.map(|n| n.to_string()).join(", "),
+            leak_labels,
             leakage_budget: a
                 .leakage_budget
                 .map_or("None".into(), |[e, n, g]| format!("Some([{e}, {n}, {g}])")),
         });
     });
-    let _ = Stmt::Message;
+    out.sort_by_key(|g| g.index);
+    if let Some((cont, done)) = tables.control {
+        for (index, label) in [(cont, "Continue"), (done, "Done")] {
+            out.push(GuardData {
+                index,
+                name: format!("G_{}", label.to_uppercase()),
+                what: format!("the `{label}` of a decided loop"),
+                label: constant(label),
+                used: used.contains(&index),
+                notes: Vec::new(),
+                capabilities: Vec::new(),
+                flow_cost: 0,
+                journal_fact: "None".into(),
+                journal_merge: false,
+                audit_log: "None".into(),
+                leak: "0, 0, 0".into(),
+                leak_labels: Vec::new(),
+                leakage_budget: "None".into(),
+            });
+        }
+    }
     out
 }
 

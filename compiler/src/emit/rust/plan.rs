@@ -40,8 +40,13 @@ pub struct ChoiceEnum {
 pub struct Method {
     /// The method's name.
     pub name: String,
-    /// Its signature after `fn name`.
+    /// Its signature, as an identity: `(name: type, ...) -> type`, with the
+    /// protocol's user types written `T::Alias` and generic payloads `msg::X<T>`.
     pub signature: String,
+    /// Its parameters after `&mut self`: `(name, type)`, types as in `signature`.
+    pub params: Vec<(String, String)>,
+    /// What its future yields (inside the `Result`), as in `signature`.
+    pub ret: String,
     /// Its doc comment.
     pub doc: String,
     /// `send`, `recv`, `case` or `loop`.
@@ -207,6 +212,34 @@ fn collect_decisions(
     }
 }
 
+/// A method's parameters and result while it is being planned.
+struct Sig {
+    params: Vec<(String, String)>,
+    ret: String,
+}
+
+impl Sig {
+    fn new(params: &[(&str, &str)], ret: &str) -> Sig {
+        Sig {
+            params: params
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+            ret: ret.to_string(),
+        }
+    }
+
+    /// `(to: rt::Peer) -> T::Share`: what makes two methods the same.
+    fn identity(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(n, t)| format!("{n}: {t}"))
+            .collect();
+        format!("({}) -> {}", params.join(", "), self.ret)
+    }
+}
+
 impl Plan {
     fn collect_methods(
         &mut self,
@@ -224,19 +257,12 @@ impl Plan {
                 } => {
                     let ty = self.payload[*id].clone();
                     let peer = protocol.participant_name(to);
-                    let (doc, sig) = if ty == "()" {
-                        (
-                            format!(
-                                "`{label}` (no payload) is about to be sent to `to` (`{peer}`)."
-                            ),
-                            "(&mut self, to: &rt::Peer)".to_string(),
-                        )
+                    let doc = if ty == "()" {
+                        format!("`{label}` (no payload) is about to be sent to `to` (`{peer}`).")
                     } else {
-                        (
-                            format!("The payload of `{label}` to `to` (`{peer}`)."),
-                            format!("(&mut self, to: &rt::Peer) -> {ty}"),
-                        )
+                        format!("The payload of `{label}` to `to` (`{peer}`).")
                     };
+                    let sig = Sig::new(&[("to", "rt::Peer")], &ty);
                     let spec = label.to_string();
                     self.method(r, "send", *id, snake_case(label), sig, doc, spec, iface);
                 }
@@ -264,7 +290,7 @@ impl Plan {
                                 e.chooser,
                                 labels.join(", ")
                             );
-                            let sig = format!("(&mut self) -> choice::{}", e.name);
+                            let sig = Sig::new(&[], &format!("choice::{}", e.name));
                             let name = format!("choose_{}", snake_case(&e.name));
                             let spec = e.name.clone();
                             self.method(r, "case", *c, name, sig, doc, spec, iface);
@@ -274,7 +300,7 @@ impl Plan {
                                 "Whether loop {} runs another round, given the rounds done so far.",
                                 l + 1
                             );
-                            let sig = "(&mut self, rounds_done: u32) -> bool".to_string();
+                            let sig = Sig::new(&[("rounds_done", "u32")], "bool");
                             self.method(
                                 r,
                                 "loop",
@@ -312,9 +338,9 @@ impl Plan {
         let peer = protocol.participant_name(from);
         let doc = format!("`{label}` received from `from` (`{peer}`).");
         let sig = if ty == "()" {
-            "(&mut self, from: &rt::Peer)".to_string()
+            Sig::new(&[("from", "rt::Peer")], "()")
         } else {
-            format!("(&mut self, from: &rt::Peer, msg: {ty})")
+            Sig::new(&[("from", "rt::Peer"), ("msg", &ty)], "()")
         };
         let spec = label.to_string();
         self.method(
@@ -338,7 +364,7 @@ impl Plan {
         kind: &'static str,
         key: usize,
         name: String,
-        signature: String,
+        sig: Sig,
         doc: String,
         subject: String,
         iface: &mut RoleIface,
@@ -347,6 +373,7 @@ impl Plan {
             return;
         }
         let name = ident(&name);
+        let signature = sig.identity();
         let mut chosen = name.clone();
         let mut n = 2;
         loop {
@@ -360,6 +387,8 @@ impl Plan {
                     iface.methods.push(Method {
                         name: chosen.clone(),
                         signature,
+                        params: sig.params,
+                        ret: sig.ret,
                         doc,
                         kind,
                         subject,

@@ -88,6 +88,33 @@ impl TypeMap {
     }
 }
 
+/// A type of the plan (user types written `T::Alias`, generic payloads
+/// `msg::X<T>`) with `T` standing for `subject`, a path to an implementation
+/// of `Types` (`Self::Types`, `C::Types`, `Defaults`).
+pub fn bind(ty: &str, subject: &str) -> String {
+    let mut out = String::with_capacity(ty.len() + 16);
+    let mut prev: Option<char> = None;
+    let mut rest = ty;
+    while let Some(c) = rest.chars().next() {
+        let starts_word = !prev.is_some_and(|p| p.is_alphanumeric() || p == '_');
+        if starts_word && rest.starts_with("T::") {
+            out.push_str(&format!("<{subject} as Types>::"));
+            rest = &rest[3..];
+            prev = Some(':');
+        } else if prev == Some('<') && rest.starts_with("T>") {
+            out.push_str(subject);
+            out.push('>');
+            rest = &rest[2..];
+            prev = Some('>');
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            prev = Some(c);
+        }
+    }
+    out
+}
+
 fn is_std(path: &str) -> bool {
     let path = path.trim_start_matches("::");
     let first = path.split("::").next().unwrap_or(path);
@@ -121,6 +148,12 @@ mod tests {
             ("Option<(T::Share, u8)>".into(), true)
         );
         assert_eq!(m.rewrite("Digest"), ("T::Digest".into(), true));
+        assert_eq!(
+            bind("Option<(T::Share, u8)>", "C::Types"),
+            "Option<(<C::Types as Types>::Share, u8)>"
+        );
+        assert_eq!(bind("msg::Ack<T>", "Defaults"), "msg::Ack<Defaults>");
+        assert_eq!(bind("MyT::X", "Defaults"), "MyT::X");
         let paths: Vec<&str> = m.user.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(
             paths,

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,43 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "AmpTransport";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "AmpTransport",
+    digest: rt::Digest([
+        0x90, 0x92, 0x24, 0xea, 0xbe, 0x8e, 0x38, 0x9d, 0xdb, 0x66, 0xb5, 0xe9, 0x0b, 0x60, 0x9b,
+        0x32,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Sender",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Receiver",
+            family: false,
+        },
+    ],
+    labels: &[
+        "ChannelOpen",
+        "ChannelAccept",
+        "AmpMessage",
+        "AmpReceipt",
+        "RatchetCheckpoint",
+        "CheckpointAck",
+        "ChannelClose",
+    ],
+    capabilities: &["amp:channel", "amp:send"],
+    facts: &[
+        "AmpFact::ChannelOpened",
+        "AmpFact::RatchetCheckpoint",
+        "AmpFact::ChannelClosed",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +70,36 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Sender => "Sender",
-            Role::Receiver => "Receiver",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        false
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `ChannelOpen`.
+    pub const CHANNEL_OPEN: u16 = 0;
+    /// `ChannelAccept`.
+    pub const CHANNEL_ACCEPT: u16 = 1;
+    /// `AmpMessage`.
+    pub const AMP_MESSAGE: u16 = 2;
+    /// `AmpReceipt`.
+    pub const AMP_RECEIPT: u16 = 3;
+    /// `RatchetCheckpoint`.
+    pub const RATCHET_CHECKPOINT: u16 = 4;
+    /// `CheckpointAck`.
+    pub const CHECKPOINT_ACK: u16 = 5;
+    /// `ChannelClose`.
+    pub const CHANNEL_CLOSE: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -112,273 +169,389 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `ChannelOpen` (line 34).
-const CHANNEL_OPEN_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["amp:channel"],
-    flow_cost: 5,
-    journal_fact: Some("AmpFact::ChannelOpened"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 7] = [
+    // 0: `ChannelOpen` (line 34)
+    rt::SendGuard {
+        label: label::CHANNEL_OPEN,
+        capabilities: &[0],
+        flow_cost: 5,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `ChannelAccept` (line 35)
+    rt::SendGuard {
+        label: label::CHANNEL_ACCEPT,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `AmpMessage` (line 39)
+    rt::SendGuard {
+        label: label::AMP_MESSAGE,
+        capabilities: &[1],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [1, 1, 0],
+        leak_labels: &[],
+        leakage_budget: Some([1, 1, 0]),
+    },
+    // 3: `AmpReceipt` (line 40)
+    rt::SendGuard {
+        label: label::AMP_RECEIPT,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `RatchetCheckpoint` (line 43)
+    rt::SendGuard {
+        label: label::RATCHET_CHECKPOINT,
+        capabilities: &[],
+        flow_cost: 2,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `CheckpointAck` (line 44)
+    rt::SendGuard {
+        label: label::CHECKPOINT_ACK,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `ChannelClose` (line 47)
+    rt::SendGuard {
+        label: label::CHANNEL_CLOSE,
+        capabilities: &[0],
+        flow_cost: 1,
+        journal_fact: Some(2),
+        journal_merge: false,
+        audit_log: Some("amp.channel.close"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `ChannelAccept` (line 35).
-const CHANNEL_ACCEPT_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ChannelOpen` (line 34).
+const G_CHANNEL_OPEN_0: u16 = 0;
 
-/// The guard chain of `AmpMessage` (line 39).
-const AMP_MESSAGE_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &["amp:send"],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("External,Neighbor"),
-    leakage_budget: Some([1, 1, 0]),
-};
+/// The guard of `ChannelAccept` (line 35).
+const G_CHANNEL_ACCEPT_1: u16 = 1;
 
-/// The guard chain of `AmpReceipt` (line 40).
-const AMP_RECEIPT_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `AmpMessage` (line 39).
+const G_AMP_MESSAGE_2: u16 = 2;
 
-/// The guard chain of `RatchetCheckpoint` (line 43).
-const RATCHET_CHECKPOINT_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 2,
-    journal_fact: Some("AmpFact::RatchetCheckpoint"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `AmpReceipt` (line 40).
+const G_AMP_RECEIPT_3: u16 = 3;
 
-/// The guard chain of `CheckpointAck` (line 44).
-const CHECKPOINT_ACK_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RatchetCheckpoint` (line 43).
+const G_RATCHET_CHECKPOINT_4: u16 = 4;
 
-/// The guard chain of `ChannelClose` (line 47).
-const CHANNEL_CLOSE_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &["amp:channel"],
-    flow_cost: 1,
-    journal_fact: Some("AmpFact::ChannelClosed"),
-    journal_merge: false,
-    audit_log: Some("amp.channel.close"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `CheckpointAck` (line 44).
+const G_CHECKPOINT_ACK_5: u16 = 5;
+
+/// The guard of `ChannelClose` (line 47).
+const G_CHANNEL_CLOSE_6: u16 = 6;
 
 /// What your code supplies and decides as `Sender`, and what it is told.
-pub trait Sender<T: Types>: Send {
+pub trait Sender: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `ChannelOpen` to `to` (`Receiver`).
-    fn channel_open(&mut self, to: &rt::Peer) -> T::ChannelOpen;
+    fn channel_open(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ChannelOpen, Self::Error>> + Send;
     /// `ChannelAccept` received from `from` (`Receiver`).
-    fn on_channel_accept(&mut self, from: &rt::Peer, msg: T::ChannelAccept);
+    fn on_channel_accept(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ChannelAccept,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `AmpMessage` to `to` (`Receiver`).
-    fn amp_message(&mut self, to: &rt::Peer) -> T::AmpEnvelope;
+    fn amp_message(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::AmpEnvelope, Self::Error>> + Send;
     /// `AmpReceipt` received from `from` (`Receiver`).
-    fn on_amp_receipt(&mut self, from: &rt::Peer, msg: msg::AmpReceipt);
+    fn on_amp_receipt(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::AmpReceipt,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RatchetCheckpoint` to `to` (`Receiver`).
-    fn ratchet_checkpoint(&mut self, to: &rt::Peer) -> msg::RatchetCheckpoint;
+    fn ratchet_checkpoint(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::RatchetCheckpoint, Self::Error>> + Send;
     /// `CheckpointAck` received from `from` (`Receiver`).
-    fn on_checkpoint_ack(&mut self, from: &rt::Peer, msg: msg::CheckpointAck);
+    fn on_checkpoint_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::CheckpointAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ChannelClose` to `to` (`Receiver`).
-    fn channel_close(&mut self, to: &rt::Peer) -> T::ChannelClose;
+    fn channel_close(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ChannelClose, Self::Error>> + Send;
 }
 
 /// Runs role `Sender`.
-async fn run_sender<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_sender<C: Sender, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     params: &Params,
-    role: &mut (dyn Sender<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Receiver");
-        let payload = role.channel_open(&to);
-        adapter
-            .send(&to, "ChannelOpen", &CHANNEL_OPEN_GUARD_0, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.channel_open(to)).await?;
+        s.send(to, G_CHANNEL_OPEN_0, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Receiver");
-        let msg: T::ChannelAccept = adapter.recv(&from, "ChannelAccept").await?;
-        role.on_channel_accept(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::ChannelAccept = s.recv(from, label::CHANNEL_ACCEPT).await?;
+        s.call(role.on_channel_accept(from, msg)).await?;
     }
     for _ in 0..params.window {
         {
-            let to = rt::Peer::role("Receiver");
-            let payload = role.amp_message(&to);
-            adapter
-                .send(&to, "AmpMessage", &AMP_MESSAGE_GUARD_2, &payload)
-                .await?;
+            let to = s.single(1)?;
+            let payload = s.call(role.amp_message(to)).await?;
+            s.send(to, G_AMP_MESSAGE_2, &payload).await?;
         }
         {
-            let from = rt::Peer::role("Receiver");
-            let msg: msg::AmpReceipt = adapter.recv(&from, "AmpReceipt").await?;
-            role.on_amp_receipt(&from, msg);
+            let from = s.single(1)?;
+            let msg: msg::AmpReceipt = s.recv(from, label::AMP_RECEIPT).await?;
+            s.call(role.on_amp_receipt(from, msg)).await?;
         }
     }
     {
-        let to = rt::Peer::role("Receiver");
-        let payload = role.ratchet_checkpoint(&to);
-        adapter
-            .send(
-                &to,
-                "RatchetCheckpoint",
-                &RATCHET_CHECKPOINT_GUARD_4,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.ratchet_checkpoint(to)).await?;
+        s.send(to, G_RATCHET_CHECKPOINT_4, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Receiver");
-        let msg: msg::CheckpointAck = adapter.recv(&from, "CheckpointAck").await?;
-        role.on_checkpoint_ack(&from, msg);
+        let from = s.single(1)?;
+        let msg: msg::CheckpointAck = s.recv(from, label::CHECKPOINT_ACK).await?;
+        s.call(role.on_checkpoint_ack(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Receiver");
-        let payload = role.channel_close(&to);
-        adapter
-            .send(&to, "ChannelClose", &CHANNEL_CLOSE_GUARD_6, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.channel_close(to)).await?;
+        s.send(to, G_CHANNEL_CLOSE_6, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Receiver`, and what it is told.
-pub trait Receiver<T: Types>: Send {
+pub trait Receiver: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `ChannelOpen` received from `from` (`Sender`).
-    fn on_channel_open(&mut self, from: &rt::Peer, msg: T::ChannelOpen);
+    fn on_channel_open(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ChannelOpen,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ChannelAccept` to `to` (`Sender`).
-    fn channel_accept(&mut self, to: &rt::Peer) -> T::ChannelAccept;
+    fn channel_accept(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ChannelAccept, Self::Error>> + Send;
     /// `AmpMessage` received from `from` (`Sender`).
-    fn on_amp_message(&mut self, from: &rt::Peer, msg: T::AmpEnvelope);
+    fn on_amp_message(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::AmpEnvelope,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `AmpReceipt` to `to` (`Sender`).
-    fn amp_receipt(&mut self, to: &rt::Peer) -> msg::AmpReceipt;
+    fn amp_receipt(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::AmpReceipt, Self::Error>> + Send;
     /// `RatchetCheckpoint` received from `from` (`Sender`).
-    fn on_ratchet_checkpoint(&mut self, from: &rt::Peer, msg: msg::RatchetCheckpoint);
+    fn on_ratchet_checkpoint(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::RatchetCheckpoint,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `CheckpointAck` to `to` (`Sender`).
-    fn checkpoint_ack(&mut self, to: &rt::Peer) -> msg::CheckpointAck;
+    fn checkpoint_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::CheckpointAck, Self::Error>> + Send;
     /// `ChannelClose` received from `from` (`Sender`).
-    fn on_channel_close(&mut self, from: &rt::Peer, msg: T::ChannelClose);
+    fn on_channel_close(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ChannelClose,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Receiver`.
-async fn run_receiver<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_receiver<C: Receiver, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     params: &Params,
-    role: &mut (dyn Receiver<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Sender");
-        let msg: T::ChannelOpen = adapter.recv(&from, "ChannelOpen").await?;
-        role.on_channel_open(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::ChannelOpen = s.recv(from, label::CHANNEL_OPEN).await?;
+        s.call(role.on_channel_open(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Sender");
-        let payload = role.channel_accept(&to);
-        adapter
-            .send(&to, "ChannelAccept", &CHANNEL_ACCEPT_GUARD_1, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.channel_accept(to)).await?;
+        s.send(to, G_CHANNEL_ACCEPT_1, &payload).await?;
     }
     for _ in 0..params.window {
         {
-            let from = rt::Peer::role("Sender");
-            let msg: T::AmpEnvelope = adapter.recv(&from, "AmpMessage").await?;
-            role.on_amp_message(&from, msg);
+            let from = s.single(0)?;
+            let msg: <C::Types as Types>::AmpEnvelope = s.recv(from, label::AMP_MESSAGE).await?;
+            s.call(role.on_amp_message(from, msg)).await?;
         }
         {
-            let to = rt::Peer::role("Sender");
-            let payload = role.amp_receipt(&to);
-            adapter
-                .send(&to, "AmpReceipt", &AMP_RECEIPT_GUARD_3, &payload)
-                .await?;
+            let to = s.single(0)?;
+            let payload = s.call(role.amp_receipt(to)).await?;
+            s.send(to, G_AMP_RECEIPT_3, &payload).await?;
         }
     }
     {
-        let from = rt::Peer::role("Sender");
-        let msg: msg::RatchetCheckpoint = adapter.recv(&from, "RatchetCheckpoint").await?;
-        role.on_ratchet_checkpoint(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::RatchetCheckpoint = s.recv(from, label::RATCHET_CHECKPOINT).await?;
+        s.call(role.on_ratchet_checkpoint(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Sender");
-        let payload = role.checkpoint_ack(&to);
-        adapter
-            .send(&to, "CheckpointAck", &CHECKPOINT_ACK_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.checkpoint_ack(to)).await?;
+        s.send(to, G_CHECKPOINT_ACK_5, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Sender");
-        let msg: T::ChannelClose = adapter.recv(&from, "ChannelClose").await?;
-        role.on_channel_close(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::ChannelClose = s.recv(from, label::CHANNEL_CLOSE).await?;
+        s.call(role.on_channel_close(from, msg)).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Sender`.
-    Sender(&'a mut (dyn Sender<T> + 'a)),
-    /// Run as `Receiver`.
-    Receiver(&'a mut (dyn Receiver<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Sender(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Sender`, with `code` supplying payloads and decisions.
+    pub struct Sender<'a, C>(pub &'a mut C);
+
+    /// Runs as `Receiver`, with `code` supplying payloads and decisions.
+    pub struct Receiver<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Sender(_) => Role::Sender,
-            As::Receiver(_) => Role::Receiver,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Sender> Run for As::Sender<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Sender
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_sender(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Sender(code) => run_sender(adapter, params, code).await,
-        As::Receiver(code) => run_receiver(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Receiver> Run for As::Receiver<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Receiver
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_receiver(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -400,16 +573,32 @@ pub mod scripted {
         Params { window: n }
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -417,7 +606,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -430,68 +636,151 @@ pub mod scripted {
         }
     }
 
-    impl super::Sender<Defaults> for Script {
-        fn channel_open(&mut self, to: &rt::Peer) -> <Defaults as Types>::ChannelOpen {
-            self.trace.push(format!("!{to}.ChannelOpen"));
-            Default::default()
-        }
-        fn on_channel_accept(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ChannelAccept) {
-            self.trace.push(format!("?{from}.ChannelAccept"));
-        }
-        fn amp_message(&mut self, to: &rt::Peer) -> <Defaults as Types>::AmpEnvelope {
-            self.trace.push(format!("!{to}.AmpMessage"));
-            Default::default()
-        }
-        fn on_amp_receipt(&mut self, from: &rt::Peer, _msg: msg::AmpReceipt) {
-            self.trace.push(format!("?{from}.AmpReceipt"));
-        }
-        fn ratchet_checkpoint(&mut self, to: &rt::Peer) -> msg::RatchetCheckpoint {
-            self.trace.push(format!("!{to}.RatchetCheckpoint"));
-            Default::default()
-        }
-        fn on_checkpoint_ack(&mut self, from: &rt::Peer, _msg: msg::CheckpointAck) {
-            self.trace.push(format!("?{from}.CheckpointAck"));
-        }
-        fn channel_close(&mut self, to: &rt::Peer) -> <Defaults as Types>::ChannelClose {
-            self.trace.push(format!("!{to}.ChannelClose"));
-            Default::default()
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Receiver<Defaults> for Script {
-        fn on_channel_open(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ChannelOpen) {
-            self.trace.push(format!("?{from}.ChannelOpen"));
-        }
-        fn channel_accept(&mut self, to: &rt::Peer) -> <Defaults as Types>::ChannelAccept {
-            self.trace.push(format!("!{to}.ChannelAccept"));
-            Default::default()
-        }
-        fn on_amp_message(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::AmpEnvelope) {
-            self.trace.push(format!("?{from}.AmpMessage"));
-        }
-        fn amp_receipt(&mut self, to: &rt::Peer) -> msg::AmpReceipt {
-            self.trace.push(format!("!{to}.AmpReceipt"));
-            Default::default()
-        }
-        fn on_ratchet_checkpoint(&mut self, from: &rt::Peer, _msg: msg::RatchetCheckpoint) {
-            self.trace.push(format!("?{from}.RatchetCheckpoint"));
-        }
-        fn checkpoint_ack(&mut self, to: &rt::Peer) -> msg::CheckpointAck {
-            self.trace.push(format!("!{to}.CheckpointAck"));
-            Default::default()
-        }
-        fn on_channel_close(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ChannelClose) {
-            self.trace.push(format!("?{from}.ChannelClose"));
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Sender => As::Sender(script),
-                Role::Receiver => As::Receiver(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Sender => super::run_sender(s, params, self.1).await,
+                Role::Receiver => super::run_receiver(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Sender for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn channel_open(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ChannelOpen, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ChannelOpen"));
+            Ok(Default::default())
+        }
+        async fn on_channel_accept(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ChannelAccept,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ChannelAccept"));
+            Ok(())
+        }
+        async fn amp_message(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::AmpEnvelope, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.AmpMessage"));
+            Ok(Default::default())
+        }
+        async fn on_amp_receipt(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::AmpReceipt,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.AmpReceipt"));
+            Ok(())
+        }
+        async fn ratchet_checkpoint(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::RatchetCheckpoint, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RatchetCheckpoint"));
+            Ok(Default::default())
+        }
+        async fn on_checkpoint_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::CheckpointAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.CheckpointAck"));
+            Ok(())
+        }
+        async fn channel_close(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ChannelClose, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ChannelClose"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Receiver for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_channel_open(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ChannelOpen,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ChannelOpen"));
+            Ok(())
+        }
+        async fn channel_accept(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ChannelAccept, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ChannelAccept"));
+            Ok(Default::default())
+        }
+        async fn on_amp_message(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::AmpEnvelope,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.AmpMessage"));
+            Ok(())
+        }
+        async fn amp_receipt(&mut self, to: rt::Peer) -> Result<msg::AmpReceipt, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.AmpReceipt"));
+            Ok(Default::default())
+        }
+        async fn on_ratchet_checkpoint(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::RatchetCheckpoint,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RatchetCheckpoint"));
+            Ok(())
+        }
+        async fn checkpoint_ack(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::CheckpointAck, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.CheckpointAck"));
+            Ok(Default::default())
+        }
+        async fn on_channel_close(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ChannelClose,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ChannelClose"));
+            Ok(())
         }
     }
 }

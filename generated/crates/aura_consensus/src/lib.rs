@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,48 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "AuraConsensus";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "AuraConsensus",
+    digest: rt::Digest([
+        0xb3, 0xbb, 0x95, 0xc6, 0x50, 0x4e, 0x2f, 0xc4, 0xad, 0xe4, 0xbb, 0x11, 0x2e, 0xda, 0x1f,
+        0x80,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Coordinator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Witness",
+            family: true,
+        },
+    ],
+    labels: &[
+        "Execute",
+        "NonceCommit",
+        "SignRequest",
+        "SignShare",
+        "ConsensusResult",
+        "ResultAck",
+    ],
+    capabilities: &[
+        "consensus:aggregate",
+        "consensus:finalize",
+        "consensus:initiate",
+        "consensus:sign",
+        "consensus:witness",
+    ],
+    facts: &[
+        "ConsensusFact::Proposed",
+        "ConsensusFact::ShareSigned",
+        "ConsensusFact::Committed",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +75,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Coordinator => "Coordinator",
-            Role::Witness => "Witness",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Witness)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `Execute`.
+    pub const EXECUTE: u16 = 0;
+    /// `NonceCommit`.
+    pub const NONCE_COMMIT: u16 = 1;
+    /// `SignRequest`.
+    pub const SIGN_REQUEST: u16 = 2;
+    /// `SignShare`.
+    pub const SIGN_SHARE: u16 = 3;
+    /// `ConsensusResult`.
+    pub const CONSENSUS_RESULT: u16 = 4;
+    /// `ResultAck`.
+    pub const RESULT_ACK: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -99,266 +159,373 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `Execute` (line 37).
-const EXECUTE_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["consensus:initiate"],
-    flow_cost: 100,
-    journal_fact: Some("ConsensusFact::Proposed"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `Execute` (line 37)
+    rt::SendGuard {
+        label: label::EXECUTE,
+        capabilities: &[2],
+        flow_cost: 100,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `NonceCommit` (line 41)
+    rt::SendGuard {
+        label: label::NONCE_COMMIT,
+        capabilities: &[4],
+        flow_cost: 50,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &["pipelined_commitment"],
+        leakage_budget: None,
+    },
+    // 2: `SignRequest` (line 45)
+    rt::SendGuard {
+        label: label::SIGN_REQUEST,
+        capabilities: &[0],
+        flow_cost: 75,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `SignShare` (line 49)
+    rt::SendGuard {
+        label: label::SIGN_SHARE,
+        capabilities: &[4, 3],
+        flow_cost: 50,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `ConsensusResult` (line 53)
+    rt::SendGuard {
+        label: label::CONSENSUS_RESULT,
+        capabilities: &[1],
+        flow_cost: 100,
+        journal_fact: Some(2),
+        journal_merge: false,
+        audit_log: Some("consensus.commit"),
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: Some([0, 1, 1]),
+    },
+    // 5: `ResultAck` (line 56)
+    rt::SendGuard {
+        label: label::RESULT_ACK,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: true,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `NonceCommit` (line 41).
-const NONCE_COMMIT_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["consensus:witness"],
-    flow_cost: 50,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("pipelined_commitment"),
-    leakage_budget: None,
-};
+/// The guard of `Execute` (line 37).
+const G_EXECUTE_0: u16 = 0;
 
-/// The guard chain of `SignRequest` (line 45).
-const SIGN_REQUEST_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &["consensus:aggregate"],
-    flow_cost: 75,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `NonceCommit` (line 41).
+const G_NONCE_COMMIT_1: u16 = 1;
 
-/// The guard chain of `SignShare` (line 49).
-const SIGN_SHARE_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &["consensus:witness", "consensus:sign"],
-    flow_cost: 50,
-    journal_fact: Some("ConsensusFact::ShareSigned"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SignRequest` (line 45).
+const G_SIGN_REQUEST_2: u16 = 2;
 
-/// The guard chain of `ConsensusResult` (line 53).
-const CONSENSUS_RESULT_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &["consensus:finalize"],
-    flow_cost: 100,
-    journal_fact: Some("ConsensusFact::Committed"),
-    journal_merge: false,
-    audit_log: Some("consensus.commit"),
-    leak: Some("Neighbor"),
-    leakage_budget: Some([0, 1, 1]),
-};
+/// The guard of `SignShare` (line 49).
+const G_SIGN_SHARE_3: u16 = 3;
 
-/// The guard chain of `ResultAck` (line 56).
-const RESULT_ACK_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: true,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ConsensusResult` (line 53).
+const G_CONSENSUS_RESULT_4: u16 = 4;
+
+/// The guard of `ResultAck` (line 56).
+const G_RESULT_ACK_5: u16 = 5;
 
 /// What your code supplies and decides as `Coordinator`, and what it is told.
-pub trait Coordinator<T: Types>: Send {
+pub trait Coordinator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `Execute` to `to` (`Witness[*]`).
-    fn execute(&mut self, to: &rt::Peer) -> T::ExecuteMsg;
+    fn execute(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ExecuteMsg, Self::Error>> + Send;
     /// `NonceCommit` received from `from` (`Witness[*]`).
-    fn on_nonce_commit(&mut self, from: &rt::Peer, msg: T::NonceCommitMsg);
+    fn on_nonce_commit(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::NonceCommitMsg,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SignRequest` to `to` (`Witness[*]`).
-    fn sign_request(&mut self, to: &rt::Peer) -> T::SignRequestMsg;
+    fn sign_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SignRequestMsg, Self::Error>> + Send;
     /// `SignShare` received from `from` (`Witness[*]`).
-    fn on_sign_share(&mut self, from: &rt::Peer, msg: T::SignShareMsg);
+    fn on_sign_share(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SignShareMsg,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ConsensusResult` to `to` (`Witness[*]`).
-    fn consensus_result(&mut self, to: &rt::Peer) -> T::ConsensusResultMsg;
+    fn consensus_result(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ConsensusResultMsg, Self::Error>> + Send;
     /// `ResultAck` received from `from` (`Witness[*]`).
-    fn on_result_ack(&mut self, from: &rt::Peer, msg: msg::ResultAck);
+    fn on_result_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ResultAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Coordinator`.
-async fn run_coordinator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_coordinator<C: Coordinator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Coordinator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Witness")?;
-        let messages: Vec<(rt::Peer, T::ExecuteMsg)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.execute(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("Execute", &EXECUTE_GUARD_0, true, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::ExecuteMsg)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.execute(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_EXECUTE_0, true, &messages).await?;
     }
     {
-        let from = adapter.members("Witness")?;
-        let msgs: Vec<T::NonceCommitMsg> = adapter.fan_in(&from, "NonceCommit", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::NonceCommitMsg> =
+            s.fan_in(from, label::NONCE_COMMIT, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_nonce_commit(peer, msg);
+            s.call(role.on_nonce_commit(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Witness")?;
-        let messages: Vec<(rt::Peer, T::SignRequestMsg)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.sign_request(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("SignRequest", &SIGN_REQUEST_GUARD_2, true, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::SignRequestMsg)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.sign_request(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_SIGN_REQUEST_2, true, &messages).await?;
     }
     {
-        let from = adapter.members("Witness")?;
-        let msgs: Vec<T::SignShareMsg> = adapter.fan_in(&from, "SignShare", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::SignShareMsg> =
+            s.fan_in(from, label::SIGN_SHARE, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_sign_share(peer, msg);
+            s.call(role.on_sign_share(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Witness")?;
-        let messages: Vec<(rt::Peer, T::ConsensusResultMsg)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.consensus_result(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "ConsensusResult",
-                &CONSENSUS_RESULT_GUARD_4,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::ConsensusResultMsg)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.consensus_result(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_CONSENSUS_RESULT_4, true, &messages).await?;
     }
     {
-        let from = adapter.members("Witness")?;
-        let msgs: Vec<msg::ResultAck> = adapter.fan_in(&from, "ResultAck", false).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<msg::ResultAck> = s.fan_in(from, label::RESULT_ACK, false).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_result_ack(peer, msg);
+            s.call(role.on_result_ack(peer, msg)).await?;
         }
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Witness[*]`, and what it is told.
-pub trait Witness<T: Types>: Send {
+pub trait Witness: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `Execute` received from `from` (`Coordinator`).
-    fn on_execute(&mut self, from: &rt::Peer, msg: T::ExecuteMsg);
+    fn on_execute(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ExecuteMsg,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `NonceCommit` to `to` (`Coordinator`).
-    fn nonce_commit(&mut self, to: &rt::Peer) -> T::NonceCommitMsg;
+    fn nonce_commit(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::NonceCommitMsg, Self::Error>> + Send;
     /// `SignRequest` received from `from` (`Coordinator`).
-    fn on_sign_request(&mut self, from: &rt::Peer, msg: T::SignRequestMsg);
+    fn on_sign_request(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SignRequestMsg,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SignShare` to `to` (`Coordinator`).
-    fn sign_share(&mut self, to: &rt::Peer) -> T::SignShareMsg;
+    fn sign_share(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SignShareMsg, Self::Error>> + Send;
     /// `ConsensusResult` received from `from` (`Coordinator`).
-    fn on_consensus_result(&mut self, from: &rt::Peer, msg: T::ConsensusResultMsg);
+    fn on_consensus_result(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ConsensusResultMsg,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ResultAck` to `to` (`Coordinator`).
-    fn result_ack(&mut self, to: &rt::Peer) -> msg::ResultAck;
+    fn result_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ResultAck, Self::Error>> + Send;
 }
 
 /// Runs a member of `Witness`.
-async fn run_witness<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_witness<C: Witness, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Witness<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::ExecuteMsg = adapter.recv(&from, "Execute").await?;
-        role.on_execute(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::ExecuteMsg = s.recv(from, label::EXECUTE).await?;
+        s.call(role.on_execute(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.nonce_commit(&to);
-        adapter
-            .send(&to, "NonceCommit", &NONCE_COMMIT_GUARD_1, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.nonce_commit(to)).await?;
+        s.send(to, G_NONCE_COMMIT_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::SignRequestMsg = adapter.recv(&from, "SignRequest").await?;
-        role.on_sign_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::SignRequestMsg = s.recv(from, label::SIGN_REQUEST).await?;
+        s.call(role.on_sign_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.sign_share(&to);
-        adapter
-            .send(&to, "SignShare", &SIGN_SHARE_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.sign_share(to)).await?;
+        s.send(to, G_SIGN_SHARE_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::ConsensusResultMsg = adapter.recv(&from, "ConsensusResult").await?;
-        role.on_consensus_result(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::ConsensusResultMsg =
+            s.recv(from, label::CONSENSUS_RESULT).await?;
+        s.call(role.on_consensus_result(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.result_ack(&to);
-        adapter
-            .send(&to, "ResultAck", &RESULT_ACK_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.result_ack(to)).await?;
+        s.send(to, G_RESULT_ACK_5, &payload).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Coordinator`.
-    Coordinator(&'a mut (dyn Coordinator<T> + 'a)),
-    /// Run as `Witness[*]`.
-    Witness(&'a mut (dyn Witness<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Coordinator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Coordinator`, with `code` supplying payloads and decisions.
+    pub struct Coordinator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Witness[*]`, with `code` supplying payloads and decisions.
+    pub struct Witness<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Coordinator(_) => Role::Coordinator,
-            As::Witness(_) => Role::Witness,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Coordinator> Run for As::Coordinator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Coordinator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_coordinator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Coordinator(code) => run_coordinator(adapter, params, code).await,
-        As::Witness(code) => run_witness(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Witness> Run for As::Witness<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Witness
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_witness(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -388,16 +555,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -405,7 +588,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -418,65 +618,134 @@ pub mod scripted {
         }
     }
 
-    impl super::Coordinator<Defaults> for Script {
-        fn execute(&mut self, to: &rt::Peer) -> <Defaults as Types>::ExecuteMsg {
-            self.trace.push(format!("!{to}.Execute"));
-            Default::default()
-        }
-        fn on_nonce_commit(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::NonceCommitMsg) {
-            self.trace.push(format!("?{from}.NonceCommit"));
-        }
-        fn sign_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::SignRequestMsg {
-            self.trace.push(format!("!{to}.SignRequest"));
-            Default::default()
-        }
-        fn on_sign_share(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::SignShareMsg) {
-            self.trace.push(format!("?{from}.SignShare"));
-        }
-        fn consensus_result(&mut self, to: &rt::Peer) -> <Defaults as Types>::ConsensusResultMsg {
-            self.trace.push(format!("!{to}.ConsensusResult"));
-            Default::default()
-        }
-        fn on_result_ack(&mut self, from: &rt::Peer, _msg: msg::ResultAck) {
-            self.trace.push(format!("?{from}.ResultAck"));
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Witness<Defaults> for Script {
-        fn on_execute(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::ExecuteMsg) {
-            self.trace.push(format!("?{from}.Execute"));
-        }
-        fn nonce_commit(&mut self, to: &rt::Peer) -> <Defaults as Types>::NonceCommitMsg {
-            self.trace.push(format!("!{to}.NonceCommit"));
-            Default::default()
-        }
-        fn on_sign_request(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::SignRequestMsg) {
-            self.trace.push(format!("?{from}.SignRequest"));
-        }
-        fn sign_share(&mut self, to: &rt::Peer) -> <Defaults as Types>::SignShareMsg {
-            self.trace.push(format!("!{to}.SignShare"));
-            Default::default()
-        }
-        fn on_consensus_result(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::ConsensusResultMsg,
-        ) {
-            self.trace.push(format!("?{from}.ConsensusResult"));
-        }
-        fn result_ack(&mut self, to: &rt::Peer) -> msg::ResultAck {
-            self.trace.push(format!("!{to}.ResultAck"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Coordinator => As::Coordinator(script),
-                Role::Witness => As::Witness(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Coordinator => super::run_coordinator(s, params, self.1).await,
+                Role::Witness => super::run_witness(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Coordinator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn execute(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ExecuteMsg, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.Execute"));
+            Ok(Default::default())
+        }
+        async fn on_nonce_commit(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::NonceCommitMsg,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.NonceCommit"));
+            Ok(())
+        }
+        async fn sign_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SignRequestMsg, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SignRequest"));
+            Ok(Default::default())
+        }
+        async fn on_sign_share(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SignShareMsg,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SignShare"));
+            Ok(())
+        }
+        async fn consensus_result(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ConsensusResultMsg, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ConsensusResult"));
+            Ok(Default::default())
+        }
+        async fn on_result_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ResultAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ResultAck"));
+            Ok(())
+        }
+    }
+
+    impl super::Witness for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_execute(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ExecuteMsg,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.Execute"));
+            Ok(())
+        }
+        async fn nonce_commit(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::NonceCommitMsg, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.NonceCommit"));
+            Ok(Default::default())
+        }
+        async fn on_sign_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SignRequestMsg,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SignRequest"));
+            Ok(())
+        }
+        async fn sign_share(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SignShareMsg, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SignShare"));
+            Ok(Default::default())
+        }
+        async fn on_consensus_result(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ConsensusResultMsg,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ConsensusResult"));
+            Ok(())
+        }
+        async fn result_ack(&mut self, to: rt::Peer) -> Result<msg::ResultAck, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ResultAck"));
+            Ok(Default::default())
         }
     }
 }

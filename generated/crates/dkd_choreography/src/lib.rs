@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,38 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "DkdChoreography";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "DkdChoreography",
+    digest: rt::Digest([
+        0xbf, 0xac, 0x78, 0x56, 0x48, 0xf0, 0xdb, 0x6d, 0x8d, 0x44, 0x14, 0xf0, 0x9e, 0x44, 0x1b,
+        0xec,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Initiator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Participant",
+            family: true,
+        },
+    ],
+    labels: &[
+        "DerivationRequest",
+        "ShareCommitment",
+        "CommitmentSet",
+        "ShareReveal",
+        "DerivedKey",
+        "DerivationAck",
+    ],
+    capabilities: &["dkd:contribute", "dkd:initiate"],
+    facts: &["DkdFact::KeyDerived"],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +65,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Initiator => "Initiator",
-            Role::Participant => "Participant",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Participant)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `DerivationRequest`.
+    pub const DERIVATION_REQUEST: u16 = 0;
+    /// `ShareCommitment`.
+    pub const SHARE_COMMITMENT: u16 = 1;
+    /// `CommitmentSet`.
+    pub const COMMITMENT_SET: u16 = 2;
+    /// `ShareReveal`.
+    pub const SHARE_REVEAL: u16 = 3;
+    /// `DerivedKey`.
+    pub const DERIVED_KEY: u16 = 4;
+    /// `DerivationAck`.
+    pub const DERIVATION_ACK: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -106,267 +156,372 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `DerivationRequest` (line 33).
-const DERIVATION_REQUEST_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["dkd:initiate"],
-    flow_cost: 30,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `DerivationRequest` (line 33)
+    rt::SendGuard {
+        label: label::DERIVATION_REQUEST,
+        capabilities: &[1],
+        flow_cost: 30,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `ShareCommitment` (line 37)
+    rt::SendGuard {
+        label: label::SHARE_COMMITMENT,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `CommitmentSet` (line 38)
+    rt::SendGuard {
+        label: label::COMMITMENT_SET,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `ShareReveal` (line 42)
+    rt::SendGuard {
+        label: label::SHARE_REVEAL,
+        capabilities: &[0],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 1],
+        leak_labels: &[],
+        leakage_budget: Some([0, 0, 1]),
+    },
+    // 4: `DerivedKey` (line 45)
+    rt::SendGuard {
+        label: label::DERIVED_KEY,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("dkd.key.derived"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `DerivationAck` (line 47)
+    rt::SendGuard {
+        label: label::DERIVATION_ACK,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `ShareCommitment` (line 37).
-const SHARE_COMMITMENT_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `DerivationRequest` (line 33).
+const G_DERIVATION_REQUEST_0: u16 = 0;
 
-/// The guard chain of `CommitmentSet` (line 38).
-const COMMITMENT_SET_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ShareCommitment` (line 37).
+const G_SHARE_COMMITMENT_1: u16 = 1;
 
-/// The guard chain of `ShareReveal` (line 42).
-const SHARE_REVEAL_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &["dkd:contribute"],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("Group"),
-    leakage_budget: Some([0, 0, 1]),
-};
+/// The guard of `CommitmentSet` (line 38).
+const G_COMMITMENT_SET_2: u16 = 2;
 
-/// The guard chain of `DerivedKey` (line 45).
-const DERIVED_KEY_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: Some("DkdFact::KeyDerived"),
-    journal_merge: false,
-    audit_log: Some("dkd.key.derived"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ShareReveal` (line 42).
+const G_SHARE_REVEAL_3: u16 = 3;
 
-/// The guard chain of `DerivationAck` (line 47).
-const DERIVATION_ACK_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `DerivedKey` (line 45).
+const G_DERIVED_KEY_4: u16 = 4;
+
+/// The guard of `DerivationAck` (line 47).
+const G_DERIVATION_ACK_5: u16 = 5;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
-pub trait Initiator<T: Types>: Send {
+pub trait Initiator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `DerivationRequest` to `to` (`Participant[*]`).
-    fn derivation_request(&mut self, to: &rt::Peer) -> T::DerivationRequest;
+    fn derivation_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::DerivationRequest, Self::Error>> + Send;
     /// `ShareCommitment` received from `from` (`Participant[*]`).
-    fn on_share_commitment(&mut self, from: &rt::Peer, msg: msg::ShareCommitment);
+    fn on_share_commitment(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ShareCommitment,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `CommitmentSet` to `to` (`Participant[*]`).
-    fn commitment_set(&mut self, to: &rt::Peer) -> T::CommitmentSet;
+    fn commitment_set(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::CommitmentSet, Self::Error>> + Send;
     /// `ShareReveal` received from `from` (`Participant[*]`).
-    fn on_share_reveal(&mut self, from: &rt::Peer, msg: T::DerivationShare);
+    fn on_share_reveal(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::DerivationShare,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `DerivedKey` to `to` (`Participant[*]`).
-    fn derived_key(&mut self, to: &rt::Peer) -> T::DerivedPublicKey;
+    fn derived_key(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::DerivedPublicKey, Self::Error>> + Send;
     /// `DerivationAck` received from `from` (`Participant[*]`).
-    fn on_derivation_ack(&mut self, from: &rt::Peer, msg: msg::DerivationAck);
+    fn on_derivation_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::DerivationAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Initiator`.
-async fn run_initiator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_initiator<C: Initiator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Initiator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Participant")?;
-        let messages: Vec<(rt::Peer, T::DerivationRequest)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.derivation_request(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "DerivationRequest",
-                &DERIVATION_REQUEST_GUARD_0,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::DerivationRequest)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.derivation_request(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_DERIVATION_REQUEST_0, true, &messages).await?;
     }
     {
-        let from = adapter.members("Participant")?;
-        let msgs: Vec<msg::ShareCommitment> =
-            adapter.fan_in(&from, "ShareCommitment", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<msg::ShareCommitment> = s.fan_in(from, label::SHARE_COMMITMENT, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_share_commitment(peer, msg);
+            s.call(role.on_share_commitment(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Participant")?;
-        let messages: Vec<(rt::Peer, T::CommitmentSet)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.commitment_set(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("CommitmentSet", &COMMITMENT_SET_GUARD_2, false, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::CommitmentSet)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.commitment_set(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_COMMITMENT_SET_2, false, &messages).await?;
     }
     {
-        let from = adapter.members("Participant")?;
-        let msgs: Vec<T::DerivationShare> = adapter.fan_in(&from, "ShareReveal", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::DerivationShare> =
+            s.fan_in(from, label::SHARE_REVEAL, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_share_reveal(peer, msg);
+            s.call(role.on_share_reveal(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Participant")?;
-        let messages: Vec<(rt::Peer, T::DerivedPublicKey)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.derived_key(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("DerivedKey", &DERIVED_KEY_GUARD_4, false, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::DerivedPublicKey)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.derived_key(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_DERIVED_KEY_4, false, &messages).await?;
     }
     {
-        let from = adapter.members("Participant")?;
-        let msgs: Vec<msg::DerivationAck> = adapter.fan_in(&from, "DerivationAck", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<msg::DerivationAck> = s.fan_in(from, label::DERIVATION_ACK, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_derivation_ack(peer, msg);
+            s.call(role.on_derivation_ack(peer, msg)).await?;
         }
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Participant[*]`, and what it is told.
-pub trait Participant<T: Types>: Send {
+pub trait Participant: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `DerivationRequest` received from `from` (`Initiator`).
-    fn on_derivation_request(&mut self, from: &rt::Peer, msg: T::DerivationRequest);
+    fn on_derivation_request(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::DerivationRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ShareCommitment` to `to` (`Initiator`).
-    fn share_commitment(&mut self, to: &rt::Peer) -> msg::ShareCommitment;
+    fn share_commitment(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ShareCommitment, Self::Error>> + Send;
     /// `CommitmentSet` received from `from` (`Initiator`).
-    fn on_commitment_set(&mut self, from: &rt::Peer, msg: T::CommitmentSet);
+    fn on_commitment_set(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::CommitmentSet,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ShareReveal` to `to` (`Initiator`).
-    fn share_reveal(&mut self, to: &rt::Peer) -> T::DerivationShare;
+    fn share_reveal(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::DerivationShare, Self::Error>> + Send;
     /// `DerivedKey` received from `from` (`Initiator`).
-    fn on_derived_key(&mut self, from: &rt::Peer, msg: T::DerivedPublicKey);
+    fn on_derived_key(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::DerivedPublicKey,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `DerivationAck` to `to` (`Initiator`).
-    fn derivation_ack(&mut self, to: &rt::Peer) -> msg::DerivationAck;
+    fn derivation_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::DerivationAck, Self::Error>> + Send;
 }
 
 /// Runs a member of `Participant`.
-async fn run_participant<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_participant<C: Participant, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Participant<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::DerivationRequest = adapter.recv(&from, "DerivationRequest").await?;
-        role.on_derivation_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::DerivationRequest =
+            s.recv(from, label::DERIVATION_REQUEST).await?;
+        s.call(role.on_derivation_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.share_commitment(&to);
-        adapter
-            .send(&to, "ShareCommitment", &SHARE_COMMITMENT_GUARD_1, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.share_commitment(to)).await?;
+        s.send(to, G_SHARE_COMMITMENT_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::CommitmentSet = adapter.recv(&from, "CommitmentSet").await?;
-        role.on_commitment_set(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::CommitmentSet = s.recv(from, label::COMMITMENT_SET).await?;
+        s.call(role.on_commitment_set(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.share_reveal(&to);
-        adapter
-            .send(&to, "ShareReveal", &SHARE_REVEAL_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.share_reveal(to)).await?;
+        s.send(to, G_SHARE_REVEAL_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::DerivedPublicKey = adapter.recv(&from, "DerivedKey").await?;
-        role.on_derived_key(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::DerivedPublicKey = s.recv(from, label::DERIVED_KEY).await?;
+        s.call(role.on_derived_key(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.derivation_ack(&to);
-        adapter
-            .send(&to, "DerivationAck", &DERIVATION_ACK_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.derivation_ack(to)).await?;
+        s.send(to, G_DERIVATION_ACK_5, &payload).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Initiator`.
-    Initiator(&'a mut (dyn Initiator<T> + 'a)),
-    /// Run as `Participant[*]`.
-    Participant(&'a mut (dyn Participant<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Initiator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Initiator`, with `code` supplying payloads and decisions.
+    pub struct Initiator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Participant[*]`, with `code` supplying payloads and decisions.
+    pub struct Participant<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Initiator(_) => Role::Initiator,
-            As::Participant(_) => Role::Participant,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Initiator> Run for As::Initiator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Initiator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_initiator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Initiator(code) => run_initiator(adapter, params, code).await,
-        As::Participant(code) => run_participant(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Participant> Run for As::Participant<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Participant
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_participant(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -389,16 +544,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -406,7 +577,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -419,65 +607,137 @@ pub mod scripted {
         }
     }
 
-    impl super::Initiator<Defaults> for Script {
-        fn derivation_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::DerivationRequest {
-            self.trace.push(format!("!{to}.DerivationRequest"));
-            Default::default()
-        }
-        fn on_share_commitment(&mut self, from: &rt::Peer, _msg: msg::ShareCommitment) {
-            self.trace.push(format!("?{from}.ShareCommitment"));
-        }
-        fn commitment_set(&mut self, to: &rt::Peer) -> <Defaults as Types>::CommitmentSet {
-            self.trace.push(format!("!{to}.CommitmentSet"));
-            Default::default()
-        }
-        fn on_share_reveal(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::DerivationShare) {
-            self.trace.push(format!("?{from}.ShareReveal"));
-        }
-        fn derived_key(&mut self, to: &rt::Peer) -> <Defaults as Types>::DerivedPublicKey {
-            self.trace.push(format!("!{to}.DerivedKey"));
-            Default::default()
-        }
-        fn on_derivation_ack(&mut self, from: &rt::Peer, _msg: msg::DerivationAck) {
-            self.trace.push(format!("?{from}.DerivationAck"));
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Participant<Defaults> for Script {
-        fn on_derivation_request(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::DerivationRequest,
-        ) {
-            self.trace.push(format!("?{from}.DerivationRequest"));
-        }
-        fn share_commitment(&mut self, to: &rt::Peer) -> msg::ShareCommitment {
-            self.trace.push(format!("!{to}.ShareCommitment"));
-            Default::default()
-        }
-        fn on_commitment_set(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::CommitmentSet) {
-            self.trace.push(format!("?{from}.CommitmentSet"));
-        }
-        fn share_reveal(&mut self, to: &rt::Peer) -> <Defaults as Types>::DerivationShare {
-            self.trace.push(format!("!{to}.ShareReveal"));
-            Default::default()
-        }
-        fn on_derived_key(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::DerivedPublicKey) {
-            self.trace.push(format!("?{from}.DerivedKey"));
-        }
-        fn derivation_ack(&mut self, to: &rt::Peer) -> msg::DerivationAck {
-            self.trace.push(format!("!{to}.DerivationAck"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Initiator => As::Initiator(script),
-                Role::Participant => As::Participant(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Initiator => super::run_initiator(s, params, self.1).await,
+                Role::Participant => super::run_participant(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Initiator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn derivation_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::DerivationRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.DerivationRequest"));
+            Ok(Default::default())
+        }
+        async fn on_share_commitment(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ShareCommitment,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ShareCommitment"));
+            Ok(())
+        }
+        async fn commitment_set(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::CommitmentSet, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.CommitmentSet"));
+            Ok(Default::default())
+        }
+        async fn on_share_reveal(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::DerivationShare,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ShareReveal"));
+            Ok(())
+        }
+        async fn derived_key(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::DerivedPublicKey, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.DerivedKey"));
+            Ok(Default::default())
+        }
+        async fn on_derivation_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::DerivationAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.DerivationAck"));
+            Ok(())
+        }
+    }
+
+    impl super::Participant for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_derivation_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::DerivationRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.DerivationRequest"));
+            Ok(())
+        }
+        async fn share_commitment(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::ShareCommitment, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ShareCommitment"));
+            Ok(Default::default())
+        }
+        async fn on_commitment_set(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::CommitmentSet,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.CommitmentSet"));
+            Ok(())
+        }
+        async fn share_reveal(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::DerivationShare, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ShareReveal"));
+            Ok(Default::default())
+        }
+        async fn on_derived_key(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::DerivedPublicKey,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.DerivedKey"));
+            Ok(())
+        }
+        async fn derivation_ack(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::DerivationAck, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.DerivationAck"));
+            Ok(Default::default())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,40 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "EpochRotationProtocol";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "EpochRotationProtocol",
+    digest: rt::Digest([
+        0x4c, 0xf8, 0xdb, 0x79, 0x7b, 0xc0, 0x5b, 0xcf, 0x57, 0x82, 0x2e, 0xc5, 0x86, 0x65, 0x77,
+        0x09,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Coordinator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Participant",
+            family: true,
+        },
+    ],
+    labels: &[
+        "EpochRotationProposal",
+        "EpochConfirmation",
+        "CheckpointRequest",
+        "JournalCheckpoint",
+        "JournalDelta",
+        "DeltaMerged",
+        "EpochCommit",
+        "EpochRotationAck",
+    ],
+    capabilities: &["sync:checkpoint", "sync:epoch:commit", "sync:epoch:propose"],
+    facts: &["EpochFact::RotationProposed", "EpochFact::Rotated"],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +67,38 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Coordinator => "Coordinator",
-            Role::Participant => "Participant",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Participant)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `EpochRotationProposal`.
+    pub const EPOCH_ROTATION_PROPOSAL: u16 = 0;
+    /// `EpochConfirmation`.
+    pub const EPOCH_CONFIRMATION: u16 = 1;
+    /// `CheckpointRequest`.
+    pub const CHECKPOINT_REQUEST: u16 = 2;
+    /// `JournalCheckpoint`.
+    pub const JOURNAL_CHECKPOINT: u16 = 3;
+    /// `JournalDelta`.
+    pub const JOURNAL_DELTA: u16 = 4;
+    /// `DeltaMerged`.
+    pub const DELTA_MERGED: u16 = 5;
+    /// `EpochCommit`.
+    pub const EPOCH_COMMIT: u16 = 6;
+    /// `EpochRotationAck`.
+    pub const EPOCH_ROTATION_ACK: u16 = 7;
 }
 
 /// The payload types this protocol names from your crate.
@@ -131,403 +187,494 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `EpochRotationProposal` (line 35).
-const EPOCH_ROTATION_PROPOSAL_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["sync:epoch:propose"],
-    flow_cost: 20,
-    journal_fact: Some("EpochFact::RotationProposed"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 8] = [
+    // 0: `EpochRotationProposal` (line 35)
+    rt::SendGuard {
+        label: label::EPOCH_ROTATION_PROPOSAL,
+        capabilities: &[2],
+        flow_cost: 20,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `EpochConfirmation` (line 37)
+    rt::SendGuard {
+        label: label::EPOCH_CONFIRMATION,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 1],
+        leak_labels: &[],
+        leakage_budget: Some([0, 0, 1]),
+    },
+    // 2: `CheckpointRequest` (line 40)
+    rt::SendGuard {
+        label: label::CHECKPOINT_REQUEST,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `JournalCheckpoint` (line 41)
+    rt::SendGuard {
+        label: label::JOURNAL_CHECKPOINT,
+        capabilities: &[0],
+        flow_cost: 50,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `JournalDelta` (line 46)
+    rt::SendGuard {
+        label: label::JOURNAL_DELTA,
+        capabilities: &[],
+        flow_cost: 100,
+        journal_fact: None,
+        journal_merge: true,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `DeltaMerged` (line 47)
+    rt::SendGuard {
+        label: label::DELTA_MERGED,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `EpochCommit` (line 51)
+    rt::SendGuard {
+        label: label::EPOCH_COMMIT,
+        capabilities: &[1],
+        flow_cost: 10,
+        journal_fact: Some(1),
+        journal_merge: true,
+        audit_log: Some("sync.epoch.rotated"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 7: `EpochRotationAck` (line 53)
+    rt::SendGuard {
+        label: label::EPOCH_ROTATION_ACK,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `EpochConfirmation` (line 37).
-const EPOCH_CONFIRMATION_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("Group"),
-    leakage_budget: Some([0, 0, 1]),
-};
+/// The guard of `EpochRotationProposal` (line 35).
+const G_EPOCH_ROTATION_PROPOSAL_0: u16 = 0;
 
-/// The guard chain of `CheckpointRequest` (line 40).
-const CHECKPOINT_REQUEST_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `EpochConfirmation` (line 37).
+const G_EPOCH_CONFIRMATION_1: u16 = 1;
 
-/// The guard chain of `JournalCheckpoint` (line 41).
-const JOURNAL_CHECKPOINT_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &["sync:checkpoint"],
-    flow_cost: 50,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `CheckpointRequest` (line 40).
+const G_CHECKPOINT_REQUEST_2: u16 = 2;
 
-/// The guard chain of `JournalDelta` (line 46).
-const JOURNAL_DELTA_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 100,
-    journal_fact: None,
-    journal_merge: true,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `JournalCheckpoint` (line 41).
+const G_JOURNAL_CHECKPOINT_3: u16 = 3;
 
-/// The guard chain of `DeltaMerged` (line 47).
-const DELTA_MERGED_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `JournalDelta` (line 46).
+const G_JOURNAL_DELTA_4: u16 = 4;
 
-/// The guard chain of `EpochCommit` (line 51).
-const EPOCH_COMMIT_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &["sync:epoch:commit"],
-    flow_cost: 10,
-    journal_fact: Some("EpochFact::Rotated"),
-    journal_merge: true,
-    audit_log: Some("sync.epoch.rotated"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `DeltaMerged` (line 47).
+const G_DELTA_MERGED_5: u16 = 5;
 
-/// The guard chain of `EpochRotationAck` (line 53).
-const EPOCH_ROTATION_ACK_GUARD_7: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `EpochCommit` (line 51).
+const G_EPOCH_COMMIT_6: u16 = 6;
+
+/// The guard of `EpochRotationAck` (line 53).
+const G_EPOCH_ROTATION_ACK_7: u16 = 7;
 
 /// What your code supplies and decides as `Coordinator`, and what it is told.
-pub trait Coordinator<T: Types>: Send {
+pub trait Coordinator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `EpochRotationProposal` to `to` (`Participant[*]`).
-    fn epoch_rotation_proposal(&mut self, to: &rt::Peer) -> T::EpochRotationProposal;
+    fn epoch_rotation_proposal(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::EpochRotationProposal, Self::Error>> + Send;
     /// `EpochConfirmation` received from `from` (`Participant[*]`).
-    fn on_epoch_confirmation(&mut self, from: &rt::Peer, msg: msg::EpochConfirmation);
+    fn on_epoch_confirmation(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::EpochConfirmation,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `CheckpointRequest` to `to` (`Participant[0]`).
-    fn checkpoint_request(&mut self, to: &rt::Peer) -> msg::CheckpointRequest;
+    fn checkpoint_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::CheckpointRequest, Self::Error>> + Send;
     /// `JournalCheckpoint` received from `from` (`Participant[0]`).
-    fn on_journal_checkpoint(&mut self, from: &rt::Peer, msg: T::JournalCheckpoint);
+    fn on_journal_checkpoint(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::JournalCheckpoint,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `JournalDelta` to `to` (`Participant[p]`).
-    fn journal_delta(&mut self, to: &rt::Peer) -> T::JournalDelta;
+    fn journal_delta(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::JournalDelta, Self::Error>> + Send;
     /// `DeltaMerged` received from `from` (`Participant[p]`).
-    fn on_delta_merged(&mut self, from: &rt::Peer, msg: msg::DeltaMerged);
+    fn on_delta_merged(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::DeltaMerged,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `EpochCommit` to `to` (`Participant[*]`).
-    fn epoch_commit(&mut self, to: &rt::Peer) -> msg::EpochCommit;
+    fn epoch_commit(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::EpochCommit, Self::Error>> + Send;
     /// `EpochRotationAck` received from `from` (`Participant[*]`).
-    fn on_epoch_rotation_ack(&mut self, from: &rt::Peer, msg: msg::EpochRotationAck);
+    fn on_epoch_rotation_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::EpochRotationAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Coordinator`.
-async fn run_coordinator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_coordinator<C: Coordinator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Coordinator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Participant")?;
-        let messages: Vec<(rt::Peer, T::EpochRotationProposal)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.epoch_rotation_proposal(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "EpochRotationProposal",
-                &EPOCH_ROTATION_PROPOSAL_GUARD_0,
-                true,
-                &messages,
-            )
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::EpochRotationProposal)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.epoch_rotation_proposal(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_EPOCH_ROTATION_PROPOSAL_0, true, &messages)
             .await?;
     }
     {
-        let from = adapter.members("Participant")?;
+        let from = s.members(1)?;
         let msgs: Vec<msg::EpochConfirmation> =
-            adapter.fan_in(&from, "EpochConfirmation", true).await?;
+            s.fan_in(from, label::EPOCH_CONFIRMATION, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_epoch_confirmation(peer, msg);
+            s.call(role.on_epoch_confirmation(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.member("Participant", 0)?;
-        let payload = role.checkpoint_request(&to);
-        adapter
-            .send(
-                &to,
-                "CheckpointRequest",
-                &CHECKPOINT_REQUEST_GUARD_2,
-                &payload,
-            )
-            .await?;
+        let to = s.member(1, 0)?;
+        let payload = s.call(role.checkpoint_request(to)).await?;
+        s.send(to, G_CHECKPOINT_REQUEST_2, &payload).await?;
     }
     {
-        let from = adapter.member("Participant", 0)?;
-        let msg: T::JournalCheckpoint = adapter.recv(&from, "JournalCheckpoint").await?;
-        role.on_journal_checkpoint(&from, msg);
+        let from = s.member(1, 0)?;
+        let msg: <C::Types as Types>::JournalCheckpoint =
+            s.recv(from, label::JOURNAL_CHECKPOINT).await?;
+        s.call(role.on_journal_checkpoint(from, msg)).await?;
     }
-    for p in 0..adapter.members("Participant")?.len() as u32 {
+    for p in 0..s.members(1)?.count() {
         {
-            let to = adapter.member("Participant", p)?;
-            let payload = role.journal_delta(&to);
-            adapter
-                .send(&to, "JournalDelta", &JOURNAL_DELTA_GUARD_4, &payload)
-                .await?;
+            let to = s.member(1, p)?;
+            let payload = s.call(role.journal_delta(to)).await?;
+            s.send(to, G_JOURNAL_DELTA_4, &payload).await?;
         }
         {
-            let from = adapter.member("Participant", p)?;
-            let msg: msg::DeltaMerged = adapter.recv(&from, "DeltaMerged").await?;
-            role.on_delta_merged(&from, msg);
+            let from = s.member(1, p)?;
+            let msg: msg::DeltaMerged = s.recv(from, label::DELTA_MERGED).await?;
+            s.call(role.on_delta_merged(from, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Participant")?;
-        let messages: Vec<(rt::Peer, msg::EpochCommit)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.epoch_commit(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("EpochCommit", &EPOCH_COMMIT_GUARD_6, true, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, msg::EpochCommit)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.epoch_commit(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_EPOCH_COMMIT_6, true, &messages).await?;
     }
     {
-        let from = adapter.members("Participant")?;
+        let from = s.members(1)?;
         let msgs: Vec<msg::EpochRotationAck> =
-            adapter.fan_in(&from, "EpochRotationAck", true).await?;
+            s.fan_in(from, label::EPOCH_ROTATION_ACK, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_epoch_rotation_ack(peer, msg);
+            s.call(role.on_epoch_rotation_ack(peer, msg)).await?;
         }
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Participant[*]`, and what it is told.
-pub trait Participant<T: Types>: Send {
+pub trait Participant: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `EpochRotationProposal` received from `from` (`Coordinator`).
-    fn on_epoch_rotation_proposal(&mut self, from: &rt::Peer, msg: T::EpochRotationProposal);
+    fn on_epoch_rotation_proposal(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::EpochRotationProposal,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `EpochConfirmation` to `to` (`Coordinator`).
-    fn epoch_confirmation(&mut self, to: &rt::Peer) -> msg::EpochConfirmation;
+    fn epoch_confirmation(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::EpochConfirmation, Self::Error>> + Send;
     /// `CheckpointRequest` received from `from` (`Coordinator`).
-    fn on_checkpoint_request(&mut self, from: &rt::Peer, msg: msg::CheckpointRequest);
+    fn on_checkpoint_request(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::CheckpointRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `JournalCheckpoint` to `to` (`Coordinator`).
-    fn journal_checkpoint(&mut self, to: &rt::Peer) -> T::JournalCheckpoint;
+    fn journal_checkpoint(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::JournalCheckpoint, Self::Error>> + Send;
     /// `JournalDelta` received from `from` (`Coordinator`).
-    fn on_journal_delta(&mut self, from: &rt::Peer, msg: T::JournalDelta);
+    fn on_journal_delta(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::JournalDelta,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `DeltaMerged` to `to` (`Coordinator`).
-    fn delta_merged(&mut self, to: &rt::Peer) -> msg::DeltaMerged;
+    fn delta_merged(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::DeltaMerged, Self::Error>> + Send;
     /// `EpochCommit` received from `from` (`Coordinator`).
-    fn on_epoch_commit(&mut self, from: &rt::Peer, msg: msg::EpochCommit);
+    fn on_epoch_commit(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::EpochCommit,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `EpochRotationAck` to `to` (`Coordinator`).
-    fn epoch_rotation_ack(&mut self, to: &rt::Peer) -> msg::EpochRotationAck;
+    fn epoch_rotation_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::EpochRotationAck, Self::Error>> + Send;
 }
 
 /// Runs member `Participant[0]`.
-async fn run_participant_0<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_participant_0<C: Participant, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Participant<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::EpochRotationProposal = adapter.recv(&from, "EpochRotationProposal").await?;
-        role.on_epoch_rotation_proposal(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::EpochRotationProposal =
+            s.recv(from, label::EPOCH_ROTATION_PROPOSAL).await?;
+        s.call(role.on_epoch_rotation_proposal(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.epoch_confirmation(&to);
-        adapter
-            .send(
-                &to,
-                "EpochConfirmation",
-                &EPOCH_CONFIRMATION_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.epoch_confirmation(to)).await?;
+        s.send(to, G_EPOCH_CONFIRMATION_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: msg::CheckpointRequest = adapter.recv(&from, "CheckpointRequest").await?;
-        role.on_checkpoint_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::CheckpointRequest = s.recv(from, label::CHECKPOINT_REQUEST).await?;
+        s.call(role.on_checkpoint_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.journal_checkpoint(&to);
-        adapter
-            .send(
-                &to,
-                "JournalCheckpoint",
-                &JOURNAL_CHECKPOINT_GUARD_3,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.journal_checkpoint(to)).await?;
+        s.send(to, G_JOURNAL_CHECKPOINT_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::JournalDelta = adapter.recv(&from, "JournalDelta").await?;
-        role.on_journal_delta(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::JournalDelta = s.recv(from, label::JOURNAL_DELTA).await?;
+        s.call(role.on_journal_delta(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.delta_merged(&to);
-        adapter
-            .send(&to, "DeltaMerged", &DELTA_MERGED_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.delta_merged(to)).await?;
+        s.send(to, G_DELTA_MERGED_5, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: msg::EpochCommit = adapter.recv(&from, "EpochCommit").await?;
-        role.on_epoch_commit(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::EpochCommit = s.recv(from, label::EPOCH_COMMIT).await?;
+        s.call(role.on_epoch_commit(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.epoch_rotation_ack(&to);
-        adapter
-            .send(
-                &to,
-                "EpochRotationAck",
-                &EPOCH_ROTATION_ACK_GUARD_7,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.epoch_rotation_ack(to)).await?;
+        s.send(to, G_EPOCH_ROTATION_ACK_7, &payload).await?;
     }
     Ok(())
 }
 
 /// Runs a member of `Participant` not named by any statement.
-async fn run_participant_others<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_participant_others<C: Participant, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Participant<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::EpochRotationProposal = adapter.recv(&from, "EpochRotationProposal").await?;
-        role.on_epoch_rotation_proposal(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::EpochRotationProposal =
+            s.recv(from, label::EPOCH_ROTATION_PROPOSAL).await?;
+        s.call(role.on_epoch_rotation_proposal(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.epoch_confirmation(&to);
-        adapter
-            .send(
-                &to,
-                "EpochConfirmation",
-                &EPOCH_CONFIRMATION_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.epoch_confirmation(to)).await?;
+        s.send(to, G_EPOCH_CONFIRMATION_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::JournalDelta = adapter.recv(&from, "JournalDelta").await?;
-        role.on_journal_delta(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::JournalDelta = s.recv(from, label::JOURNAL_DELTA).await?;
+        s.call(role.on_journal_delta(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.delta_merged(&to);
-        adapter
-            .send(&to, "DeltaMerged", &DELTA_MERGED_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.delta_merged(to)).await?;
+        s.send(to, G_DELTA_MERGED_5, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: msg::EpochCommit = adapter.recv(&from, "EpochCommit").await?;
-        role.on_epoch_commit(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::EpochCommit = s.recv(from, label::EPOCH_COMMIT).await?;
+        s.call(role.on_epoch_commit(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.epoch_rotation_ack(&to);
-        adapter
-            .send(
-                &to,
-                "EpochRotationAck",
-                &EPOCH_ROTATION_ACK_GUARD_7,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.epoch_rotation_ack(to)).await?;
+        s.send(to, G_EPOCH_ROTATION_ACK_7, &payload).await?;
     }
     Ok(())
 }
 
 /// Runs a member of `Participant`: a member named by some statement has its own part.
-async fn run_participant<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_participant<C: Participant, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     params: &Params,
-    role: &mut (dyn Participant<T> + '_),
-) -> Result<(), rt::Error> {
-    match adapter.role().index() {
-        Some(0) => run_participant_0(adapter, params, role).await,
-        _ => run_participant_others(adapter, params, role).await,
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
+    match s.me().index() {
+        Some(0) => run_participant_0(s, params, role).await,
+        _ => run_participant_others(s, params, role).await,
     }
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Coordinator`.
-    Coordinator(&'a mut (dyn Coordinator<T> + 'a)),
-    /// Run as `Participant[*]`.
-    Participant(&'a mut (dyn Participant<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Coordinator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Coordinator`, with `code` supplying payloads and decisions.
+    pub struct Coordinator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Participant[*]`, with `code` supplying payloads and decisions.
+    pub struct Participant<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Coordinator(_) => Role::Coordinator,
-            As::Participant(_) => Role::Participant,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Coordinator> Run for As::Coordinator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Coordinator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_coordinator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Coordinator(code) => run_coordinator(adapter, params, code).await,
-        As::Participant(code) => run_participant(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Participant> Run for As::Participant<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Participant
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_participant(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -550,16 +697,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -567,7 +730,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -580,86 +760,165 @@ pub mod scripted {
         }
     }
 
-    impl super::Coordinator<Defaults> for Script {
-        fn epoch_rotation_proposal(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::EpochRotationProposal {
-            self.trace.push(format!("!{to}.EpochRotationProposal"));
-            Default::default()
-        }
-        fn on_epoch_confirmation(&mut self, from: &rt::Peer, _msg: msg::EpochConfirmation) {
-            self.trace.push(format!("?{from}.EpochConfirmation"));
-        }
-        fn checkpoint_request(&mut self, to: &rt::Peer) -> msg::CheckpointRequest {
-            self.trace.push(format!("!{to}.CheckpointRequest"));
-            Default::default()
-        }
-        fn on_journal_checkpoint(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::JournalCheckpoint,
-        ) {
-            self.trace.push(format!("?{from}.JournalCheckpoint"));
-        }
-        fn journal_delta(&mut self, to: &rt::Peer) -> <Defaults as Types>::JournalDelta {
-            self.trace.push(format!("!{to}.JournalDelta"));
-            Default::default()
-        }
-        fn on_delta_merged(&mut self, from: &rt::Peer, _msg: msg::DeltaMerged) {
-            self.trace.push(format!("?{from}.DeltaMerged"));
-        }
-        fn epoch_commit(&mut self, to: &rt::Peer) -> msg::EpochCommit {
-            self.trace.push(format!("!{to}.EpochCommit"));
-            Default::default()
-        }
-        fn on_epoch_rotation_ack(&mut self, from: &rt::Peer, _msg: msg::EpochRotationAck) {
-            self.trace.push(format!("?{from}.EpochRotationAck"));
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Participant<Defaults> for Script {
-        fn on_epoch_rotation_proposal(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::EpochRotationProposal,
-        ) {
-            self.trace.push(format!("?{from}.EpochRotationProposal"));
-        }
-        fn epoch_confirmation(&mut self, to: &rt::Peer) -> msg::EpochConfirmation {
-            self.trace.push(format!("!{to}.EpochConfirmation"));
-            Default::default()
-        }
-        fn on_checkpoint_request(&mut self, from: &rt::Peer, _msg: msg::CheckpointRequest) {
-            self.trace.push(format!("?{from}.CheckpointRequest"));
-        }
-        fn journal_checkpoint(&mut self, to: &rt::Peer) -> <Defaults as Types>::JournalCheckpoint {
-            self.trace.push(format!("!{to}.JournalCheckpoint"));
-            Default::default()
-        }
-        fn on_journal_delta(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::JournalDelta) {
-            self.trace.push(format!("?{from}.JournalDelta"));
-        }
-        fn delta_merged(&mut self, to: &rt::Peer) -> msg::DeltaMerged {
-            self.trace.push(format!("!{to}.DeltaMerged"));
-            Default::default()
-        }
-        fn on_epoch_commit(&mut self, from: &rt::Peer, _msg: msg::EpochCommit) {
-            self.trace.push(format!("?{from}.EpochCommit"));
-        }
-        fn epoch_rotation_ack(&mut self, to: &rt::Peer) -> msg::EpochRotationAck {
-            self.trace.push(format!("!{to}.EpochRotationAck"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Coordinator => As::Coordinator(script),
-                Role::Participant => As::Participant(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Coordinator => super::run_coordinator(s, params, self.1).await,
+                Role::Participant => super::run_participant(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Coordinator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn epoch_rotation_proposal(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::EpochRotationProposal, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.EpochRotationProposal"));
+            Ok(Default::default())
+        }
+        async fn on_epoch_confirmation(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::EpochConfirmation,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.EpochConfirmation"));
+            Ok(())
+        }
+        async fn checkpoint_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::CheckpointRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.CheckpointRequest"));
+            Ok(Default::default())
+        }
+        async fn on_journal_checkpoint(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::JournalCheckpoint,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.JournalCheckpoint"));
+            Ok(())
+        }
+        async fn journal_delta(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::JournalDelta, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.JournalDelta"));
+            Ok(Default::default())
+        }
+        async fn on_delta_merged(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::DeltaMerged,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.DeltaMerged"));
+            Ok(())
+        }
+        async fn epoch_commit(&mut self, to: rt::Peer) -> Result<msg::EpochCommit, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.EpochCommit"));
+            Ok(Default::default())
+        }
+        async fn on_epoch_rotation_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::EpochRotationAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.EpochRotationAck"));
+            Ok(())
+        }
+    }
+
+    impl super::Participant for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_epoch_rotation_proposal(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::EpochRotationProposal,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.EpochRotationProposal"));
+            Ok(())
+        }
+        async fn epoch_confirmation(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::EpochConfirmation, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.EpochConfirmation"));
+            Ok(Default::default())
+        }
+        async fn on_checkpoint_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::CheckpointRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.CheckpointRequest"));
+            Ok(())
+        }
+        async fn journal_checkpoint(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::JournalCheckpoint, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.JournalCheckpoint"));
+            Ok(Default::default())
+        }
+        async fn on_journal_delta(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::JournalDelta,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.JournalDelta"));
+            Ok(())
+        }
+        async fn delta_merged(&mut self, to: rt::Peer) -> Result<msg::DeltaMerged, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.DeltaMerged"));
+            Ok(Default::default())
+        }
+        async fn on_epoch_commit(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::EpochCommit,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.EpochCommit"));
+            Ok(())
+        }
+        async fn epoch_rotation_ack(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::EpochRotationAck, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.EpochRotationAck"));
+            Ok(Default::default())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,38 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "GuardianAuthRelational";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "GuardianAuthRelational",
+    digest: rt::Digest([
+        0x62, 0xde, 0x86, 0x29, 0x6c, 0x93, 0xc5, 0xf9, 0xba, 0xe6, 0xb4, 0xfa, 0x25, 0xf3, 0x71,
+        0x33,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Account",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Guardian",
+            family: false,
+        },
+    ],
+    labels: &[
+        "RelationalAuthRequest",
+        "AuthChallenge",
+        "AuthProof",
+        "AuthAttestation",
+        "SessionBinding",
+        "SessionBound",
+    ],
+    capabilities: &["auth:guardian:attest", "auth:guardian:request"],
+    facts: &["AuthFact::GuardianAttested", "AuthFact::SessionBound"],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +65,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Account => "Account",
-            Role::Guardian => "Guardian",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        false
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `RelationalAuthRequest`.
+    pub const RELATIONAL_AUTH_REQUEST: u16 = 0;
+    /// `AuthChallenge`.
+    pub const AUTH_CHALLENGE: u16 = 1;
+    /// `AuthProof`.
+    pub const AUTH_PROOF: u16 = 2;
+    /// `AuthAttestation`.
+    pub const AUTH_ATTESTATION: u16 = 3;
+    /// `SessionBinding`.
+    pub const SESSION_BINDING: u16 = 4;
+    /// `SessionBound`.
+    pub const SESSION_BOUND: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -110,242 +160,351 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `RelationalAuthRequest` (line 32).
-const RELATIONAL_AUTH_REQUEST_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["auth:guardian:request"],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `RelationalAuthRequest` (line 32)
+    rt::SendGuard {
+        label: label::RELATIONAL_AUTH_REQUEST,
+        capabilities: &[1],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `AuthChallenge` (line 35)
+    rt::SendGuard {
+        label: label::AUTH_CHALLENGE,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `AuthProof` (line 36)
+    rt::SendGuard {
+        label: label::AUTH_PROOF,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `AuthAttestation` (line 39)
+    rt::SendGuard {
+        label: label::AUTH_ATTESTATION,
+        capabilities: &[0],
+        flow_cost: 10,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("auth.guardian.attest"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `SessionBinding` (line 42)
+    rt::SendGuard {
+        label: label::SESSION_BINDING,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `SessionBound` (line 43)
+    rt::SendGuard {
+        label: label::SESSION_BOUND,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: Some("auth.guardian.session"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `AuthChallenge` (line 35).
-const AUTH_CHALLENGE_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RelationalAuthRequest` (line 32).
+const G_RELATIONAL_AUTH_REQUEST_0: u16 = 0;
 
-/// The guard chain of `AuthProof` (line 36).
-const AUTH_PROOF_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `AuthChallenge` (line 35).
+const G_AUTH_CHALLENGE_1: u16 = 1;
 
-/// The guard chain of `AuthAttestation` (line 39).
-const AUTH_ATTESTATION_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &["auth:guardian:attest"],
-    flow_cost: 10,
-    journal_fact: Some("AuthFact::GuardianAttested"),
-    journal_merge: false,
-    audit_log: Some("auth.guardian.attest"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `AuthProof` (line 36).
+const G_AUTH_PROOF_2: u16 = 2;
 
-/// The guard chain of `SessionBinding` (line 42).
-const SESSION_BINDING_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: Some("AuthFact::SessionBound"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `AuthAttestation` (line 39).
+const G_AUTH_ATTESTATION_3: u16 = 3;
 
-/// The guard chain of `SessionBound` (line 43).
-const SESSION_BOUND_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: Some("auth.guardian.session"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SessionBinding` (line 42).
+const G_SESSION_BINDING_4: u16 = 4;
+
+/// The guard of `SessionBound` (line 43).
+const G_SESSION_BOUND_5: u16 = 5;
 
 /// What your code supplies and decides as `Account`, and what it is told.
-pub trait Account<T: Types>: Send {
+pub trait Account: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `RelationalAuthRequest` to `to` (`Guardian`).
-    fn relational_auth_request(&mut self, to: &rt::Peer) -> T::RelationalAuthRequest;
+    fn relational_auth_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RelationalAuthRequest, Self::Error>> + Send;
     /// `AuthChallenge` received from `from` (`Guardian`).
-    fn on_auth_challenge(&mut self, from: &rt::Peer, msg: msg::AuthChallenge);
+    fn on_auth_challenge(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::AuthChallenge,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `AuthProof` to `to` (`Guardian`).
-    fn auth_proof(&mut self, to: &rt::Peer) -> T::RelationalProof;
+    fn auth_proof(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RelationalProof, Self::Error>> + Send;
     /// `AuthAttestation` received from `from` (`Guardian`).
-    fn on_auth_attestation(&mut self, from: &rt::Peer, msg: T::GuardianAttestation);
+    fn on_auth_attestation(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianAttestation,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SessionBinding` to `to` (`Guardian`).
-    fn session_binding(&mut self, to: &rt::Peer) -> msg::SessionBinding;
+    fn session_binding(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::SessionBinding, Self::Error>> + Send;
     /// `SessionBound` received from `from` (`Guardian`).
-    fn on_session_bound(&mut self, from: &rt::Peer, msg: T::SessionReceipt);
+    fn on_session_bound(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SessionReceipt,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Account`.
-async fn run_account<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_account<C: Account, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Account<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Guardian");
-        let payload = role.relational_auth_request(&to);
-        adapter
-            .send(
-                &to,
-                "RelationalAuthRequest",
-                &RELATIONAL_AUTH_REQUEST_GUARD_0,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.relational_auth_request(to)).await?;
+        s.send(to, G_RELATIONAL_AUTH_REQUEST_0, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Guardian");
-        let msg: msg::AuthChallenge = adapter.recv(&from, "AuthChallenge").await?;
-        role.on_auth_challenge(&from, msg);
+        let from = s.single(1)?;
+        let msg: msg::AuthChallenge = s.recv(from, label::AUTH_CHALLENGE).await?;
+        s.call(role.on_auth_challenge(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Guardian");
-        let payload = role.auth_proof(&to);
-        adapter
-            .send(&to, "AuthProof", &AUTH_PROOF_GUARD_2, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.auth_proof(to)).await?;
+        s.send(to, G_AUTH_PROOF_2, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Guardian");
-        let msg: T::GuardianAttestation = adapter.recv(&from, "AuthAttestation").await?;
-        role.on_auth_attestation(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::GuardianAttestation =
+            s.recv(from, label::AUTH_ATTESTATION).await?;
+        s.call(role.on_auth_attestation(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Guardian");
-        let payload = role.session_binding(&to);
-        adapter
-            .send(&to, "SessionBinding", &SESSION_BINDING_GUARD_4, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.session_binding(to)).await?;
+        s.send(to, G_SESSION_BINDING_4, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Guardian");
-        let msg: T::SessionReceipt = adapter.recv(&from, "SessionBound").await?;
-        role.on_session_bound(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::SessionReceipt = s.recv(from, label::SESSION_BOUND).await?;
+        s.call(role.on_session_bound(from, msg)).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Guardian`, and what it is told.
-pub trait Guardian<T: Types>: Send {
+pub trait Guardian: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `RelationalAuthRequest` received from `from` (`Account`).
-    fn on_relational_auth_request(&mut self, from: &rt::Peer, msg: T::RelationalAuthRequest);
+    fn on_relational_auth_request(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RelationalAuthRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `AuthChallenge` to `to` (`Account`).
-    fn auth_challenge(&mut self, to: &rt::Peer) -> msg::AuthChallenge;
+    fn auth_challenge(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::AuthChallenge, Self::Error>> + Send;
     /// `AuthProof` received from `from` (`Account`).
-    fn on_auth_proof(&mut self, from: &rt::Peer, msg: T::RelationalProof);
+    fn on_auth_proof(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RelationalProof,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `AuthAttestation` to `to` (`Account`).
-    fn auth_attestation(&mut self, to: &rt::Peer) -> T::GuardianAttestation;
+    fn auth_attestation(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianAttestation, Self::Error>> + Send;
     /// `SessionBinding` received from `from` (`Account`).
-    fn on_session_binding(&mut self, from: &rt::Peer, msg: msg::SessionBinding);
+    fn on_session_binding(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::SessionBinding,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SessionBound` to `to` (`Account`).
-    fn session_bound(&mut self, to: &rt::Peer) -> T::SessionReceipt;
+    fn session_bound(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SessionReceipt, Self::Error>> + Send;
 }
 
 /// Runs role `Guardian`.
-async fn run_guardian<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_guardian<C: Guardian, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Guardian<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::RelationalAuthRequest = adapter.recv(&from, "RelationalAuthRequest").await?;
-        role.on_relational_auth_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::RelationalAuthRequest =
+            s.recv(from, label::RELATIONAL_AUTH_REQUEST).await?;
+        s.call(role.on_relational_auth_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.auth_challenge(&to);
-        adapter
-            .send(&to, "AuthChallenge", &AUTH_CHALLENGE_GUARD_1, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.auth_challenge(to)).await?;
+        s.send(to, G_AUTH_CHALLENGE_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::RelationalProof = adapter.recv(&from, "AuthProof").await?;
-        role.on_auth_proof(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::RelationalProof = s.recv(from, label::AUTH_PROOF).await?;
+        s.call(role.on_auth_proof(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.auth_attestation(&to);
-        adapter
-            .send(&to, "AuthAttestation", &AUTH_ATTESTATION_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.auth_attestation(to)).await?;
+        s.send(to, G_AUTH_ATTESTATION_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: msg::SessionBinding = adapter.recv(&from, "SessionBinding").await?;
-        role.on_session_binding(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::SessionBinding = s.recv(from, label::SESSION_BINDING).await?;
+        s.call(role.on_session_binding(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.session_bound(&to);
-        adapter
-            .send(&to, "SessionBound", &SESSION_BOUND_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.session_bound(to)).await?;
+        s.send(to, G_SESSION_BOUND_5, &payload).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Account`.
-    Account(&'a mut (dyn Account<T> + 'a)),
-    /// Run as `Guardian`.
-    Guardian(&'a mut (dyn Guardian<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Account(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Account`, with `code` supplying payloads and decisions.
+    pub struct Account<'a, C>(pub &'a mut C);
+
+    /// Runs as `Guardian`, with `code` supplying payloads and decisions.
+    pub struct Guardian<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Account(_) => Role::Account,
-            As::Guardian(_) => Role::Guardian,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Account> Run for As::Account<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Account
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_account(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Account(code) => run_account(adapter, params, code).await,
-        As::Guardian(code) => run_guardian(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Guardian> Run for As::Guardian<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Guardian
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_guardian(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -368,16 +527,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -385,7 +560,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -398,72 +590,137 @@ pub mod scripted {
         }
     }
 
-    impl super::Account<Defaults> for Script {
-        fn relational_auth_request(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::RelationalAuthRequest {
-            self.trace.push(format!("!{to}.RelationalAuthRequest"));
-            Default::default()
-        }
-        fn on_auth_challenge(&mut self, from: &rt::Peer, _msg: msg::AuthChallenge) {
-            self.trace.push(format!("?{from}.AuthChallenge"));
-        }
-        fn auth_proof(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelationalProof {
-            self.trace.push(format!("!{to}.AuthProof"));
-            Default::default()
-        }
-        fn on_auth_attestation(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianAttestation,
-        ) {
-            self.trace.push(format!("?{from}.AuthAttestation"));
-        }
-        fn session_binding(&mut self, to: &rt::Peer) -> msg::SessionBinding {
-            self.trace.push(format!("!{to}.SessionBinding"));
-            Default::default()
-        }
-        fn on_session_bound(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::SessionReceipt) {
-            self.trace.push(format!("?{from}.SessionBound"));
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Guardian<Defaults> for Script {
-        fn on_relational_auth_request(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::RelationalAuthRequest,
-        ) {
-            self.trace.push(format!("?{from}.RelationalAuthRequest"));
-        }
-        fn auth_challenge(&mut self, to: &rt::Peer) -> msg::AuthChallenge {
-            self.trace.push(format!("!{to}.AuthChallenge"));
-            Default::default()
-        }
-        fn on_auth_proof(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelationalProof) {
-            self.trace.push(format!("?{from}.AuthProof"));
-        }
-        fn auth_attestation(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianAttestation {
-            self.trace.push(format!("!{to}.AuthAttestation"));
-            Default::default()
-        }
-        fn on_session_binding(&mut self, from: &rt::Peer, _msg: msg::SessionBinding) {
-            self.trace.push(format!("?{from}.SessionBinding"));
-        }
-        fn session_bound(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionReceipt {
-            self.trace.push(format!("!{to}.SessionBound"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Account => As::Account(script),
-                Role::Guardian => As::Guardian(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Account => super::run_account(s, params, self.1).await,
+                Role::Guardian => super::run_guardian(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Account for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn relational_auth_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RelationalAuthRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelationalAuthRequest"));
+            Ok(Default::default())
+        }
+        async fn on_auth_challenge(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::AuthChallenge,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.AuthChallenge"));
+            Ok(())
+        }
+        async fn auth_proof(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RelationalProof, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.AuthProof"));
+            Ok(Default::default())
+        }
+        async fn on_auth_attestation(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianAttestation,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.AuthAttestation"));
+            Ok(())
+        }
+        async fn session_binding(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::SessionBinding, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SessionBinding"));
+            Ok(Default::default())
+        }
+        async fn on_session_bound(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SessionReceipt,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SessionBound"));
+            Ok(())
+        }
+    }
+
+    impl super::Guardian for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_relational_auth_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RelationalAuthRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelationalAuthRequest"));
+            Ok(())
+        }
+        async fn auth_challenge(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::AuthChallenge, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.AuthChallenge"));
+            Ok(Default::default())
+        }
+        async fn on_auth_proof(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RelationalProof,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.AuthProof"));
+            Ok(())
+        }
+        async fn auth_attestation(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianAttestation, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.AuthAttestation"));
+            Ok(Default::default())
+        }
+        async fn on_session_binding(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::SessionBinding,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SessionBinding"));
+            Ok(())
+        }
+        async fn session_bound(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SessionReceipt, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SessionBound"));
+            Ok(Default::default())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,48 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "GuardianCeremony";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "GuardianCeremony",
+    digest: rt::Digest([
+        0x38, 0x22, 0xb2, 0x4a, 0xb4, 0xa4, 0xb1, 0x94, 0x54, 0x6d, 0xfd, 0x14, 0x2b, 0x47, 0xe2,
+        0xd0,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Initiator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Guardian",
+            family: true,
+        },
+    ],
+    labels: &[
+        "ProposeRotation",
+        "CeremonyResponse",
+        "CommitCeremony",
+        "KeyShareDelivery",
+        "ShareInstalled",
+        "AbortCeremony",
+    ],
+    capabilities: &[
+        "ceremony:abort",
+        "ceremony:commit",
+        "ceremony:propose",
+        "ceremony:respond",
+    ],
+    facts: &[
+        "CeremonyFact::Proposed",
+        "CeremonyFact::Committed",
+        "CeremonyFact::ShareInstalled",
+        "CeremonyFact::Aborted",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +75,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Initiator => "Initiator",
-            Role::Guardian => "Guardian",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Guardian)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `ProposeRotation`.
+    pub const PROPOSE_ROTATION: u16 = 0;
+    /// `CeremonyResponse`.
+    pub const CEREMONY_RESPONSE: u16 = 1;
+    /// `CommitCeremony`.
+    pub const COMMIT_CEREMONY: u16 = 2;
+    /// `KeyShareDelivery`.
+    pub const KEY_SHARE_DELIVERY: u16 = 3;
+    /// `ShareInstalled`.
+    pub const SHARE_INSTALLED: u16 = 4;
+    /// `AbortCeremony`.
+    pub const ABORT_CEREMONY: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -113,167 +173,201 @@ pub mod choice {
     }
 }
 
-/// The guard chain of `ProposeRotation` (line 35).
-const PROPOSE_ROTATION_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["ceremony:propose"],
-    flow_cost: 100,
-    journal_fact: Some("CeremonyFact::Proposed"),
-    journal_merge: false,
-    audit_log: Some("ceremony.proposed"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `ProposeRotation` (line 35)
+    rt::SendGuard {
+        label: label::PROPOSE_ROTATION,
+        capabilities: &[2],
+        flow_cost: 100,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("ceremony.proposed"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `CeremonyResponse` (line 39)
+    rt::SendGuard {
+        label: label::CEREMONY_RESPONSE,
+        capabilities: &[3],
+        flow_cost: 200,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `CommitCeremony` (line 45)
+    rt::SendGuard {
+        label: label::COMMIT_CEREMONY,
+        capabilities: &[1],
+        flow_cost: 50,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: Some("ceremony.committed"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `KeyShareDelivery` (line 48)
+    rt::SendGuard {
+        label: label::KEY_SHARE_DELIVERY,
+        capabilities: &[],
+        flow_cost: 50,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 1],
+        leak_labels: &[],
+        leakage_budget: Some([0, 0, 1]),
+    },
+    // 4: `ShareInstalled` (line 49)
+    rt::SendGuard {
+        label: label::SHARE_INSTALLED,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: Some(2),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `AbortCeremony` (line 52)
+    rt::SendGuard {
+        label: label::ABORT_CEREMONY,
+        capabilities: &[0],
+        flow_cost: 10,
+        journal_fact: Some(3),
+        journal_merge: false,
+        audit_log: Some("ceremony.aborted"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `CeremonyResponse` (line 39).
-const CEREMONY_RESPONSE_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["ceremony:respond"],
-    flow_cost: 200,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ProposeRotation` (line 35).
+const G_PROPOSE_ROTATION_0: u16 = 0;
 
-/// The guard chain of `CommitCeremony` (line 45).
-const COMMIT_CEREMONY_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &["ceremony:commit"],
-    flow_cost: 50,
-    journal_fact: Some("CeremonyFact::Committed"),
-    journal_merge: false,
-    audit_log: Some("ceremony.committed"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `CeremonyResponse` (line 39).
+const G_CEREMONY_RESPONSE_1: u16 = 1;
 
-/// The guard chain of `KeyShareDelivery` (line 48).
-const KEY_SHARE_DELIVERY_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 50,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("Group"),
-    leakage_budget: Some([0, 0, 1]),
-};
+/// The guard of `CommitCeremony` (line 45).
+const G_COMMIT_CEREMONY_2: u16 = 2;
 
-/// The guard chain of `ShareInstalled` (line 49).
-const SHARE_INSTALLED_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: Some("CeremonyFact::ShareInstalled"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `KeyShareDelivery` (line 48).
+const G_KEY_SHARE_DELIVERY_3: u16 = 3;
 
-/// The guard chain of `AbortCeremony` (line 52).
-const ABORT_CEREMONY_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &["ceremony:abort"],
-    flow_cost: 10,
-    journal_fact: Some("CeremonyFact::Aborted"),
-    journal_merge: false,
-    audit_log: Some("ceremony.aborted"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ShareInstalled` (line 49).
+const G_SHARE_INSTALLED_4: u16 = 4;
+
+/// The guard of `AbortCeremony` (line 52).
+const G_ABORT_CEREMONY_5: u16 = 5;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
-pub trait Initiator<T: Types>: Send {
+pub trait Initiator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `ProposeRotation` to `to` (`Guardian[*]`).
-    fn propose_rotation(&mut self, to: &rt::Peer) -> T::CeremonyProposal;
+    fn propose_rotation(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::CeremonyProposal, Self::Error>> + Send;
     /// `CeremonyResponse` received from `from` (`Guardian[*]`).
-    fn on_ceremony_response(&mut self, from: &rt::Peer, msg: T::CeremonyResponse);
+    fn on_ceremony_response(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::CeremonyResponse,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Which branch `Initiator` takes: Abort, Commit.
-    fn choose_abort_or_commit(&mut self) -> choice::AbortOrCommit;
+    fn choose_abort_or_commit(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::AbortOrCommit, Self::Error>> + Send;
     /// The payload of `AbortCeremony` to `to` (`Guardian[*]`).
-    fn abort_ceremony(&mut self, to: &rt::Peer) -> T::CeremonyAbort;
+    fn abort_ceremony(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::CeremonyAbort, Self::Error>> + Send;
     /// The payload of `CommitCeremony` to `to` (`Guardian[*]`).
-    fn commit_ceremony(&mut self, to: &rt::Peer) -> T::CeremonyCommit;
+    fn commit_ceremony(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::CeremonyCommit, Self::Error>> + Send;
     /// The payload of `KeyShareDelivery` to `to` (`Guardian[g]`).
-    fn key_share_delivery(&mut self, to: &rt::Peer) -> T::EncryptedKeyShare;
+    fn key_share_delivery(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::EncryptedKeyShare, Self::Error>> + Send;
     /// `ShareInstalled` received from `from` (`Guardian[g]`).
-    fn on_share_installed(&mut self, from: &rt::Peer, msg: msg::ShareInstalled);
+    fn on_share_installed(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ShareInstalled,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Initiator`.
-async fn run_initiator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_initiator<C: Initiator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Initiator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::CeremonyProposal)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.propose_rotation(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "ProposeRotation",
-                &PROPOSE_ROTATION_GUARD_0,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::CeremonyProposal)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.propose_rotation(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_PROPOSE_ROTATION_0, true, &messages).await?;
     }
     {
-        let from = adapter.members("Guardian")?;
-        let msgs: Vec<T::CeremonyResponse> =
-            adapter.fan_in(&from, "CeremonyResponse", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::CeremonyResponse> =
+            s.fan_in(from, label::CEREMONY_RESPONSE, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_ceremony_response(peer, msg);
+            s.call(role.on_ceremony_response(peer, msg)).await?;
         }
     }
-    match role.choose_abort_or_commit() {
+    match s.call(role.choose_abort_or_commit()).await? {
         choice::AbortOrCommit::Abort => {
-            let to = adapter.members("Guardian")?;
-            let messages: Vec<(rt::Peer, T::CeremonyAbort)> = to
-                .into_iter()
-                .map(|p| {
-                    let m = role.abort_ceremony(&p);
-                    (p, m)
-                })
-                .collect();
-            adapter
-                .fan_out("AbortCeremony", &ABORT_CEREMONY_GUARD_5, false, &messages)
-                .await?;
+            let to = s.members(1)?;
+            let mut messages: Vec<(rt::Peer, <C::Types as Types>::CeremonyAbort)> =
+                Vec::with_capacity(to.count() as usize);
+            for p in to.iter() {
+                let m = s.call(role.abort_ceremony(p)).await?;
+                messages.push((p, m));
+            }
+            s.fan_out(G_ABORT_CEREMONY_5, false, &messages).await?;
         }
         choice::AbortOrCommit::Commit => {
             {
-                let to = adapter.members("Guardian")?;
-                let messages: Vec<(rt::Peer, T::CeremonyCommit)> = to
-                    .into_iter()
-                    .map(|p| {
-                        let m = role.commit_ceremony(&p);
-                        (p, m)
-                    })
-                    .collect();
-                adapter
-                    .fan_out("CommitCeremony", &COMMIT_CEREMONY_GUARD_2, false, &messages)
-                    .await?;
+                let to = s.members(1)?;
+                let mut messages: Vec<(rt::Peer, <C::Types as Types>::CeremonyCommit)> =
+                    Vec::with_capacity(to.count() as usize);
+                for p in to.iter() {
+                    let m = s.call(role.commit_ceremony(p)).await?;
+                    messages.push((p, m));
+                }
+                s.fan_out(G_COMMIT_CEREMONY_2, false, &messages).await?;
             }
-            for g in 0..adapter.members("Guardian")?.len() as u32 {
+            for g in 0..s.members(1)?.count() {
                 {
-                    let to = adapter.member("Guardian", g)?;
-                    let payload = role.key_share_delivery(&to);
-                    adapter
-                        .send(
-                            &to,
-                            "KeyShareDelivery",
-                            &KEY_SHARE_DELIVERY_GUARD_3,
-                            &payload,
-                        )
-                        .await?;
+                    let to = s.member(1, g)?;
+                    let payload = s.call(role.key_share_delivery(to)).await?;
+                    s.send(to, G_KEY_SHARE_DELIVERY_3, &payload).await?;
                 }
                 {
-                    let from = adapter.member("Guardian", g)?;
-                    let msg: msg::ShareInstalled = adapter.recv(&from, "ShareInstalled").await?;
-                    role.on_share_installed(&from, msg);
+                    let from = s.member(1, g)?;
+                    let msg: msg::ShareInstalled = s.recv(from, label::SHARE_INSTALLED).await?;
+                    s.call(role.on_share_installed(from, msg)).await?;
                 }
             }
         }
@@ -282,119 +376,183 @@ async fn run_initiator<T: Types, E: rt::ChoreographicEffects>(
 }
 
 /// What your code supplies and decides as `Guardian[*]`, and what it is told.
-pub trait Guardian<T: Types>: Send {
+pub trait Guardian: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `ProposeRotation` received from `from` (`Initiator`).
-    fn on_propose_rotation(&mut self, from: &rt::Peer, msg: T::CeremonyProposal);
+    fn on_propose_rotation(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::CeremonyProposal,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `CeremonyResponse` to `to` (`Initiator`).
-    fn ceremony_response(&mut self, to: &rt::Peer) -> T::CeremonyResponse;
+    fn ceremony_response(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::CeremonyResponse, Self::Error>> + Send;
     /// `AbortCeremony` received from `from` (`Initiator`).
-    fn on_abort_ceremony(&mut self, from: &rt::Peer, msg: T::CeremonyAbort);
+    fn on_abort_ceremony(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::CeremonyAbort,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `CommitCeremony` received from `from` (`Initiator`).
-    fn on_commit_ceremony(&mut self, from: &rt::Peer, msg: T::CeremonyCommit);
+    fn on_commit_ceremony(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::CeremonyCommit,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `KeyShareDelivery` received from `from` (`Initiator`).
-    fn on_key_share_delivery(&mut self, from: &rt::Peer, msg: T::EncryptedKeyShare);
+    fn on_key_share_delivery(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::EncryptedKeyShare,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ShareInstalled` to `to` (`Initiator`).
-    fn share_installed(&mut self, to: &rt::Peer) -> msg::ShareInstalled;
+    fn share_installed(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ShareInstalled, Self::Error>> + Send;
 }
 
 /// Runs a member of `Guardian`.
-async fn run_guardian<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_guardian<C: Guardian, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Guardian<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::CeremonyProposal = adapter.recv(&from, "ProposeRotation").await?;
-        role.on_propose_rotation(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::CeremonyProposal =
+            s.recv(from, label::PROPOSE_ROTATION).await?;
+        s.call(role.on_propose_rotation(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.ceremony_response(&to);
-        adapter
-            .send(
-                &to,
-                "CeremonyResponse",
-                &CEREMONY_RESPONSE_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.ceremony_response(to)).await?;
+        s.send(to, G_CEREMONY_RESPONSE_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let offer = adapter
-            .recv_choice(&from, &["AbortCeremony", "CommitCeremony"])
+        let from = s.single(0)?;
+        let offer = s
+            .recv_choice(from, &[label::ABORT_CEREMONY, label::COMMIT_CEREMONY])
             .await?;
         match offer.label() {
-            "AbortCeremony" => {
-                let msg: T::CeremonyAbort = offer.decode()?;
-                role.on_abort_ceremony(&from, msg);
+            label::ABORT_CEREMONY => {
+                let msg: <C::Types as Types>::CeremonyAbort = offer.decode()?;
+                s.call(role.on_abort_ceremony(from, msg)).await?;
             }
-            "CommitCeremony" => {
-                let msg: T::CeremonyCommit = offer.decode()?;
-                role.on_commit_ceremony(&from, msg);
+            label::COMMIT_CEREMONY => {
+                let msg: <C::Types as Types>::CeremonyCommit = offer.decode()?;
+                s.call(role.on_commit_ceremony(from, msg)).await?;
                 {
-                    let from = rt::Peer::role("Initiator");
-                    let msg: T::EncryptedKeyShare = adapter.recv(&from, "KeyShareDelivery").await?;
-                    role.on_key_share_delivery(&from, msg);
+                    let from = s.single(0)?;
+                    let msg: <C::Types as Types>::EncryptedKeyShare =
+                        s.recv(from, label::KEY_SHARE_DELIVERY).await?;
+                    s.call(role.on_key_share_delivery(from, msg)).await?;
                 }
                 {
-                    let to = rt::Peer::role("Initiator");
-                    let payload = role.share_installed(&to);
-                    adapter
-                        .send(&to, "ShareInstalled", &SHARE_INSTALLED_GUARD_4, &payload)
-                        .await?;
+                    let to = s.single(0)?;
+                    let payload = s.call(role.share_installed(to)).await?;
+                    s.send(to, G_SHARE_INSTALLED_4, &payload).await?;
                 }
             }
-            _ => return Err(offer.unexpected()),
+            _ => return Err(offer.unexpected().into()),
         }
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Initiator`.
-    Initiator(&'a mut (dyn Initiator<T> + 'a)),
-    /// Run as `Guardian[*]`.
-    Guardian(&'a mut (dyn Guardian<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Initiator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Initiator`, with `code` supplying payloads and decisions.
+    pub struct Initiator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Guardian[*]`, with `code` supplying payloads and decisions.
+    pub struct Guardian<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Initiator(_) => Role::Initiator,
-            As::Guardian(_) => Role::Guardian,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Initiator> Run for As::Initiator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Initiator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_initiator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Initiator(code) => run_initiator(adapter, params, code).await,
-        As::Guardian(code) => run_guardian(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Guardian> Run for As::Guardian<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Guardian
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_guardian(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -423,16 +581,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -440,7 +614,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -453,83 +644,144 @@ pub mod scripted {
         }
     }
 
-    impl super::Initiator<Defaults> for Script {
-        fn propose_rotation(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyProposal {
-            self.trace.push(format!("!{to}.ProposeRotation"));
-            Default::default()
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
+
+    impl Run for Play<'_> {
+        type Error = ScriptError;
+
+        fn role(&self) -> Role {
+            self.0
         }
-        fn on_ceremony_response(
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Initiator => super::run_initiator(s, params, self.1).await,
+                Role::Guardian => super::run_guardian(s, params, self.1).await,
+            }
+        }
+    }
+
+    impl super::Initiator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn propose_rotation(
             &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::CeremonyResponse,
-        ) {
-            self.trace.push(format!("?{from}.CeremonyResponse"));
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::CeremonyProposal, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ProposeRotation"));
+            Ok(Default::default())
         }
-        fn choose_abort_or_commit(&mut self) -> choice::AbortOrCommit {
-            match self.decide(&["Abort", "Commit"]) {
+        async fn on_ceremony_response(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::CeremonyResponse,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.CeremonyResponse"));
+            Ok(())
+        }
+        async fn choose_abort_or_commit(&mut self) -> Result<choice::AbortOrCommit, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["Abort", "Commit"]) {
                 1 => choice::AbortOrCommit::Commit,
                 _ => choice::AbortOrCommit::Abort,
-            }
+            })
         }
-        fn abort_ceremony(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyAbort {
+        async fn abort_ceremony(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::CeremonyAbort, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.AbortCeremony"));
-            Default::default()
+            Ok(Default::default())
         }
-        fn commit_ceremony(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyCommit {
+        async fn commit_ceremony(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::CeremonyCommit, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.CommitCeremony"));
-            Default::default()
+            Ok(Default::default())
         }
-        fn key_share_delivery(&mut self, to: &rt::Peer) -> <Defaults as Types>::EncryptedKeyShare {
+        async fn key_share_delivery(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::EncryptedKeyShare, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.KeyShareDelivery"));
-            Default::default()
+            Ok(Default::default())
         }
-        fn on_share_installed(&mut self, from: &rt::Peer, _msg: msg::ShareInstalled) {
+        async fn on_share_installed(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ShareInstalled,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.ShareInstalled"));
+            Ok(())
         }
     }
 
-    impl super::Guardian<Defaults> for Script {
-        fn on_propose_rotation(
+    impl super::Guardian for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_propose_rotation(
             &mut self,
-            from: &rt::Peer,
+            from: rt::Peer,
             _msg: <Defaults as Types>::CeremonyProposal,
-        ) {
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.ProposeRotation"));
+            Ok(())
         }
-        fn ceremony_response(&mut self, to: &rt::Peer) -> <Defaults as Types>::CeremonyResponse {
+        async fn ceremony_response(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::CeremonyResponse, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.CeremonyResponse"));
-            Default::default()
+            Ok(Default::default())
         }
-        fn on_abort_ceremony(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::CeremonyAbort) {
+        async fn on_abort_ceremony(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::CeremonyAbort,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.AbortCeremony"));
+            Ok(())
         }
-        fn on_commit_ceremony(
+        async fn on_commit_ceremony(
             &mut self,
-            from: &rt::Peer,
+            from: rt::Peer,
             _msg: <Defaults as Types>::CeremonyCommit,
-        ) {
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.CommitCeremony"));
+            Ok(())
         }
-        fn on_key_share_delivery(
+        async fn on_key_share_delivery(
             &mut self,
-            from: &rt::Peer,
+            from: rt::Peer,
             _msg: <Defaults as Types>::EncryptedKeyShare,
-        ) {
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.KeyShareDelivery"));
+            Ok(())
         }
-        fn share_installed(&mut self, to: &rt::Peer) -> msg::ShareInstalled {
+        async fn share_installed(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::ShareInstalled, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.ShareInstalled"));
-            Default::default()
-        }
-    }
-
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Initiator => As::Initiator(script),
-                Role::Guardian => As::Guardian(script),
-            }
+            Ok(Default::default())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,47 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "GuardianInvitation";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "GuardianInvitation",
+    digest: rt::Digest([
+        0xc9, 0xee, 0x59, 0xf4, 0x4c, 0xa1, 0x05, 0xe6, 0xa6, 0xa9, 0x5a, 0x27, 0x74, 0x6c, 0x2f,
+        0x55,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Inviter",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Invitee",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Guardian",
+            family: true,
+        },
+    ],
+    labels: &[
+        "GuardianInvite",
+        "GuardianInviteResponse",
+        "GuardianTerms",
+        "GuardianBinding",
+        "GuardianJoinNotice",
+        "JoinNoticeAck",
+        "InvitationComplete",
+    ],
+    capabilities: &["guardian:accept", "invitation:guardian"],
+    facts: &[
+        "InvitationFact::GuardianInvited",
+        "InvitationFact::GuardianBound",
+        "InvitationFact::GuardianAccepted",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,17 +76,36 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Inviter => "Inviter",
-            Role::Invitee => "Invitee",
-            Role::Guardian => "Guardian",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Guardian)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `GuardianInvite`.
+    pub const GUARDIAN_INVITE: u16 = 0;
+    /// `GuardianInviteResponse`.
+    pub const GUARDIAN_INVITE_RESPONSE: u16 = 1;
+    /// `GuardianTerms`.
+    pub const GUARDIAN_TERMS: u16 = 2;
+    /// `GuardianBinding`.
+    pub const GUARDIAN_BINDING: u16 = 3;
+    /// `GuardianJoinNotice`.
+    pub const GUARDIAN_JOIN_NOTICE: u16 = 4;
+    /// `JoinNoticeAck`.
+    pub const JOIN_NOTICE_ACK: u16 = 5;
+    /// `InvitationComplete`.
+    pub const INVITATION_COMPLETE: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -117,304 +177,433 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `GuardianInvite` (line 34).
-const GUARDIAN_INVITE_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["invitation:guardian"],
-    flow_cost: 10,
-    journal_fact: Some("InvitationFact::GuardianInvited"),
-    journal_merge: false,
-    audit_log: Some("invitation.guardian.sent"),
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 7] = [
+    // 0: `GuardianInvite` (line 34)
+    rt::SendGuard {
+        label: label::GUARDIAN_INVITE,
+        capabilities: &[1],
+        flow_cost: 10,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("invitation.guardian.sent"),
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `GuardianInviteResponse` (line 35)
+    rt::SendGuard {
+        label: label::GUARDIAN_INVITE_RESPONSE,
+        capabilities: &[0],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `GuardianTerms` (line 38)
+    rt::SendGuard {
+        label: label::GUARDIAN_TERMS,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `GuardianBinding` (line 39)
+    rt::SendGuard {
+        label: label::GUARDIAN_BINDING,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `GuardianJoinNotice` (line 43)
+    rt::SendGuard {
+        label: label::GUARDIAN_JOIN_NOTICE,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `JoinNoticeAck` (line 45)
+    rt::SendGuard {
+        label: label::JOIN_NOTICE_ACK,
+        capabilities: &[],
+        flow_cost: 2,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `InvitationComplete` (line 48)
+    rt::SendGuard {
+        label: label::INVITATION_COMPLETE,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: Some(2),
+        journal_merge: true,
+        audit_log: Some("invitation.guardian.accepted"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `GuardianInviteResponse` (line 35).
-const GUARDIAN_INVITE_RESPONSE_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["guardian:accept"],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianInvite` (line 34).
+const G_GUARDIAN_INVITE_0: u16 = 0;
 
-/// The guard chain of `GuardianTerms` (line 38).
-const GUARDIAN_TERMS_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianInviteResponse` (line 35).
+const G_GUARDIAN_INVITE_RESPONSE_1: u16 = 1;
 
-/// The guard chain of `GuardianBinding` (line 39).
-const GUARDIAN_BINDING_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: Some("InvitationFact::GuardianBound"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianTerms` (line 38).
+const G_GUARDIAN_TERMS_2: u16 = 2;
 
-/// The guard chain of `GuardianJoinNotice` (line 43).
-const GUARDIAN_JOIN_NOTICE_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianBinding` (line 39).
+const G_GUARDIAN_BINDING_3: u16 = 3;
 
-/// The guard chain of `JoinNoticeAck` (line 45).
-const JOIN_NOTICE_ACK_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 2,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianJoinNotice` (line 43).
+const G_GUARDIAN_JOIN_NOTICE_4: u16 = 4;
 
-/// The guard chain of `InvitationComplete` (line 48).
-const INVITATION_COMPLETE_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: Some("InvitationFact::GuardianAccepted"),
-    journal_merge: true,
-    audit_log: Some("invitation.guardian.accepted"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `JoinNoticeAck` (line 45).
+const G_JOIN_NOTICE_ACK_5: u16 = 5;
+
+/// The guard of `InvitationComplete` (line 48).
+const G_INVITATION_COMPLETE_6: u16 = 6;
 
 /// What your code supplies and decides as `Inviter`, and what it is told.
-pub trait Inviter<T: Types>: Send {
+pub trait Inviter: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `GuardianInvite` to `to` (`Invitee`).
-    fn guardian_invite(&mut self, to: &rt::Peer) -> T::GuardianInvite;
+    fn guardian_invite(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianInvite, Self::Error>> + Send;
     /// `GuardianInviteResponse` received from `from` (`Invitee`).
-    fn on_guardian_invite_response(&mut self, from: &rt::Peer, msg: T::GuardianInviteResponse);
+    fn on_guardian_invite_response(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianInviteResponse,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `GuardianTerms` to `to` (`Invitee`).
-    fn guardian_terms(&mut self, to: &rt::Peer) -> msg::GuardianTerms;
+    fn guardian_terms(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::GuardianTerms, Self::Error>> + Send;
     /// `GuardianBinding` received from `from` (`Invitee`).
-    fn on_guardian_binding(&mut self, from: &rt::Peer, msg: T::GuardianBindingSignature);
+    fn on_guardian_binding(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianBindingSignature,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `GuardianJoinNotice` to `to` (`Guardian[*]`).
-    fn guardian_join_notice(&mut self, to: &rt::Peer) -> T::GuardianJoinNotice;
+    fn guardian_join_notice(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianJoinNotice, Self::Error>> + Send;
     /// `JoinNoticeAck` received from `from` (`Guardian[*]`).
-    fn on_join_notice_ack(&mut self, from: &rt::Peer, msg: msg::JoinNoticeAck);
+    fn on_join_notice_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::JoinNoticeAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `InvitationComplete` to `to` (`Invitee`).
-    fn invitation_complete(&mut self, to: &rt::Peer) -> T::GuardianRelationship;
+    fn invitation_complete(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianRelationship, Self::Error>> + Send;
 }
 
 /// Runs role `Inviter`.
-async fn run_inviter<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_inviter<C: Inviter, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Inviter<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Invitee");
-        let payload = role.guardian_invite(&to);
-        adapter
-            .send(&to, "GuardianInvite", &GUARDIAN_INVITE_GUARD_0, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.guardian_invite(to)).await?;
+        s.send(to, G_GUARDIAN_INVITE_0, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Invitee");
-        let msg: T::GuardianInviteResponse = adapter.recv(&from, "GuardianInviteResponse").await?;
-        role.on_guardian_invite_response(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::GuardianInviteResponse =
+            s.recv(from, label::GUARDIAN_INVITE_RESPONSE).await?;
+        s.call(role.on_guardian_invite_response(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Invitee");
-        let payload = role.guardian_terms(&to);
-        adapter
-            .send(&to, "GuardianTerms", &GUARDIAN_TERMS_GUARD_2, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.guardian_terms(to)).await?;
+        s.send(to, G_GUARDIAN_TERMS_2, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Invitee");
-        let msg: T::GuardianBindingSignature = adapter.recv(&from, "GuardianBinding").await?;
-        role.on_guardian_binding(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::GuardianBindingSignature =
+            s.recv(from, label::GUARDIAN_BINDING).await?;
+        s.call(role.on_guardian_binding(from, msg)).await?;
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::GuardianJoinNotice)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.guardian_join_notice(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "GuardianJoinNotice",
-                &GUARDIAN_JOIN_NOTICE_GUARD_4,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(2)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::GuardianJoinNotice)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.guardian_join_notice(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_GUARDIAN_JOIN_NOTICE_4, true, &messages).await?;
     }
     {
-        let from = adapter.members("Guardian")?;
-        let msgs: Vec<msg::JoinNoticeAck> = adapter.fan_in(&from, "JoinNoticeAck", true).await?;
+        let from = s.members(2)?;
+        let msgs: Vec<msg::JoinNoticeAck> = s.fan_in(from, label::JOIN_NOTICE_ACK, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_join_notice_ack(peer, msg);
+            s.call(role.on_join_notice_ack(peer, msg)).await?;
         }
     }
     {
-        let to = rt::Peer::role("Invitee");
-        let payload = role.invitation_complete(&to);
-        adapter
-            .send(
-                &to,
-                "InvitationComplete",
-                &INVITATION_COMPLETE_GUARD_6,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.invitation_complete(to)).await?;
+        s.send(to, G_INVITATION_COMPLETE_6, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Invitee`, and what it is told.
-pub trait Invitee<T: Types>: Send {
+pub trait Invitee: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `GuardianInvite` received from `from` (`Inviter`).
-    fn on_guardian_invite(&mut self, from: &rt::Peer, msg: T::GuardianInvite);
+    fn on_guardian_invite(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianInvite,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `GuardianInviteResponse` to `to` (`Inviter`).
-    fn guardian_invite_response(&mut self, to: &rt::Peer) -> T::GuardianInviteResponse;
+    fn guardian_invite_response(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianInviteResponse, Self::Error>> + Send;
     /// `GuardianTerms` received from `from` (`Inviter`).
-    fn on_guardian_terms(&mut self, from: &rt::Peer, msg: msg::GuardianTerms);
+    fn on_guardian_terms(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::GuardianTerms,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `GuardianBinding` to `to` (`Inviter`).
-    fn guardian_binding(&mut self, to: &rt::Peer) -> T::GuardianBindingSignature;
+    fn guardian_binding(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianBindingSignature, Self::Error>> + Send;
     /// `InvitationComplete` received from `from` (`Inviter`).
-    fn on_invitation_complete(&mut self, from: &rt::Peer, msg: T::GuardianRelationship);
+    fn on_invitation_complete(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianRelationship,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Invitee`.
-async fn run_invitee<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_invitee<C: Invitee, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Invitee<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Inviter");
-        let msg: T::GuardianInvite = adapter.recv(&from, "GuardianInvite").await?;
-        role.on_guardian_invite(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::GuardianInvite = s.recv(from, label::GUARDIAN_INVITE).await?;
+        s.call(role.on_guardian_invite(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Inviter");
-        let payload = role.guardian_invite_response(&to);
-        adapter
-            .send(
-                &to,
-                "GuardianInviteResponse",
-                &GUARDIAN_INVITE_RESPONSE_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.guardian_invite_response(to)).await?;
+        s.send(to, G_GUARDIAN_INVITE_RESPONSE_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Inviter");
-        let msg: msg::GuardianTerms = adapter.recv(&from, "GuardianTerms").await?;
-        role.on_guardian_terms(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::GuardianTerms = s.recv(from, label::GUARDIAN_TERMS).await?;
+        s.call(role.on_guardian_terms(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Inviter");
-        let payload = role.guardian_binding(&to);
-        adapter
-            .send(&to, "GuardianBinding", &GUARDIAN_BINDING_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.guardian_binding(to)).await?;
+        s.send(to, G_GUARDIAN_BINDING_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Inviter");
-        let msg: T::GuardianRelationship = adapter.recv(&from, "InvitationComplete").await?;
-        role.on_invitation_complete(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::GuardianRelationship =
+            s.recv(from, label::INVITATION_COMPLETE).await?;
+        s.call(role.on_invitation_complete(from, msg)).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Guardian[*]`, and what it is told.
-pub trait Guardian<T: Types>: Send {
+pub trait Guardian: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `GuardianJoinNotice` received from `from` (`Inviter`).
-    fn on_guardian_join_notice(&mut self, from: &rt::Peer, msg: T::GuardianJoinNotice);
+    fn on_guardian_join_notice(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianJoinNotice,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `JoinNoticeAck` to `to` (`Inviter`).
-    fn join_notice_ack(&mut self, to: &rt::Peer) -> msg::JoinNoticeAck;
+    fn join_notice_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::JoinNoticeAck, Self::Error>> + Send;
 }
 
 /// Runs a member of `Guardian`.
-async fn run_guardian<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_guardian<C: Guardian, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Guardian<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Inviter");
-        let msg: T::GuardianJoinNotice = adapter.recv(&from, "GuardianJoinNotice").await?;
-        role.on_guardian_join_notice(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::GuardianJoinNotice =
+            s.recv(from, label::GUARDIAN_JOIN_NOTICE).await?;
+        s.call(role.on_guardian_join_notice(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Inviter");
-        let payload = role.join_notice_ack(&to);
-        adapter
-            .send(&to, "JoinNoticeAck", &JOIN_NOTICE_ACK_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.join_notice_ack(to)).await?;
+        s.send(to, G_JOIN_NOTICE_ACK_5, &payload).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Inviter`.
-    Inviter(&'a mut (dyn Inviter<T> + 'a)),
-    /// Run as `Invitee`.
-    Invitee(&'a mut (dyn Invitee<T> + 'a)),
-    /// Run as `Guardian[*]`.
-    Guardian(&'a mut (dyn Guardian<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Inviter(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Inviter`, with `code` supplying payloads and decisions.
+    pub struct Inviter<'a, C>(pub &'a mut C);
+
+    /// Runs as `Invitee`, with `code` supplying payloads and decisions.
+    pub struct Invitee<'a, C>(pub &'a mut C);
+
+    /// Runs as `Guardian[*]`, with `code` supplying payloads and decisions.
+    pub struct Guardian<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Inviter(_) => Role::Inviter,
-            As::Invitee(_) => Role::Invitee,
-            As::Guardian(_) => Role::Guardian,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Inviter> Run for As::Inviter<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Inviter
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_inviter(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Inviter(code) => run_inviter(adapter, params, code).await,
-        As::Invitee(code) => run_invitee(adapter, params, code).await,
-        As::Guardian(code) => run_guardian(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Invitee> Run for As::Invitee<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Invitee
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_invitee(s, params, self.0).await
+    }
+}
+
+impl<C: Guardian> Run for As::Guardian<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Guardian
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_guardian(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -438,16 +627,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -455,7 +660,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -468,104 +690,160 @@ pub mod scripted {
         }
     }
 
-    impl super::Inviter<Defaults> for Script {
-        fn guardian_invite(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianInvite {
-            self.trace.push(format!("!{to}.GuardianInvite"));
-            Default::default()
-        }
-        fn on_guardian_invite_response(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianInviteResponse,
-        ) {
-            self.trace.push(format!("?{from}.GuardianInviteResponse"));
-        }
-        fn guardian_terms(&mut self, to: &rt::Peer) -> msg::GuardianTerms {
-            self.trace.push(format!("!{to}.GuardianTerms"));
-            Default::default()
-        }
-        fn on_guardian_binding(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianBindingSignature,
-        ) {
-            self.trace.push(format!("?{from}.GuardianBinding"));
-        }
-        fn guardian_join_notice(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::GuardianJoinNotice {
-            self.trace.push(format!("!{to}.GuardianJoinNotice"));
-            Default::default()
-        }
-        fn on_join_notice_ack(&mut self, from: &rt::Peer, _msg: msg::JoinNoticeAck) {
-            self.trace.push(format!("?{from}.JoinNoticeAck"));
-        }
-        fn invitation_complete(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::GuardianRelationship {
-            self.trace.push(format!("!{to}.InvitationComplete"));
-            Default::default()
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Invitee<Defaults> for Script {
-        fn on_guardian_invite(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianInvite,
-        ) {
-            self.trace.push(format!("?{from}.GuardianInvite"));
-        }
-        fn guardian_invite_response(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::GuardianInviteResponse {
-            self.trace.push(format!("!{to}.GuardianInviteResponse"));
-            Default::default()
-        }
-        fn on_guardian_terms(&mut self, from: &rt::Peer, _msg: msg::GuardianTerms) {
-            self.trace.push(format!("?{from}.GuardianTerms"));
-        }
-        fn guardian_binding(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::GuardianBindingSignature {
-            self.trace.push(format!("!{to}.GuardianBinding"));
-            Default::default()
-        }
-        fn on_invitation_complete(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianRelationship,
-        ) {
-            self.trace.push(format!("?{from}.InvitationComplete"));
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl super::Guardian<Defaults> for Script {
-        fn on_guardian_join_notice(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianJoinNotice,
-        ) {
-            self.trace.push(format!("?{from}.GuardianJoinNotice"));
+        fn role(&self) -> Role {
+            self.0
         }
-        fn join_notice_ack(&mut self, to: &rt::Peer) -> msg::JoinNoticeAck {
-            self.trace.push(format!("!{to}.JoinNoticeAck"));
-            Default::default()
-        }
-    }
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Inviter => As::Inviter(script),
-                Role::Invitee => As::Invitee(script),
-                Role::Guardian => As::Guardian(script),
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Inviter => super::run_inviter(s, params, self.1).await,
+                Role::Invitee => super::run_invitee(s, params, self.1).await,
+                Role::Guardian => super::run_guardian(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Inviter for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn guardian_invite(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianInvite, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianInvite"));
+            Ok(Default::default())
+        }
+        async fn on_guardian_invite_response(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianInviteResponse,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianInviteResponse"));
+            Ok(())
+        }
+        async fn guardian_terms(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::GuardianTerms, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianTerms"));
+            Ok(Default::default())
+        }
+        async fn on_guardian_binding(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianBindingSignature,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianBinding"));
+            Ok(())
+        }
+        async fn guardian_join_notice(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianJoinNotice, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianJoinNotice"));
+            Ok(Default::default())
+        }
+        async fn on_join_notice_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::JoinNoticeAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.JoinNoticeAck"));
+            Ok(())
+        }
+        async fn invitation_complete(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianRelationship, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.InvitationComplete"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Invitee for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_guardian_invite(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianInvite,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianInvite"));
+            Ok(())
+        }
+        async fn guardian_invite_response(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianInviteResponse, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianInviteResponse"));
+            Ok(Default::default())
+        }
+        async fn on_guardian_terms(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::GuardianTerms,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianTerms"));
+            Ok(())
+        }
+        async fn guardian_binding(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianBindingSignature, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianBinding"));
+            Ok(Default::default())
+        }
+        async fn on_invitation_complete(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianRelationship,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.InvitationComplete"));
+            Ok(())
+        }
+    }
+
+    impl super::Guardian for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_guardian_join_notice(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianJoinNotice,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianJoinNotice"));
+            Ok(())
+        }
+        async fn join_notice_ack(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::JoinNoticeAck, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.JoinNoticeAck"));
+            Ok(Default::default())
         }
     }
 }

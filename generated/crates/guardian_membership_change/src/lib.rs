@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,47 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "GuardianMembershipChange";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "GuardianMembershipChange",
+    digest: rt::Digest([
+        0x5d, 0x6c, 0x1e, 0xa5, 0x3d, 0x51, 0x6f, 0xb0, 0x4a, 0x39, 0x62, 0x8d, 0xfd, 0x5d, 0x10,
+        0xa1,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Account",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Guardian",
+            family: true,
+        },
+        rt::RoleDecl {
+            name: "Candidate",
+            family: false,
+        },
+    ],
+    labels: &[
+        "MembershipProposal",
+        "MembershipVote",
+        "MembershipNotice",
+        "CandidateConfirmation",
+        "ReshareRequest",
+        "ReshareCommitment",
+        "MembershipCommitted",
+    ],
+    capabilities: &["guardian:membership:propose", "guardian:membership:vote"],
+    facts: &[
+        "MembershipFact::Proposed",
+        "MembershipFact::CandidateConfirmed",
+        "MembershipFact::Committed",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,17 +76,36 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Account => "Account",
-            Role::Guardian => "Guardian",
-            Role::Candidate => "Candidate",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Guardian)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `MembershipProposal`.
+    pub const MEMBERSHIP_PROPOSAL: u16 = 0;
+    /// `MembershipVote`.
+    pub const MEMBERSHIP_VOTE: u16 = 1;
+    /// `MembershipNotice`.
+    pub const MEMBERSHIP_NOTICE: u16 = 2;
+    /// `CandidateConfirmation`.
+    pub const CANDIDATE_CONFIRMATION: u16 = 3;
+    /// `ReshareRequest`.
+    pub const RESHARE_REQUEST: u16 = 4;
+    /// `ReshareCommitment`.
+    pub const RESHARE_COMMITMENT: u16 = 5;
+    /// `MembershipCommitted`.
+    pub const MEMBERSHIP_COMMITTED: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -119,359 +179,478 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `MembershipProposal` (line 34).
-const MEMBERSHIP_PROPOSAL_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["guardian:membership:propose"],
-    flow_cost: 50,
-    journal_fact: Some("MembershipFact::Proposed"),
-    journal_merge: false,
-    audit_log: Some("guardian.membership.proposed"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 8] = [
+    // 0: `MembershipProposal` (line 34)
+    rt::SendGuard {
+        label: label::MEMBERSHIP_PROPOSAL,
+        capabilities: &[0],
+        flow_cost: 50,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("guardian.membership.proposed"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `MembershipVote` (line 36)
+    rt::SendGuard {
+        label: label::MEMBERSHIP_VOTE,
+        capabilities: &[1],
+        flow_cost: 100,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `MembershipNotice` (line 39)
+    rt::SendGuard {
+        label: label::MEMBERSHIP_NOTICE,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `CandidateConfirmation` (line 40)
+    rt::SendGuard {
+        label: label::CANDIDATE_CONFIRMATION,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `ReshareRequest` (line 44)
+    rt::SendGuard {
+        label: label::RESHARE_REQUEST,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `ReshareCommitment` (line 46)
+    rt::SendGuard {
+        label: label::RESHARE_COMMITMENT,
+        capabilities: &[],
+        flow_cost: 150,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `MembershipCommitted` (line 49)
+    rt::SendGuard {
+        label: label::MEMBERSHIP_COMMITTED,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: Some(2),
+        journal_merge: true,
+        audit_log: Some("guardian.membership.committed"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 7: `MembershipCommitted` (line 50)
+    rt::SendGuard {
+        label: label::MEMBERSHIP_COMMITTED,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: true,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `MembershipVote` (line 36).
-const MEMBERSHIP_VOTE_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["guardian:membership:vote"],
-    flow_cost: 100,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `MembershipProposal` (line 34).
+const G_MEMBERSHIP_PROPOSAL_0: u16 = 0;
 
-/// The guard chain of `MembershipNotice` (line 39).
-const MEMBERSHIP_NOTICE_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `MembershipVote` (line 36).
+const G_MEMBERSHIP_VOTE_1: u16 = 1;
 
-/// The guard chain of `CandidateConfirmation` (line 40).
-const CANDIDATE_CONFIRMATION_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: Some("MembershipFact::CandidateConfirmed"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `MembershipNotice` (line 39).
+const G_MEMBERSHIP_NOTICE_2: u16 = 2;
 
-/// The guard chain of `ReshareRequest` (line 44).
-const RESHARE_REQUEST_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `CandidateConfirmation` (line 40).
+const G_CANDIDATE_CONFIRMATION_3: u16 = 3;
 
-/// The guard chain of `ReshareCommitment` (line 46).
-const RESHARE_COMMITMENT_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 150,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ReshareRequest` (line 44).
+const G_RESHARE_REQUEST_4: u16 = 4;
 
-/// The guard chain of `MembershipCommitted` (line 49).
-const MEMBERSHIP_COMMITTED_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: Some("MembershipFact::Committed"),
-    journal_merge: true,
-    audit_log: Some("guardian.membership.committed"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ReshareCommitment` (line 46).
+const G_RESHARE_COMMITMENT_5: u16 = 5;
 
-/// The guard chain of `MembershipCommitted` (line 50).
-const MEMBERSHIP_COMMITTED_GUARD_7: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: true,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `MembershipCommitted` (line 49).
+const G_MEMBERSHIP_COMMITTED_6: u16 = 6;
+
+/// The guard of `MembershipCommitted` (line 50).
+const G_MEMBERSHIP_COMMITTED_7: u16 = 7;
 
 /// What your code supplies and decides as `Account`, and what it is told.
-pub trait Account<T: Types>: Send {
+pub trait Account: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `MembershipProposal` to `to` (`Guardian[*]`).
-    fn membership_proposal(&mut self, to: &rt::Peer) -> T::MembershipChangeProposal;
+    fn membership_proposal(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::MembershipChangeProposal, Self::Error>> + Send;
     /// `MembershipVote` received from `from` (`Guardian[*]`).
-    fn on_membership_vote(&mut self, from: &rt::Peer, msg: T::MembershipVote);
+    fn on_membership_vote(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::MembershipVote,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `MembershipNotice` to `to` (`Candidate`).
-    fn membership_notice(&mut self, to: &rt::Peer) -> T::MembershipNotice;
+    fn membership_notice(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::MembershipNotice, Self::Error>> + Send;
     /// `CandidateConfirmation` received from `from` (`Candidate`).
-    fn on_candidate_confirmation(&mut self, from: &rt::Peer, msg: T::CandidateConfirmation);
+    fn on_candidate_confirmation(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::CandidateConfirmation,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ReshareRequest` to `to` (`Guardian[*]`).
-    fn reshare_request(&mut self, to: &rt::Peer) -> msg::ReshareRequest;
+    fn reshare_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ReshareRequest, Self::Error>> + Send;
     /// `ReshareCommitment` received from `from` (`Guardian[*]`).
-    fn on_reshare_commitment(&mut self, from: &rt::Peer, msg: T::ReshareCommitment);
+    fn on_reshare_commitment(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ReshareCommitment,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `MembershipCommitted` to `to` (`Guardian[*]`).
-    fn membership_committed(&mut self, to: &rt::Peer) -> msg::MembershipCommitted;
+    fn membership_committed(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::MembershipCommitted, Self::Error>> + Send;
 }
 
 /// Runs role `Account`.
-async fn run_account<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_account<C: Account, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Account<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::MembershipChangeProposal)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.membership_proposal(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "MembershipProposal",
-                &MEMBERSHIP_PROPOSAL_GUARD_0,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::MembershipChangeProposal)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.membership_proposal(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_MEMBERSHIP_PROPOSAL_0, true, &messages).await?;
     }
     {
-        let from = adapter.members("Guardian")?;
-        let msgs: Vec<T::MembershipVote> = adapter.fan_in(&from, "MembershipVote", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::MembershipVote> =
+            s.fan_in(from, label::MEMBERSHIP_VOTE, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_membership_vote(peer, msg);
+            s.call(role.on_membership_vote(peer, msg)).await?;
         }
     }
     {
-        let to = rt::Peer::role("Candidate");
-        let payload = role.membership_notice(&to);
-        adapter
-            .send(
-                &to,
-                "MembershipNotice",
-                &MEMBERSHIP_NOTICE_GUARD_2,
-                &payload,
-            )
-            .await?;
+        let to = s.single(2)?;
+        let payload = s.call(role.membership_notice(to)).await?;
+        s.send(to, G_MEMBERSHIP_NOTICE_2, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Candidate");
-        let msg: T::CandidateConfirmation = adapter.recv(&from, "CandidateConfirmation").await?;
-        role.on_candidate_confirmation(&from, msg);
+        let from = s.single(2)?;
+        let msg: <C::Types as Types>::CandidateConfirmation =
+            s.recv(from, label::CANDIDATE_CONFIRMATION).await?;
+        s.call(role.on_candidate_confirmation(from, msg)).await?;
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, msg::ReshareRequest)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.reshare_request(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("ReshareRequest", &RESHARE_REQUEST_GUARD_4, true, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, msg::ReshareRequest)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.reshare_request(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_RESHARE_REQUEST_4, true, &messages).await?;
     }
     {
-        let from = adapter.members("Guardian")?;
-        let msgs: Vec<T::ReshareCommitment> =
-            adapter.fan_in(&from, "ReshareCommitment", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::ReshareCommitment> =
+            s.fan_in(from, label::RESHARE_COMMITMENT, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_reshare_commitment(peer, msg);
+            s.call(role.on_reshare_commitment(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, msg::MembershipCommitted)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.membership_committed(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "MembershipCommitted",
-                &MEMBERSHIP_COMMITTED_GUARD_6,
-                false,
-                &messages,
-            )
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, msg::MembershipCommitted)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.membership_committed(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_MEMBERSHIP_COMMITTED_6, false, &messages)
             .await?;
     }
     {
-        let to = rt::Peer::role("Candidate");
-        let payload = role.membership_committed(&to);
-        adapter
-            .send(
-                &to,
-                "MembershipCommitted",
-                &MEMBERSHIP_COMMITTED_GUARD_7,
-                &payload,
-            )
-            .await?;
+        let to = s.single(2)?;
+        let payload = s.call(role.membership_committed(to)).await?;
+        s.send(to, G_MEMBERSHIP_COMMITTED_7, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Guardian[*]`, and what it is told.
-pub trait Guardian<T: Types>: Send {
+pub trait Guardian: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `MembershipProposal` received from `from` (`Account`).
-    fn on_membership_proposal(&mut self, from: &rt::Peer, msg: T::MembershipChangeProposal);
+    fn on_membership_proposal(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::MembershipChangeProposal,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `MembershipVote` to `to` (`Account`).
-    fn membership_vote(&mut self, to: &rt::Peer) -> T::MembershipVote;
+    fn membership_vote(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::MembershipVote, Self::Error>> + Send;
     /// `ReshareRequest` received from `from` (`Account`).
-    fn on_reshare_request(&mut self, from: &rt::Peer, msg: msg::ReshareRequest);
+    fn on_reshare_request(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ReshareRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ReshareCommitment` to `to` (`Account`).
-    fn reshare_commitment(&mut self, to: &rt::Peer) -> T::ReshareCommitment;
+    fn reshare_commitment(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ReshareCommitment, Self::Error>> + Send;
     /// `MembershipCommitted` received from `from` (`Account`).
-    fn on_membership_committed(&mut self, from: &rt::Peer, msg: msg::MembershipCommitted);
+    fn on_membership_committed(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::MembershipCommitted,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs a member of `Guardian`.
-async fn run_guardian<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_guardian<C: Guardian, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Guardian<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::MembershipChangeProposal = adapter.recv(&from, "MembershipProposal").await?;
-        role.on_membership_proposal(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::MembershipChangeProposal =
+            s.recv(from, label::MEMBERSHIP_PROPOSAL).await?;
+        s.call(role.on_membership_proposal(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.membership_vote(&to);
-        adapter
-            .send(&to, "MembershipVote", &MEMBERSHIP_VOTE_GUARD_1, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.membership_vote(to)).await?;
+        s.send(to, G_MEMBERSHIP_VOTE_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: msg::ReshareRequest = adapter.recv(&from, "ReshareRequest").await?;
-        role.on_reshare_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::ReshareRequest = s.recv(from, label::RESHARE_REQUEST).await?;
+        s.call(role.on_reshare_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.reshare_commitment(&to);
-        adapter
-            .send(
-                &to,
-                "ReshareCommitment",
-                &RESHARE_COMMITMENT_GUARD_5,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.reshare_commitment(to)).await?;
+        s.send(to, G_RESHARE_COMMITMENT_5, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: msg::MembershipCommitted = adapter.recv(&from, "MembershipCommitted").await?;
-        role.on_membership_committed(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::MembershipCommitted = s.recv(from, label::MEMBERSHIP_COMMITTED).await?;
+        s.call(role.on_membership_committed(from, msg)).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Candidate`, and what it is told.
-pub trait Candidate<T: Types>: Send {
+pub trait Candidate: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `MembershipNotice` received from `from` (`Account`).
-    fn on_membership_notice(&mut self, from: &rt::Peer, msg: T::MembershipNotice);
+    fn on_membership_notice(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::MembershipNotice,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `CandidateConfirmation` to `to` (`Account`).
-    fn candidate_confirmation(&mut self, to: &rt::Peer) -> T::CandidateConfirmation;
+    fn candidate_confirmation(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::CandidateConfirmation, Self::Error>> + Send;
     /// `MembershipCommitted` received from `from` (`Account`).
-    fn on_membership_committed(&mut self, from: &rt::Peer, msg: msg::MembershipCommitted);
+    fn on_membership_committed(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::MembershipCommitted,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Candidate`.
-async fn run_candidate<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_candidate<C: Candidate, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Candidate<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::MembershipNotice = adapter.recv(&from, "MembershipNotice").await?;
-        role.on_membership_notice(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::MembershipNotice =
+            s.recv(from, label::MEMBERSHIP_NOTICE).await?;
+        s.call(role.on_membership_notice(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.candidate_confirmation(&to);
-        adapter
-            .send(
-                &to,
-                "CandidateConfirmation",
-                &CANDIDATE_CONFIRMATION_GUARD_3,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.candidate_confirmation(to)).await?;
+        s.send(to, G_CANDIDATE_CONFIRMATION_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: msg::MembershipCommitted = adapter.recv(&from, "MembershipCommitted").await?;
-        role.on_membership_committed(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::MembershipCommitted = s.recv(from, label::MEMBERSHIP_COMMITTED).await?;
+        s.call(role.on_membership_committed(from, msg)).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Account`.
-    Account(&'a mut (dyn Account<T> + 'a)),
-    /// Run as `Guardian[*]`.
-    Guardian(&'a mut (dyn Guardian<T> + 'a)),
-    /// Run as `Candidate`.
-    Candidate(&'a mut (dyn Candidate<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Account(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Account`, with `code` supplying payloads and decisions.
+    pub struct Account<'a, C>(pub &'a mut C);
+
+    /// Runs as `Guardian[*]`, with `code` supplying payloads and decisions.
+    pub struct Guardian<'a, C>(pub &'a mut C);
+
+    /// Runs as `Candidate`, with `code` supplying payloads and decisions.
+    pub struct Candidate<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Account(_) => Role::Account,
-            As::Guardian(_) => Role::Guardian,
-            As::Candidate(_) => Role::Candidate,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Account> Run for As::Account<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Account
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_account(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Account(code) => run_account(adapter, params, code).await,
-        As::Guardian(code) => run_guardian(adapter, params, code).await,
-        As::Candidate(code) => run_candidate(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Guardian> Run for As::Guardian<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Guardian
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_guardian(s, params, self.0).await
+    }
+}
+
+impl<C: Candidate> Run for As::Candidate<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Candidate
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_candidate(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -495,16 +674,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -512,7 +707,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -525,101 +737,169 @@ pub mod scripted {
         }
     }
 
-    impl super::Account<Defaults> for Script {
-        fn membership_proposal(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::MembershipChangeProposal {
-            self.trace.push(format!("!{to}.MembershipProposal"));
-            Default::default()
-        }
-        fn on_membership_vote(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::MembershipVote,
-        ) {
-            self.trace.push(format!("?{from}.MembershipVote"));
-        }
-        fn membership_notice(&mut self, to: &rt::Peer) -> <Defaults as Types>::MembershipNotice {
-            self.trace.push(format!("!{to}.MembershipNotice"));
-            Default::default()
-        }
-        fn on_candidate_confirmation(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::CandidateConfirmation,
-        ) {
-            self.trace.push(format!("?{from}.CandidateConfirmation"));
-        }
-        fn reshare_request(&mut self, to: &rt::Peer) -> msg::ReshareRequest {
-            self.trace.push(format!("!{to}.ReshareRequest"));
-            Default::default()
-        }
-        fn on_reshare_commitment(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::ReshareCommitment,
-        ) {
-            self.trace.push(format!("?{from}.ReshareCommitment"));
-        }
-        fn membership_committed(&mut self, to: &rt::Peer) -> msg::MembershipCommitted {
-            self.trace.push(format!("!{to}.MembershipCommitted"));
-            Default::default()
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Guardian<Defaults> for Script {
-        fn on_membership_proposal(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::MembershipChangeProposal,
-        ) {
-            self.trace.push(format!("?{from}.MembershipProposal"));
-        }
-        fn membership_vote(&mut self, to: &rt::Peer) -> <Defaults as Types>::MembershipVote {
-            self.trace.push(format!("!{to}.MembershipVote"));
-            Default::default()
-        }
-        fn on_reshare_request(&mut self, from: &rt::Peer, _msg: msg::ReshareRequest) {
-            self.trace.push(format!("?{from}.ReshareRequest"));
-        }
-        fn reshare_commitment(&mut self, to: &rt::Peer) -> <Defaults as Types>::ReshareCommitment {
-            self.trace.push(format!("!{to}.ReshareCommitment"));
-            Default::default()
-        }
-        fn on_membership_committed(&mut self, from: &rt::Peer, _msg: msg::MembershipCommitted) {
-            self.trace.push(format!("?{from}.MembershipCommitted"));
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl super::Candidate<Defaults> for Script {
-        fn on_membership_notice(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::MembershipNotice,
-        ) {
-            self.trace.push(format!("?{from}.MembershipNotice"));
+        fn role(&self) -> Role {
+            self.0
         }
-        fn candidate_confirmation(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::CandidateConfirmation {
-            self.trace.push(format!("!{to}.CandidateConfirmation"));
-            Default::default()
-        }
-        fn on_membership_committed(&mut self, from: &rt::Peer, _msg: msg::MembershipCommitted) {
-            self.trace.push(format!("?{from}.MembershipCommitted"));
-        }
-    }
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Account => As::Account(script),
-                Role::Guardian => As::Guardian(script),
-                Role::Candidate => As::Candidate(script),
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Account => super::run_account(s, params, self.1).await,
+                Role::Guardian => super::run_guardian(s, params, self.1).await,
+                Role::Candidate => super::run_candidate(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Account for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn membership_proposal(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::MembershipChangeProposal, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.MembershipProposal"));
+            Ok(Default::default())
+        }
+        async fn on_membership_vote(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::MembershipVote,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.MembershipVote"));
+            Ok(())
+        }
+        async fn membership_notice(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::MembershipNotice, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.MembershipNotice"));
+            Ok(Default::default())
+        }
+        async fn on_candidate_confirmation(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::CandidateConfirmation,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.CandidateConfirmation"));
+            Ok(())
+        }
+        async fn reshare_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::ReshareRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ReshareRequest"));
+            Ok(Default::default())
+        }
+        async fn on_reshare_commitment(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ReshareCommitment,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ReshareCommitment"));
+            Ok(())
+        }
+        async fn membership_committed(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::MembershipCommitted, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.MembershipCommitted"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Guardian for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_membership_proposal(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::MembershipChangeProposal,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.MembershipProposal"));
+            Ok(())
+        }
+        async fn membership_vote(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::MembershipVote, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.MembershipVote"));
+            Ok(Default::default())
+        }
+        async fn on_reshare_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ReshareRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ReshareRequest"));
+            Ok(())
+        }
+        async fn reshare_commitment(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ReshareCommitment, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ReshareCommitment"));
+            Ok(Default::default())
+        }
+        async fn on_membership_committed(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::MembershipCommitted,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.MembershipCommitted"));
+            Ok(())
+        }
+    }
+
+    impl super::Candidate for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_membership_notice(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::MembershipNotice,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.MembershipNotice"));
+            Ok(())
+        }
+        async fn candidate_confirmation(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::CandidateConfirmation, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.CandidateConfirmation"));
+            Ok(Default::default())
+        }
+        async fn on_membership_committed(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::MembershipCommitted,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.MembershipCommitted"));
+            Ok(())
         }
     }
 }

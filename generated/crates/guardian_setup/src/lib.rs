@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,42 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "GuardianSetup";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "GuardianSetup",
+    digest: rt::Digest([
+        0xe1, 0x93, 0x98, 0xb8, 0x88, 0x0f, 0xee, 0x34, 0x22, 0x7d, 0xea, 0x53, 0x25, 0x16, 0xd4,
+        0x0e,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Account",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Guardian",
+            family: true,
+        },
+    ],
+    labels: &[
+        "SetupInvitation",
+        "GuardianKeyAnnouncement",
+        "RosterAnnouncement",
+        "ShareDelivery",
+        "ShareAccepted",
+        "SetupComplete",
+    ],
+    capabilities: &["guardian:enroll", "guardian:setup"],
+    facts: &[
+        "GuardianFact::SetupStarted",
+        "GuardianFact::ShareInstalled",
+        "GuardianFact::SetupCompleted",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +69,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Account => "Account",
-            Role::Guardian => "Guardian",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Guardian)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `SetupInvitation`.
+    pub const SETUP_INVITATION: u16 = 0;
+    /// `GuardianKeyAnnouncement`.
+    pub const GUARDIAN_KEY_ANNOUNCEMENT: u16 = 1;
+    /// `RosterAnnouncement`.
+    pub const ROSTER_ANNOUNCEMENT: u16 = 2;
+    /// `ShareDelivery`.
+    pub const SHARE_DELIVERY: u16 = 3;
+    /// `ShareAccepted`.
+    pub const SHARE_ACCEPTED: u16 = 4;
+    /// `SetupComplete`.
+    pub const SETUP_COMPLETE: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -110,276 +164,373 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `SetupInvitation` (line 32).
-const SETUP_INVITATION_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["guardian:setup"],
-    flow_cost: 50,
-    journal_fact: Some("GuardianFact::SetupStarted"),
-    journal_merge: false,
-    audit_log: Some("guardian.setup.started"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `SetupInvitation` (line 32)
+    rt::SendGuard {
+        label: label::SETUP_INVITATION,
+        capabilities: &[1],
+        flow_cost: 50,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("guardian.setup.started"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `GuardianKeyAnnouncement` (line 34)
+    rt::SendGuard {
+        label: label::GUARDIAN_KEY_ANNOUNCEMENT,
+        capabilities: &[0],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `RosterAnnouncement` (line 37)
+    rt::SendGuard {
+        label: label::ROSTER_ANNOUNCEMENT,
+        capabilities: &[1],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `ShareDelivery` (line 42)
+    rt::SendGuard {
+        label: label::SHARE_DELIVERY,
+        capabilities: &[],
+        flow_cost: 100,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 1],
+        leak_labels: &[],
+        leakage_budget: Some([0, 0, 1]),
+    },
+    // 4: `ShareAccepted` (line 43)
+    rt::SendGuard {
+        label: label::SHARE_ACCEPTED,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `SetupComplete` (line 46)
+    rt::SendGuard {
+        label: label::SETUP_COMPLETE,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: Some(2),
+        journal_merge: true,
+        audit_log: Some("guardian.setup.completed"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `GuardianKeyAnnouncement` (line 34).
-const GUARDIAN_KEY_ANNOUNCEMENT_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["guardian:enroll"],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SetupInvitation` (line 32).
+const G_SETUP_INVITATION_0: u16 = 0;
 
-/// The guard chain of `RosterAnnouncement` (line 37).
-const ROSTER_ANNOUNCEMENT_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &["guardian:setup"],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianKeyAnnouncement` (line 34).
+const G_GUARDIAN_KEY_ANNOUNCEMENT_1: u16 = 1;
 
-/// The guard chain of `ShareDelivery` (line 42).
-const SHARE_DELIVERY_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 100,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("Group"),
-    leakage_budget: Some([0, 0, 1]),
-};
+/// The guard of `RosterAnnouncement` (line 37).
+const G_ROSTER_ANNOUNCEMENT_2: u16 = 2;
 
-/// The guard chain of `ShareAccepted` (line 43).
-const SHARE_ACCEPTED_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: Some("GuardianFact::ShareInstalled"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ShareDelivery` (line 42).
+const G_SHARE_DELIVERY_3: u16 = 3;
 
-/// The guard chain of `SetupComplete` (line 46).
-const SETUP_COMPLETE_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: Some("GuardianFact::SetupCompleted"),
-    journal_merge: true,
-    audit_log: Some("guardian.setup.completed"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ShareAccepted` (line 43).
+const G_SHARE_ACCEPTED_4: u16 = 4;
+
+/// The guard of `SetupComplete` (line 46).
+const G_SETUP_COMPLETE_5: u16 = 5;
 
 /// What your code supplies and decides as `Account`, and what it is told.
-pub trait Account<T: Types>: Send {
+pub trait Account: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `SetupInvitation` to `to` (`Guardian[*]`).
-    fn setup_invitation(&mut self, to: &rt::Peer) -> T::SetupInvitation;
+    fn setup_invitation(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SetupInvitation, Self::Error>> + Send;
     /// `GuardianKeyAnnouncement` received from `from` (`Guardian[*]`).
-    fn on_guardian_key_announcement(&mut self, from: &rt::Peer, msg: T::GuardianPublicKey);
+    fn on_guardian_key_announcement(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianPublicKey,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RosterAnnouncement` to `to` (`Guardian[*]`).
-    fn roster_announcement(&mut self, to: &rt::Peer) -> T::GuardianRoster;
+    fn roster_announcement(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianRoster, Self::Error>> + Send;
     /// The payload of `ShareDelivery` to `to` (`Guardian[g]`).
-    fn share_delivery(&mut self, to: &rt::Peer) -> T::EncryptedKeyShare;
+    fn share_delivery(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::EncryptedKeyShare, Self::Error>> + Send;
     /// `ShareAccepted` received from `from` (`Guardian[g]`).
-    fn on_share_accepted(&mut self, from: &rt::Peer, msg: msg::ShareAccepted);
+    fn on_share_accepted(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ShareAccepted,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SetupComplete` to `to` (`Guardian[*]`).
-    fn setup_complete(&mut self, to: &rt::Peer) -> msg::SetupComplete;
+    fn setup_complete(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::SetupComplete, Self::Error>> + Send;
 }
 
 /// Runs role `Account`.
-async fn run_account<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_account<C: Account, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Account<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::SetupInvitation)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.setup_invitation(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "SetupInvitation",
-                &SETUP_INVITATION_GUARD_0,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::SetupInvitation)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.setup_invitation(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_SETUP_INVITATION_0, true, &messages).await?;
     }
     {
-        let from = adapter.members("Guardian")?;
-        let msgs: Vec<T::GuardianPublicKey> = adapter
-            .fan_in(&from, "GuardianKeyAnnouncement", true)
+        let from = s.members(1)?;
+        let msgs: Vec<<C::Types as Types>::GuardianPublicKey> = s
+            .fan_in(from, label::GUARDIAN_KEY_ANNOUNCEMENT, true)
             .await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_guardian_key_announcement(peer, msg);
+            s.call(role.on_guardian_key_announcement(peer, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::GuardianRoster)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.roster_announcement(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "RosterAnnouncement",
-                &ROSTER_ANNOUNCEMENT_GUARD_2,
-                false,
-                &messages,
-            )
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::GuardianRoster)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.roster_announcement(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_ROSTER_ANNOUNCEMENT_2, false, &messages).await?;
     }
-    for g in 0..adapter.members("Guardian")?.len() as u32 {
+    for g in 0..s.members(1)?.count() {
         {
-            let to = adapter.member("Guardian", g)?;
-            let payload = role.share_delivery(&to);
-            adapter
-                .send(&to, "ShareDelivery", &SHARE_DELIVERY_GUARD_3, &payload)
-                .await?;
+            let to = s.member(1, g)?;
+            let payload = s.call(role.share_delivery(to)).await?;
+            s.send(to, G_SHARE_DELIVERY_3, &payload).await?;
         }
         {
-            let from = adapter.member("Guardian", g)?;
-            let msg: msg::ShareAccepted = adapter.recv(&from, "ShareAccepted").await?;
-            role.on_share_accepted(&from, msg);
+            let from = s.member(1, g)?;
+            let msg: msg::ShareAccepted = s.recv(from, label::SHARE_ACCEPTED).await?;
+            s.call(role.on_share_accepted(from, msg)).await?;
         }
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, msg::SetupComplete)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.setup_complete(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("SetupComplete", &SETUP_COMPLETE_GUARD_5, false, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, msg::SetupComplete)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.setup_complete(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_SETUP_COMPLETE_5, false, &messages).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Guardian[*]`, and what it is told.
-pub trait Guardian<T: Types>: Send {
+pub trait Guardian: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `SetupInvitation` received from `from` (`Account`).
-    fn on_setup_invitation(&mut self, from: &rt::Peer, msg: T::SetupInvitation);
+    fn on_setup_invitation(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SetupInvitation,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `GuardianKeyAnnouncement` to `to` (`Account`).
-    fn guardian_key_announcement(&mut self, to: &rt::Peer) -> T::GuardianPublicKey;
+    fn guardian_key_announcement(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianPublicKey, Self::Error>> + Send;
     /// `RosterAnnouncement` received from `from` (`Account`).
-    fn on_roster_announcement(&mut self, from: &rt::Peer, msg: T::GuardianRoster);
+    fn on_roster_announcement(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianRoster,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `ShareDelivery` received from `from` (`Account`).
-    fn on_share_delivery(&mut self, from: &rt::Peer, msg: T::EncryptedKeyShare);
+    fn on_share_delivery(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::EncryptedKeyShare,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ShareAccepted` to `to` (`Account`).
-    fn share_accepted(&mut self, to: &rt::Peer) -> msg::ShareAccepted;
+    fn share_accepted(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ShareAccepted, Self::Error>> + Send;
     /// `SetupComplete` received from `from` (`Account`).
-    fn on_setup_complete(&mut self, from: &rt::Peer, msg: msg::SetupComplete);
+    fn on_setup_complete(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::SetupComplete,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs a member of `Guardian`.
-async fn run_guardian<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_guardian<C: Guardian, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Guardian<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::SetupInvitation = adapter.recv(&from, "SetupInvitation").await?;
-        role.on_setup_invitation(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::SetupInvitation =
+            s.recv(from, label::SETUP_INVITATION).await?;
+        s.call(role.on_setup_invitation(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.guardian_key_announcement(&to);
-        adapter
-            .send(
-                &to,
-                "GuardianKeyAnnouncement",
-                &GUARDIAN_KEY_ANNOUNCEMENT_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.guardian_key_announcement(to)).await?;
+        s.send(to, G_GUARDIAN_KEY_ANNOUNCEMENT_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::GuardianRoster = adapter.recv(&from, "RosterAnnouncement").await?;
-        role.on_roster_announcement(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::GuardianRoster =
+            s.recv(from, label::ROSTER_ANNOUNCEMENT).await?;
+        s.call(role.on_roster_announcement(from, msg)).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: T::EncryptedKeyShare = adapter.recv(&from, "ShareDelivery").await?;
-        role.on_share_delivery(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::EncryptedKeyShare =
+            s.recv(from, label::SHARE_DELIVERY).await?;
+        s.call(role.on_share_delivery(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Account");
-        let payload = role.share_accepted(&to);
-        adapter
-            .send(&to, "ShareAccepted", &SHARE_ACCEPTED_GUARD_4, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.share_accepted(to)).await?;
+        s.send(to, G_SHARE_ACCEPTED_4, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Account");
-        let msg: msg::SetupComplete = adapter.recv(&from, "SetupComplete").await?;
-        role.on_setup_complete(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::SetupComplete = s.recv(from, label::SETUP_COMPLETE).await?;
+        s.call(role.on_setup_complete(from, msg)).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Account`.
-    Account(&'a mut (dyn Account<T> + 'a)),
-    /// Run as `Guardian[*]`.
-    Guardian(&'a mut (dyn Guardian<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Account(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Account`, with `code` supplying payloads and decisions.
+    pub struct Account<'a, C>(pub &'a mut C);
+
+    /// Runs as `Guardian[*]`, with `code` supplying payloads and decisions.
+    pub struct Guardian<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Account(_) => Role::Account,
-            As::Guardian(_) => Role::Guardian,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Account> Run for As::Account<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Account
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_account(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Account(code) => run_account(adapter, params, code).await,
-        As::Guardian(code) => run_guardian(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Guardian> Run for As::Guardian<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Guardian
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_guardian(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -402,16 +553,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -419,7 +586,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -432,80 +616,137 @@ pub mod scripted {
         }
     }
 
-    impl super::Account<Defaults> for Script {
-        fn setup_invitation(&mut self, to: &rt::Peer) -> <Defaults as Types>::SetupInvitation {
-            self.trace.push(format!("!{to}.SetupInvitation"));
-            Default::default()
-        }
-        fn on_guardian_key_announcement(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianPublicKey,
-        ) {
-            self.trace.push(format!("?{from}.GuardianKeyAnnouncement"));
-        }
-        fn roster_announcement(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianRoster {
-            self.trace.push(format!("!{to}.RosterAnnouncement"));
-            Default::default()
-        }
-        fn share_delivery(&mut self, to: &rt::Peer) -> <Defaults as Types>::EncryptedKeyShare {
-            self.trace.push(format!("!{to}.ShareDelivery"));
-            Default::default()
-        }
-        fn on_share_accepted(&mut self, from: &rt::Peer, _msg: msg::ShareAccepted) {
-            self.trace.push(format!("?{from}.ShareAccepted"));
-        }
-        fn setup_complete(&mut self, to: &rt::Peer) -> msg::SetupComplete {
-            self.trace.push(format!("!{to}.SetupComplete"));
-            Default::default()
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Guardian<Defaults> for Script {
-        fn on_setup_invitation(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::SetupInvitation,
-        ) {
-            self.trace.push(format!("?{from}.SetupInvitation"));
-        }
-        fn guardian_key_announcement(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::GuardianPublicKey {
-            self.trace.push(format!("!{to}.GuardianKeyAnnouncement"));
-            Default::default()
-        }
-        fn on_roster_announcement(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianRoster,
-        ) {
-            self.trace.push(format!("?{from}.RosterAnnouncement"));
-        }
-        fn on_share_delivery(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::EncryptedKeyShare,
-        ) {
-            self.trace.push(format!("?{from}.ShareDelivery"));
-        }
-        fn share_accepted(&mut self, to: &rt::Peer) -> msg::ShareAccepted {
-            self.trace.push(format!("!{to}.ShareAccepted"));
-            Default::default()
-        }
-        fn on_setup_complete(&mut self, from: &rt::Peer, _msg: msg::SetupComplete) {
-            self.trace.push(format!("?{from}.SetupComplete"));
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Account => As::Account(script),
-                Role::Guardian => As::Guardian(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Account => super::run_account(s, params, self.1).await,
+                Role::Guardian => super::run_guardian(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Account for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn setup_invitation(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SetupInvitation, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SetupInvitation"));
+            Ok(Default::default())
+        }
+        async fn on_guardian_key_announcement(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianPublicKey,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianKeyAnnouncement"));
+            Ok(())
+        }
+        async fn roster_announcement(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianRoster, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RosterAnnouncement"));
+            Ok(Default::default())
+        }
+        async fn share_delivery(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::EncryptedKeyShare, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ShareDelivery"));
+            Ok(Default::default())
+        }
+        async fn on_share_accepted(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ShareAccepted,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ShareAccepted"));
+            Ok(())
+        }
+        async fn setup_complete(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::SetupComplete, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SetupComplete"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Guardian for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_setup_invitation(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SetupInvitation,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SetupInvitation"));
+            Ok(())
+        }
+        async fn guardian_key_announcement(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianPublicKey, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianKeyAnnouncement"));
+            Ok(Default::default())
+        }
+        async fn on_roster_announcement(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianRoster,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RosterAnnouncement"));
+            Ok(())
+        }
+        async fn on_share_delivery(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::EncryptedKeyShare,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ShareDelivery"));
+            Ok(())
+        }
+        async fn share_accepted(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::ShareAccepted, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ShareAccepted"));
+            Ok(Default::default())
+        }
+        async fn on_setup_complete(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::SetupComplete,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SetupComplete"));
+            Ok(())
         }
     }
 }

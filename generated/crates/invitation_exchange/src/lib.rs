@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,42 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "InvitationExchange";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "InvitationExchange",
+    digest: rt::Digest([
+        0x25, 0x0e, 0x1b, 0x91, 0xb3, 0xe6, 0xc3, 0xe3, 0x03, 0xa8, 0x82, 0x34, 0x9a, 0xe8, 0x02,
+        0xbc,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Sender",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Receiver",
+            family: false,
+        },
+    ],
+    labels: &[
+        "InvitationOffer",
+        "InvitationResponse",
+        "ContactDescriptor",
+        "ContactDescriptorReply",
+        "RelationshipEstablished",
+        "InvitationAck",
+    ],
+    capabilities: &["invitation:respond", "invitation:send"],
+    facts: &[
+        "InvitationFact::Sent",
+        "InvitationFact::Responded",
+        "InvitationFact::RelationshipEstablished",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +69,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Sender => "Sender",
-            Role::Receiver => "Receiver",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        false
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `InvitationOffer`.
+    pub const INVITATION_OFFER: u16 = 0;
+    /// `InvitationResponse`.
+    pub const INVITATION_RESPONSE: u16 = 1;
+    /// `ContactDescriptor`.
+    pub const CONTACT_DESCRIPTOR: u16 = 2;
+    /// `ContactDescriptorReply`.
+    pub const CONTACT_DESCRIPTOR_REPLY: u16 = 3;
+    /// `RelationshipEstablished`.
+    pub const RELATIONSHIP_ESTABLISHED: u16 = 4;
+    /// `InvitationAck`.
+    pub const INVITATION_ACK: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -100,258 +154,354 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `InvitationOffer` (line 29).
-const INVITATION_OFFER_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["invitation:send"],
-    flow_cost: 1,
-    journal_fact: Some("InvitationFact::Sent"),
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("External"),
-    leakage_budget: Some([1, 0, 0]),
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `InvitationOffer` (line 29)
+    rt::SendGuard {
+        label: label::INVITATION_OFFER,
+        capabilities: &[1],
+        flow_cost: 1,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: None,
+        leak: [1, 0, 0],
+        leak_labels: &[],
+        leakage_budget: Some([1, 0, 0]),
+    },
+    // 1: `InvitationResponse` (line 30)
+    rt::SendGuard {
+        label: label::INVITATION_RESPONSE,
+        capabilities: &[0],
+        flow_cost: 1,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `ContactDescriptor` (line 33)
+    rt::SendGuard {
+        label: label::CONTACT_DESCRIPTOR,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `ContactDescriptorReply` (line 34)
+    rt::SendGuard {
+        label: label::CONTACT_DESCRIPTOR_REPLY,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `RelationshipEstablished` (line 37)
+    rt::SendGuard {
+        label: label::RELATIONSHIP_ESTABLISHED,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: Some(2),
+        journal_merge: true,
+        audit_log: Some("invitation.contact.established"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `InvitationAck` (line 38)
+    rt::SendGuard {
+        label: label::INVITATION_ACK,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `InvitationResponse` (line 30).
-const INVITATION_RESPONSE_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["invitation:respond"],
-    flow_cost: 1,
-    journal_fact: Some("InvitationFact::Responded"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `InvitationOffer` (line 29).
+const G_INVITATION_OFFER_0: u16 = 0;
 
-/// The guard chain of `ContactDescriptor` (line 33).
-const CONTACT_DESCRIPTOR_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `InvitationResponse` (line 30).
+const G_INVITATION_RESPONSE_1: u16 = 1;
 
-/// The guard chain of `ContactDescriptorReply` (line 34).
-const CONTACT_DESCRIPTOR_REPLY_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ContactDescriptor` (line 33).
+const G_CONTACT_DESCRIPTOR_2: u16 = 2;
 
-/// The guard chain of `RelationshipEstablished` (line 37).
-const RELATIONSHIP_ESTABLISHED_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: Some("InvitationFact::RelationshipEstablished"),
-    journal_merge: true,
-    audit_log: Some("invitation.contact.established"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `ContactDescriptorReply` (line 34).
+const G_CONTACT_DESCRIPTOR_REPLY_3: u16 = 3;
 
-/// The guard chain of `InvitationAck` (line 38).
-const INVITATION_ACK_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RelationshipEstablished` (line 37).
+const G_RELATIONSHIP_ESTABLISHED_4: u16 = 4;
+
+/// The guard of `InvitationAck` (line 38).
+const G_INVITATION_ACK_5: u16 = 5;
 
 /// What your code supplies and decides as `Sender`, and what it is told.
-pub trait Sender<T: Types>: Send {
+pub trait Sender: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `InvitationOffer` to `to` (`Receiver`).
-    fn invitation_offer(&mut self, to: &rt::Peer) -> T::InvitationOffer;
+    fn invitation_offer(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::InvitationOffer, Self::Error>> + Send;
     /// `InvitationResponse` received from `from` (`Receiver`).
-    fn on_invitation_response(&mut self, from: &rt::Peer, msg: T::InvitationResponse);
+    fn on_invitation_response(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::InvitationResponse,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ContactDescriptor` to `to` (`Receiver`).
-    fn contact_descriptor(&mut self, to: &rt::Peer) -> T::ContactDescriptor;
+    fn contact_descriptor(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ContactDescriptor, Self::Error>> + Send;
     /// `ContactDescriptorReply` received from `from` (`Receiver`).
-    fn on_contact_descriptor_reply(&mut self, from: &rt::Peer, msg: T::ContactDescriptor);
+    fn on_contact_descriptor_reply(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ContactDescriptor,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RelationshipEstablished` to `to` (`Receiver`).
-    fn relationship_established(&mut self, to: &rt::Peer) -> msg::RelationshipEstablished;
+    fn relationship_established(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::RelationshipEstablished, Self::Error>> + Send;
     /// `InvitationAck` received from `from` (`Receiver`).
-    fn on_invitation_ack(&mut self, from: &rt::Peer, msg: msg::InvitationAck);
+    fn on_invitation_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::InvitationAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Sender`.
-async fn run_sender<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_sender<C: Sender, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Sender<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Receiver");
-        let payload = role.invitation_offer(&to);
-        adapter
-            .send(&to, "InvitationOffer", &INVITATION_OFFER_GUARD_0, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.invitation_offer(to)).await?;
+        s.send(to, G_INVITATION_OFFER_0, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Receiver");
-        let msg: T::InvitationResponse = adapter.recv(&from, "InvitationResponse").await?;
-        role.on_invitation_response(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::InvitationResponse =
+            s.recv(from, label::INVITATION_RESPONSE).await?;
+        s.call(role.on_invitation_response(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Receiver");
-        let payload = role.contact_descriptor(&to);
-        adapter
-            .send(
-                &to,
-                "ContactDescriptor",
-                &CONTACT_DESCRIPTOR_GUARD_2,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.contact_descriptor(to)).await?;
+        s.send(to, G_CONTACT_DESCRIPTOR_2, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Receiver");
-        let msg: T::ContactDescriptor = adapter.recv(&from, "ContactDescriptorReply").await?;
-        role.on_contact_descriptor_reply(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::ContactDescriptor =
+            s.recv(from, label::CONTACT_DESCRIPTOR_REPLY).await?;
+        s.call(role.on_contact_descriptor_reply(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Receiver");
-        let payload = role.relationship_established(&to);
-        adapter
-            .send(
-                &to,
-                "RelationshipEstablished",
-                &RELATIONSHIP_ESTABLISHED_GUARD_4,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.relationship_established(to)).await?;
+        s.send(to, G_RELATIONSHIP_ESTABLISHED_4, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Receiver");
-        let msg: msg::InvitationAck = adapter.recv(&from, "InvitationAck").await?;
-        role.on_invitation_ack(&from, msg);
+        let from = s.single(1)?;
+        let msg: msg::InvitationAck = s.recv(from, label::INVITATION_ACK).await?;
+        s.call(role.on_invitation_ack(from, msg)).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Receiver`, and what it is told.
-pub trait Receiver<T: Types>: Send {
+pub trait Receiver: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `InvitationOffer` received from `from` (`Sender`).
-    fn on_invitation_offer(&mut self, from: &rt::Peer, msg: T::InvitationOffer);
+    fn on_invitation_offer(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::InvitationOffer,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `InvitationResponse` to `to` (`Sender`).
-    fn invitation_response(&mut self, to: &rt::Peer) -> T::InvitationResponse;
+    fn invitation_response(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::InvitationResponse, Self::Error>> + Send;
     /// `ContactDescriptor` received from `from` (`Sender`).
-    fn on_contact_descriptor(&mut self, from: &rt::Peer, msg: T::ContactDescriptor);
+    fn on_contact_descriptor(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::ContactDescriptor,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ContactDescriptorReply` to `to` (`Sender`).
-    fn contact_descriptor_reply(&mut self, to: &rt::Peer) -> T::ContactDescriptor;
+    fn contact_descriptor_reply(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::ContactDescriptor, Self::Error>> + Send;
     /// `RelationshipEstablished` received from `from` (`Sender`).
-    fn on_relationship_established(&mut self, from: &rt::Peer, msg: msg::RelationshipEstablished);
+    fn on_relationship_established(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::RelationshipEstablished,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `InvitationAck` to `to` (`Sender`).
-    fn invitation_ack(&mut self, to: &rt::Peer) -> msg::InvitationAck;
+    fn invitation_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::InvitationAck, Self::Error>> + Send;
 }
 
 /// Runs role `Receiver`.
-async fn run_receiver<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_receiver<C: Receiver, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Receiver<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Sender");
-        let msg: T::InvitationOffer = adapter.recv(&from, "InvitationOffer").await?;
-        role.on_invitation_offer(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::InvitationOffer =
+            s.recv(from, label::INVITATION_OFFER).await?;
+        s.call(role.on_invitation_offer(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Sender");
-        let payload = role.invitation_response(&to);
-        adapter
-            .send(
-                &to,
-                "InvitationResponse",
-                &INVITATION_RESPONSE_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.invitation_response(to)).await?;
+        s.send(to, G_INVITATION_RESPONSE_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Sender");
-        let msg: T::ContactDescriptor = adapter.recv(&from, "ContactDescriptor").await?;
-        role.on_contact_descriptor(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::ContactDescriptor =
+            s.recv(from, label::CONTACT_DESCRIPTOR).await?;
+        s.call(role.on_contact_descriptor(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Sender");
-        let payload = role.contact_descriptor_reply(&to);
-        adapter
-            .send(
-                &to,
-                "ContactDescriptorReply",
-                &CONTACT_DESCRIPTOR_REPLY_GUARD_3,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.contact_descriptor_reply(to)).await?;
+        s.send(to, G_CONTACT_DESCRIPTOR_REPLY_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Sender");
+        let from = s.single(0)?;
         let msg: msg::RelationshipEstablished =
-            adapter.recv(&from, "RelationshipEstablished").await?;
-        role.on_relationship_established(&from, msg);
+            s.recv(from, label::RELATIONSHIP_ESTABLISHED).await?;
+        s.call(role.on_relationship_established(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Sender");
-        let payload = role.invitation_ack(&to);
-        adapter
-            .send(&to, "InvitationAck", &INVITATION_ACK_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.invitation_ack(to)).await?;
+        s.send(to, G_INVITATION_ACK_5, &payload).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Sender`.
-    Sender(&'a mut (dyn Sender<T> + 'a)),
-    /// Run as `Receiver`.
-    Receiver(&'a mut (dyn Receiver<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Sender(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Sender`, with `code` supplying payloads and decisions.
+    pub struct Sender<'a, C>(pub &'a mut C);
+
+    /// Runs as `Receiver`, with `code` supplying payloads and decisions.
+    pub struct Receiver<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Sender(_) => Role::Sender,
-            As::Receiver(_) => Role::Receiver,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Sender> Run for As::Sender<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Sender
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_sender(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Sender(code) => run_sender(adapter, params, code).await,
-        As::Receiver(code) => run_receiver(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Receiver> Run for As::Receiver<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Receiver
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_receiver(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -373,16 +523,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -390,7 +556,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -403,87 +586,137 @@ pub mod scripted {
         }
     }
 
-    impl super::Sender<Defaults> for Script {
-        fn invitation_offer(&mut self, to: &rt::Peer) -> <Defaults as Types>::InvitationOffer {
-            self.trace.push(format!("!{to}.InvitationOffer"));
-            Default::default()
-        }
-        fn on_invitation_response(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::InvitationResponse,
-        ) {
-            self.trace.push(format!("?{from}.InvitationResponse"));
-        }
-        fn contact_descriptor(&mut self, to: &rt::Peer) -> <Defaults as Types>::ContactDescriptor {
-            self.trace.push(format!("!{to}.ContactDescriptor"));
-            Default::default()
-        }
-        fn on_contact_descriptor_reply(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::ContactDescriptor,
-        ) {
-            self.trace.push(format!("?{from}.ContactDescriptorReply"));
-        }
-        fn relationship_established(&mut self, to: &rt::Peer) -> msg::RelationshipEstablished {
-            self.trace.push(format!("!{to}.RelationshipEstablished"));
-            Default::default()
-        }
-        fn on_invitation_ack(&mut self, from: &rt::Peer, _msg: msg::InvitationAck) {
-            self.trace.push(format!("?{from}.InvitationAck"));
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Receiver<Defaults> for Script {
-        fn on_invitation_offer(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::InvitationOffer,
-        ) {
-            self.trace.push(format!("?{from}.InvitationOffer"));
-        }
-        fn invitation_response(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::InvitationResponse {
-            self.trace.push(format!("!{to}.InvitationResponse"));
-            Default::default()
-        }
-        fn on_contact_descriptor(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::ContactDescriptor,
-        ) {
-            self.trace.push(format!("?{from}.ContactDescriptor"));
-        }
-        fn contact_descriptor_reply(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::ContactDescriptor {
-            self.trace.push(format!("!{to}.ContactDescriptorReply"));
-            Default::default()
-        }
-        fn on_relationship_established(
-            &mut self,
-            from: &rt::Peer,
-            _msg: msg::RelationshipEstablished,
-        ) {
-            self.trace.push(format!("?{from}.RelationshipEstablished"));
-        }
-        fn invitation_ack(&mut self, to: &rt::Peer) -> msg::InvitationAck {
-            self.trace.push(format!("!{to}.InvitationAck"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Sender => As::Sender(script),
-                Role::Receiver => As::Receiver(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Sender => super::run_sender(s, params, self.1).await,
+                Role::Receiver => super::run_receiver(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Sender for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn invitation_offer(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::InvitationOffer, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.InvitationOffer"));
+            Ok(Default::default())
+        }
+        async fn on_invitation_response(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::InvitationResponse,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.InvitationResponse"));
+            Ok(())
+        }
+        async fn contact_descriptor(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ContactDescriptor, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ContactDescriptor"));
+            Ok(Default::default())
+        }
+        async fn on_contact_descriptor_reply(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ContactDescriptor,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ContactDescriptorReply"));
+            Ok(())
+        }
+        async fn relationship_established(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::RelationshipEstablished, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelationshipEstablished"));
+            Ok(Default::default())
+        }
+        async fn on_invitation_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::InvitationAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.InvitationAck"));
+            Ok(())
+        }
+    }
+
+    impl super::Receiver for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_invitation_offer(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::InvitationOffer,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.InvitationOffer"));
+            Ok(())
+        }
+        async fn invitation_response(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::InvitationResponse, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.InvitationResponse"));
+            Ok(Default::default())
+        }
+        async fn on_contact_descriptor(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::ContactDescriptor,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ContactDescriptor"));
+            Ok(())
+        }
+        async fn contact_descriptor_reply(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::ContactDescriptor, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ContactDescriptorReply"));
+            Ok(Default::default())
+        }
+        async fn on_relationship_established(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::RelationshipEstablished,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelationshipEstablished"));
+            Ok(())
+        }
+        async fn invitation_ack(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::InvitationAck, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.InvitationAck"));
+            Ok(Default::default())
         }
     }
 }

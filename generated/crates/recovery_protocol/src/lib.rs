@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,47 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "RecoveryProtocol";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "RecoveryProtocol",
+    digest: rt::Digest([
+        0xe9, 0x4d, 0xab, 0x86, 0x3c, 0xe8, 0xa1, 0x25, 0x8d, 0xcc, 0xe5, 0x4e, 0xf3, 0x4f, 0x94,
+        0xe2,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Requester",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Coordinator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Guardian",
+            family: true,
+        },
+    ],
+    labels: &[
+        "RecoveryRequest",
+        "ApprovalRequest",
+        "GuardianApproval",
+        "RecoveryBundle",
+        "DeviceBinding",
+        "RecoveryFinalized",
+        "RecoveryComplete",
+    ],
+    capabilities: &["recovery:approve", "recovery:finalize", "recovery:initiate"],
+    facts: &[
+        "RecoveryFact::Initiated",
+        "RecoveryFact::Approved",
+        "RecoveryFact::Completed",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,17 +76,36 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Requester => "Requester",
-            Role::Coordinator => "Coordinator",
-            Role::Guardian => "Guardian",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Guardian)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `RecoveryRequest`.
+    pub const RECOVERY_REQUEST: u16 = 0;
+    /// `ApprovalRequest`.
+    pub const APPROVAL_REQUEST: u16 = 1;
+    /// `GuardianApproval`.
+    pub const GUARDIAN_APPROVAL: u16 = 2;
+    /// `RecoveryBundle`.
+    pub const RECOVERY_BUNDLE: u16 = 3;
+    /// `DeviceBinding`.
+    pub const DEVICE_BINDING: u16 = 4;
+    /// `RecoveryFinalized`.
+    pub const RECOVERY_FINALIZED: u16 = 5;
+    /// `RecoveryComplete`.
+    pub const RECOVERY_COMPLETE: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -106,316 +166,440 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `RecoveryRequest` (line 37).
-const RECOVERY_REQUEST_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["recovery:initiate"],
-    flow_cost: 50,
-    journal_fact: Some("RecoveryFact::Initiated"),
-    journal_merge: false,
-    audit_log: Some("recovery.initiated"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 7] = [
+    // 0: `RecoveryRequest` (line 37)
+    rt::SendGuard {
+        label: label::RECOVERY_REQUEST,
+        capabilities: &[2],
+        flow_cost: 50,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("recovery.initiated"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `ApprovalRequest` (line 41)
+    rt::SendGuard {
+        label: label::APPROVAL_REQUEST,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `GuardianApproval` (line 43)
+    rt::SendGuard {
+        label: label::GUARDIAN_APPROVAL,
+        capabilities: &[0],
+        flow_cost: 200,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 1],
+        leak_labels: &[],
+        leakage_budget: Some([0, 0, 1]),
+    },
+    // 3: `RecoveryBundle` (line 46)
+    rt::SendGuard {
+        label: label::RECOVERY_BUNDLE,
+        capabilities: &[],
+        flow_cost: 50,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: Some("recovery.bundle.issued"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `DeviceBinding` (line 47)
+    rt::SendGuard {
+        label: label::DEVICE_BINDING,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `RecoveryFinalized` (line 50)
+    rt::SendGuard {
+        label: label::RECOVERY_FINALIZED,
+        capabilities: &[1],
+        flow_cost: 20,
+        journal_fact: Some(2),
+        journal_merge: true,
+        audit_log: Some("recovery.completed"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `RecoveryComplete` (line 51)
+    rt::SendGuard {
+        label: label::RECOVERY_COMPLETE,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `ApprovalRequest` (line 41).
-const APPROVAL_REQUEST_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RecoveryRequest` (line 37).
+const G_RECOVERY_REQUEST_0: u16 = 0;
 
-/// The guard chain of `GuardianApproval` (line 43).
-const GUARDIAN_APPROVAL_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &["recovery:approve"],
-    flow_cost: 200,
-    journal_fact: Some("RecoveryFact::Approved"),
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("Group"),
-    leakage_budget: Some([0, 0, 1]),
-};
+/// The guard of `ApprovalRequest` (line 41).
+const G_APPROVAL_REQUEST_1: u16 = 1;
 
-/// The guard chain of `RecoveryBundle` (line 46).
-const RECOVERY_BUNDLE_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 50,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: Some("recovery.bundle.issued"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `GuardianApproval` (line 43).
+const G_GUARDIAN_APPROVAL_2: u16 = 2;
 
-/// The guard chain of `DeviceBinding` (line 47).
-const DEVICE_BINDING_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RecoveryBundle` (line 46).
+const G_RECOVERY_BUNDLE_3: u16 = 3;
 
-/// The guard chain of `RecoveryFinalized` (line 50).
-const RECOVERY_FINALIZED_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &["recovery:finalize"],
-    flow_cost: 20,
-    journal_fact: Some("RecoveryFact::Completed"),
-    journal_merge: true,
-    audit_log: Some("recovery.completed"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `DeviceBinding` (line 47).
+const G_DEVICE_BINDING_4: u16 = 4;
 
-/// The guard chain of `RecoveryComplete` (line 51).
-const RECOVERY_COMPLETE_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 5,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RecoveryFinalized` (line 50).
+const G_RECOVERY_FINALIZED_5: u16 = 5;
+
+/// The guard of `RecoveryComplete` (line 51).
+const G_RECOVERY_COMPLETE_6: u16 = 6;
 
 /// What your code supplies and decides as `Requester`, and what it is told.
-pub trait Requester<T: Types>: Send {
+pub trait Requester: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `RecoveryRequest` to `to` (`Coordinator`).
-    fn recovery_request(&mut self, to: &rt::Peer) -> T::RecoveryRequest;
+    fn recovery_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RecoveryRequest, Self::Error>> + Send;
     /// `RecoveryBundle` received from `from` (`Coordinator`).
-    fn on_recovery_bundle(&mut self, from: &rt::Peer, msg: T::RecoveryShareBundle);
+    fn on_recovery_bundle(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RecoveryShareBundle,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `DeviceBinding` to `to` (`Coordinator`).
-    fn device_binding(&mut self, to: &rt::Peer) -> msg::DeviceBinding;
+    fn device_binding(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::DeviceBinding, Self::Error>> + Send;
     /// `RecoveryComplete` received from `from` (`Coordinator`).
-    fn on_recovery_complete(&mut self, from: &rt::Peer, msg: T::RecoveryOutcome);
+    fn on_recovery_complete(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RecoveryOutcome,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Requester`.
-async fn run_requester<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_requester<C: Requester, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Requester<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.recovery_request(&to);
-        adapter
-            .send(&to, "RecoveryRequest", &RECOVERY_REQUEST_GUARD_0, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.recovery_request(to)).await?;
+        s.send(to, G_RECOVERY_REQUEST_0, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::RecoveryShareBundle = adapter.recv(&from, "RecoveryBundle").await?;
-        role.on_recovery_bundle(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::RecoveryShareBundle =
+            s.recv(from, label::RECOVERY_BUNDLE).await?;
+        s.call(role.on_recovery_bundle(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.device_binding(&to);
-        adapter
-            .send(&to, "DeviceBinding", &DEVICE_BINDING_GUARD_4, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.device_binding(to)).await?;
+        s.send(to, G_DEVICE_BINDING_4, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::RecoveryOutcome = adapter.recv(&from, "RecoveryComplete").await?;
-        role.on_recovery_complete(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::RecoveryOutcome =
+            s.recv(from, label::RECOVERY_COMPLETE).await?;
+        s.call(role.on_recovery_complete(from, msg)).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Coordinator`, and what it is told.
-pub trait Coordinator<T: Types>: Send {
+pub trait Coordinator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `RecoveryRequest` received from `from` (`Requester`).
-    fn on_recovery_request(&mut self, from: &rt::Peer, msg: T::RecoveryRequest);
+    fn on_recovery_request(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RecoveryRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ApprovalRequest` to `to` (`Guardian[*]`).
-    fn approval_request(&mut self, to: &rt::Peer) -> T::GuardianApprovalRequest;
+    fn approval_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianApprovalRequest, Self::Error>> + Send;
     /// `GuardianApproval` received from `from` (`Guardian[*]`).
-    fn on_guardian_approval(&mut self, from: &rt::Peer, msg: T::GuardianApproval);
+    fn on_guardian_approval(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianApproval,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RecoveryBundle` to `to` (`Requester`).
-    fn recovery_bundle(&mut self, to: &rt::Peer) -> T::RecoveryShareBundle;
+    fn recovery_bundle(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RecoveryShareBundle, Self::Error>> + Send;
     /// `DeviceBinding` received from `from` (`Requester`).
-    fn on_device_binding(&mut self, from: &rt::Peer, msg: msg::DeviceBinding);
+    fn on_device_binding(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::DeviceBinding,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RecoveryFinalized` to `to` (`Guardian[*]`).
-    fn recovery_finalized(&mut self, to: &rt::Peer) -> T::RecoveryOutcome;
+    fn recovery_finalized(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RecoveryOutcome, Self::Error>> + Send;
     /// The payload of `RecoveryComplete` to `to` (`Requester`).
-    fn recovery_complete(&mut self, to: &rt::Peer) -> T::RecoveryOutcome;
+    fn recovery_complete(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RecoveryOutcome, Self::Error>> + Send;
 }
 
 /// Runs role `Coordinator`.
-async fn run_coordinator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_coordinator<C: Coordinator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Coordinator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Requester");
-        let msg: T::RecoveryRequest = adapter.recv(&from, "RecoveryRequest").await?;
-        role.on_recovery_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::RecoveryRequest =
+            s.recv(from, label::RECOVERY_REQUEST).await?;
+        s.call(role.on_recovery_request(from, msg)).await?;
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::GuardianApprovalRequest)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.approval_request(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "ApprovalRequest",
-                &APPROVAL_REQUEST_GUARD_1,
-                true,
-                &messages,
-            )
-            .await?;
+        let to = s.members(2)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::GuardianApprovalRequest)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.approval_request(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_APPROVAL_REQUEST_1, true, &messages).await?;
     }
     {
-        let from = adapter.members("Guardian")?;
-        let msgs: Vec<T::GuardianApproval> =
-            adapter.fan_in(&from, "GuardianApproval", true).await?;
+        let from = s.members(2)?;
+        let msgs: Vec<<C::Types as Types>::GuardianApproval> =
+            s.fan_in(from, label::GUARDIAN_APPROVAL, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_guardian_approval(peer, msg);
+            s.call(role.on_guardian_approval(peer, msg)).await?;
         }
     }
     {
-        let to = rt::Peer::role("Requester");
-        let payload = role.recovery_bundle(&to);
-        adapter
-            .send(&to, "RecoveryBundle", &RECOVERY_BUNDLE_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.recovery_bundle(to)).await?;
+        s.send(to, G_RECOVERY_BUNDLE_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Requester");
-        let msg: msg::DeviceBinding = adapter.recv(&from, "DeviceBinding").await?;
-        role.on_device_binding(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::DeviceBinding = s.recv(from, label::DEVICE_BINDING).await?;
+        s.call(role.on_device_binding(from, msg)).await?;
     }
     {
-        let to = adapter.members("Guardian")?;
-        let messages: Vec<(rt::Peer, T::RecoveryOutcome)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.recovery_finalized(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out(
-                "RecoveryFinalized",
-                &RECOVERY_FINALIZED_GUARD_5,
-                false,
-                &messages,
-            )
-            .await?;
+        let to = s.members(2)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::RecoveryOutcome)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.recovery_finalized(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_RECOVERY_FINALIZED_5, false, &messages).await?;
     }
     {
-        let to = rt::Peer::role("Requester");
-        let payload = role.recovery_complete(&to);
-        adapter
-            .send(
-                &to,
-                "RecoveryComplete",
-                &RECOVERY_COMPLETE_GUARD_6,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.recovery_complete(to)).await?;
+        s.send(to, G_RECOVERY_COMPLETE_6, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Guardian[*]`, and what it is told.
-pub trait Guardian<T: Types>: Send {
+pub trait Guardian: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `ApprovalRequest` received from `from` (`Coordinator`).
-    fn on_approval_request(&mut self, from: &rt::Peer, msg: T::GuardianApprovalRequest);
+    fn on_approval_request(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::GuardianApprovalRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `GuardianApproval` to `to` (`Coordinator`).
-    fn guardian_approval(&mut self, to: &rt::Peer) -> T::GuardianApproval;
+    fn guardian_approval(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::GuardianApproval, Self::Error>> + Send;
     /// `RecoveryFinalized` received from `from` (`Coordinator`).
-    fn on_recovery_finalized(&mut self, from: &rt::Peer, msg: T::RecoveryOutcome);
+    fn on_recovery_finalized(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RecoveryOutcome,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs a member of `Guardian`.
-async fn run_guardian<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_guardian<C: Guardian, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Guardian<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::GuardianApprovalRequest = adapter.recv(&from, "ApprovalRequest").await?;
-        role.on_approval_request(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::GuardianApprovalRequest =
+            s.recv(from, label::APPROVAL_REQUEST).await?;
+        s.call(role.on_approval_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.guardian_approval(&to);
-        adapter
-            .send(
-                &to,
-                "GuardianApproval",
-                &GUARDIAN_APPROVAL_GUARD_2,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.guardian_approval(to)).await?;
+        s.send(to, G_GUARDIAN_APPROVAL_2, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::RecoveryOutcome = adapter.recv(&from, "RecoveryFinalized").await?;
-        role.on_recovery_finalized(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::RecoveryOutcome =
+            s.recv(from, label::RECOVERY_FINALIZED).await?;
+        s.call(role.on_recovery_finalized(from, msg)).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Requester`.
-    Requester(&'a mut (dyn Requester<T> + 'a)),
-    /// Run as `Coordinator`.
-    Coordinator(&'a mut (dyn Coordinator<T> + 'a)),
-    /// Run as `Guardian[*]`.
-    Guardian(&'a mut (dyn Guardian<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Requester(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Requester`, with `code` supplying payloads and decisions.
+    pub struct Requester<'a, C>(pub &'a mut C);
+
+    /// Runs as `Coordinator`, with `code` supplying payloads and decisions.
+    pub struct Coordinator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Guardian[*]`, with `code` supplying payloads and decisions.
+    pub struct Guardian<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Requester(_) => Role::Requester,
-            As::Coordinator(_) => Role::Coordinator,
-            As::Guardian(_) => Role::Guardian,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Requester> Run for As::Requester<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Requester
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_requester(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Requester(code) => run_requester(adapter, params, code).await,
-        As::Coordinator(code) => run_coordinator(adapter, params, code).await,
-        As::Guardian(code) => run_guardian(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Coordinator> Run for As::Coordinator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Coordinator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_coordinator(s, params, self.0).await
+    }
+}
+
+impl<C: Guardian> Run for As::Guardian<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Guardian
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_guardian(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -440,16 +624,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -457,7 +657,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -470,99 +687,160 @@ pub mod scripted {
         }
     }
 
-    impl super::Requester<Defaults> for Script {
-        fn recovery_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryRequest {
-            self.trace.push(format!("!{to}.RecoveryRequest"));
-            Default::default()
-        }
-        fn on_recovery_bundle(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::RecoveryShareBundle,
-        ) {
-            self.trace.push(format!("?{from}.RecoveryBundle"));
-        }
-        fn device_binding(&mut self, to: &rt::Peer) -> msg::DeviceBinding {
-            self.trace.push(format!("!{to}.DeviceBinding"));
-            Default::default()
-        }
-        fn on_recovery_complete(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::RecoveryOutcome,
-        ) {
-            self.trace.push(format!("?{from}.RecoveryComplete"));
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Coordinator<Defaults> for Script {
-        fn on_recovery_request(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::RecoveryRequest,
-        ) {
-            self.trace.push(format!("?{from}.RecoveryRequest"));
-        }
-        fn approval_request(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::GuardianApprovalRequest {
-            self.trace.push(format!("!{to}.ApprovalRequest"));
-            Default::default()
-        }
-        fn on_guardian_approval(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianApproval,
-        ) {
-            self.trace.push(format!("?{from}.GuardianApproval"));
-        }
-        fn recovery_bundle(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryShareBundle {
-            self.trace.push(format!("!{to}.RecoveryBundle"));
-            Default::default()
-        }
-        fn on_device_binding(&mut self, from: &rt::Peer, _msg: msg::DeviceBinding) {
-            self.trace.push(format!("?{from}.DeviceBinding"));
-        }
-        fn recovery_finalized(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryOutcome {
-            self.trace.push(format!("!{to}.RecoveryFinalized"));
-            Default::default()
-        }
-        fn recovery_complete(&mut self, to: &rt::Peer) -> <Defaults as Types>::RecoveryOutcome {
-            self.trace.push(format!("!{to}.RecoveryComplete"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl super::Guardian<Defaults> for Script {
-        fn on_approval_request(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::GuardianApprovalRequest,
-        ) {
-            self.trace.push(format!("?{from}.ApprovalRequest"));
+        fn role(&self) -> Role {
+            self.0
         }
-        fn guardian_approval(&mut self, to: &rt::Peer) -> <Defaults as Types>::GuardianApproval {
-            self.trace.push(format!("!{to}.GuardianApproval"));
-            Default::default()
-        }
-        fn on_recovery_finalized(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::RecoveryOutcome,
-        ) {
-            self.trace.push(format!("?{from}.RecoveryFinalized"));
-        }
-    }
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Requester => As::Requester(script),
-                Role::Coordinator => As::Coordinator(script),
-                Role::Guardian => As::Guardian(script),
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Requester => super::run_requester(s, params, self.1).await,
+                Role::Coordinator => super::run_coordinator(s, params, self.1).await,
+                Role::Guardian => super::run_guardian(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Requester for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn recovery_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RecoveryRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RecoveryRequest"));
+            Ok(Default::default())
+        }
+        async fn on_recovery_bundle(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RecoveryShareBundle,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RecoveryBundle"));
+            Ok(())
+        }
+        async fn device_binding(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::DeviceBinding, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.DeviceBinding"));
+            Ok(Default::default())
+        }
+        async fn on_recovery_complete(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RecoveryOutcome,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RecoveryComplete"));
+            Ok(())
+        }
+    }
+
+    impl super::Coordinator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_recovery_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RecoveryRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RecoveryRequest"));
+            Ok(())
+        }
+        async fn approval_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianApprovalRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ApprovalRequest"));
+            Ok(Default::default())
+        }
+        async fn on_guardian_approval(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianApproval,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.GuardianApproval"));
+            Ok(())
+        }
+        async fn recovery_bundle(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RecoveryShareBundle, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RecoveryBundle"));
+            Ok(Default::default())
+        }
+        async fn on_device_binding(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::DeviceBinding,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.DeviceBinding"));
+            Ok(())
+        }
+        async fn recovery_finalized(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RecoveryOutcome, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RecoveryFinalized"));
+            Ok(Default::default())
+        }
+        async fn recovery_complete(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RecoveryOutcome, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RecoveryComplete"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Guardian for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_approval_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::GuardianApprovalRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ApprovalRequest"));
+            Ok(())
+        }
+        async fn guardian_approval(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::GuardianApproval, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.GuardianApproval"));
+            Ok(Default::default())
+        }
+        async fn on_recovery_finalized(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RecoveryOutcome,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RecoveryFinalized"));
+            Ok(())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,43 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "RelayedRendezvous";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "RelayedRendezvous",
+    digest: rt::Digest([
+        0x59, 0x92, 0xdc, 0xc3, 0xae, 0xb8, 0x06, 0xbd, 0x98, 0x8a, 0xd4, 0xc7, 0xa4, 0x95, 0xac,
+        0x39,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Initiator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Relay",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Responder",
+            family: false,
+        },
+    ],
+    labels: &[
+        "RelayRequest",
+        "RelayForward",
+        "RelayResponse",
+        "RelayComplete",
+        "SealedHandshake",
+        "SealedHandshakeReply",
+        "RelayRelease",
+    ],
+    capabilities: &["relay:forward", "rendezvous:relay"],
+    facts: &["RendezvousFact::RelayedChannelEstablished"],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,17 +72,36 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Initiator => "Initiator",
-            Role::Relay => "Relay",
-            Role::Responder => "Responder",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        false
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `RelayRequest`.
+    pub const RELAY_REQUEST: u16 = 0;
+    /// `RelayForward`.
+    pub const RELAY_FORWARD: u16 = 1;
+    /// `RelayResponse`.
+    pub const RELAY_RESPONSE: u16 = 2;
+    /// `RelayComplete`.
+    pub const RELAY_COMPLETE: u16 = 3;
+    /// `SealedHandshake`.
+    pub const SEALED_HANDSHAKE: u16 = 4;
+    /// `SealedHandshakeReply`.
+    pub const SEALED_HANDSHAKE_REPLY: u16 = 5;
+    /// `RelayRelease`.
+    pub const RELAY_RELEASE: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -92,372 +148,534 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `RelayRequest` (line 33).
-const RELAY_REQUEST_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["rendezvous:relay"],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: Some([0, 1, 1]),
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 10] = [
+    // 0: `RelayRequest` (line 33)
+    rt::SendGuard {
+        label: label::RELAY_REQUEST,
+        capabilities: &[1],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: Some([0, 1, 1]),
+    },
+    // 1: `RelayForward` (line 34)
+    rt::SendGuard {
+        label: label::RELAY_FORWARD,
+        capabilities: &[0],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `RelayResponse` (line 35)
+    rt::SendGuard {
+        label: label::RELAY_RESPONSE,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `RelayComplete` (line 36)
+    rt::SendGuard {
+        label: label::RELAY_COMPLETE,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: Some("relay.slot.granted"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `SealedHandshake` (line 39)
+    rt::SendGuard {
+        label: label::SEALED_HANDSHAKE,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `SealedHandshake` (line 40)
+    rt::SendGuard {
+        label: label::SEALED_HANDSHAKE,
+        capabilities: &[0],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `SealedHandshakeReply` (line 41)
+    rt::SendGuard {
+        label: label::SEALED_HANDSHAKE_REPLY,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 7: `SealedHandshakeReply` (line 42)
+    rt::SendGuard {
+        label: label::SEALED_HANDSHAKE_REPLY,
+        capabilities: &[0],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 8: `RelayRelease` (line 45)
+    rt::SendGuard {
+        label: label::RELAY_RELEASE,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 9: `RelayRelease` (line 46)
+    rt::SendGuard {
+        label: label::RELAY_RELEASE,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: Some("relay.slot.released"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `RelayForward` (line 34).
-const RELAY_FORWARD_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["relay:forward"],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `RelayRequest` (line 33).
+const G_RELAY_REQUEST_0: u16 = 0;
 
-/// The guard chain of `RelayResponse` (line 35).
-const RELAY_RESPONSE_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `RelayForward` (line 34).
+const G_RELAY_FORWARD_1: u16 = 1;
 
-/// The guard chain of `RelayComplete` (line 36).
-const RELAY_COMPLETE_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: Some("relay.slot.granted"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RelayResponse` (line 35).
+const G_RELAY_RESPONSE_2: u16 = 2;
 
-/// The guard chain of `SealedHandshake` (line 39).
-const SEALED_HANDSHAKE_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `RelayComplete` (line 36).
+const G_RELAY_COMPLETE_3: u16 = 3;
 
-/// The guard chain of `SealedHandshake` (line 40).
-const SEALED_HANDSHAKE_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &["relay:forward"],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `SealedHandshake` (line 39).
+const G_SEALED_HANDSHAKE_4: u16 = 4;
 
-/// The guard chain of `SealedHandshakeReply` (line 41).
-const SEALED_HANDSHAKE_REPLY_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `SealedHandshake` (line 40).
+const G_SEALED_HANDSHAKE_5: u16 = 5;
 
-/// The guard chain of `SealedHandshakeReply` (line 42).
-const SEALED_HANDSHAKE_REPLY_GUARD_7: rt::SendGuard = rt::SendGuard {
-    capabilities: &["relay:forward"],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `SealedHandshakeReply` (line 41).
+const G_SEALED_HANDSHAKE_REPLY_6: u16 = 6;
 
-/// The guard chain of `RelayRelease` (line 45).
-const RELAY_RELEASE_GUARD_8: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: Some("RendezvousFact::RelayedChannelEstablished"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SealedHandshakeReply` (line 42).
+const G_SEALED_HANDSHAKE_REPLY_7: u16 = 7;
 
-/// The guard chain of `RelayRelease` (line 46).
-const RELAY_RELEASE_GUARD_9: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: Some("relay.slot.released"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `RelayRelease` (line 45).
+const G_RELAY_RELEASE_8: u16 = 8;
+
+/// The guard of `RelayRelease` (line 46).
+const G_RELAY_RELEASE_9: u16 = 9;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
-pub trait Initiator<T: Types>: Send {
+pub trait Initiator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `RelayRequest` to `to` (`Relay`).
-    fn relay_request(&mut self, to: &rt::Peer) -> T::RelayRequest;
+    fn relay_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RelayRequest, Self::Error>> + Send;
     /// `RelayComplete` received from `from` (`Relay`).
-    fn on_relay_complete(&mut self, from: &rt::Peer, msg: T::RelayEnvelope);
+    fn on_relay_complete(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RelayEnvelope,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SealedHandshake` to `to` (`Relay`).
-    fn sealed_handshake(&mut self, to: &rt::Peer) -> T::SealedHandshake;
+    fn sealed_handshake(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SealedHandshake, Self::Error>> + Send;
     /// `SealedHandshakeReply` received from `from` (`Relay`).
-    fn on_sealed_handshake_reply(&mut self, from: &rt::Peer, msg: T::SealedHandshake);
+    fn on_sealed_handshake_reply(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SealedHandshake,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RelayRelease` to `to` (`Relay`).
-    fn relay_release(&mut self, to: &rt::Peer) -> msg::RelayRelease;
+    fn relay_release(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::RelayRelease, Self::Error>> + Send;
 }
 
 /// Runs role `Initiator`.
-async fn run_initiator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_initiator<C: Initiator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Initiator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Relay");
-        let payload = role.relay_request(&to);
-        adapter
-            .send(&to, "RelayRequest", &RELAY_REQUEST_GUARD_0, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.relay_request(to)).await?;
+        s.send(to, G_RELAY_REQUEST_0, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Relay");
-        let msg: T::RelayEnvelope = adapter.recv(&from, "RelayComplete").await?;
-        role.on_relay_complete(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::RelayEnvelope = s.recv(from, label::RELAY_COMPLETE).await?;
+        s.call(role.on_relay_complete(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Relay");
-        let payload = role.sealed_handshake(&to);
-        adapter
-            .send(&to, "SealedHandshake", &SEALED_HANDSHAKE_GUARD_4, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.sealed_handshake(to)).await?;
+        s.send(to, G_SEALED_HANDSHAKE_4, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Relay");
-        let msg: T::SealedHandshake = adapter.recv(&from, "SealedHandshakeReply").await?;
-        role.on_sealed_handshake_reply(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::SealedHandshake =
+            s.recv(from, label::SEALED_HANDSHAKE_REPLY).await?;
+        s.call(role.on_sealed_handshake_reply(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Relay");
-        let payload = role.relay_release(&to);
-        adapter
-            .send(&to, "RelayRelease", &RELAY_RELEASE_GUARD_8, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.relay_release(to)).await?;
+        s.send(to, G_RELAY_RELEASE_8, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Relay`, and what it is told.
-pub trait Relay<T: Types>: Send {
+pub trait Relay: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `RelayRequest` received from `from` (`Initiator`).
-    fn on_relay_request(&mut self, from: &rt::Peer, msg: T::RelayRequest);
+    fn on_relay_request(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RelayRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RelayForward` to `to` (`Responder`).
-    fn relay_forward(&mut self, to: &rt::Peer) -> T::RelayEnvelope;
+    fn relay_forward(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RelayEnvelope, Self::Error>> + Send;
     /// `RelayResponse` received from `from` (`Responder`).
-    fn on_relay_response(&mut self, from: &rt::Peer, msg: T::RelayEnvelope);
+    fn on_relay_response(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RelayEnvelope,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RelayComplete` to `to` (`Initiator`).
-    fn relay_complete(&mut self, to: &rt::Peer) -> T::RelayEnvelope;
+    fn relay_complete(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RelayEnvelope, Self::Error>> + Send;
     /// `SealedHandshake` received from `from` (`Initiator`).
-    fn on_sealed_handshake(&mut self, from: &rt::Peer, msg: T::SealedHandshake);
+    fn on_sealed_handshake(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SealedHandshake,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SealedHandshake` to `to` (`Responder`).
-    fn sealed_handshake(&mut self, to: &rt::Peer) -> T::SealedHandshake;
+    fn sealed_handshake(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SealedHandshake, Self::Error>> + Send;
     /// `SealedHandshakeReply` received from `from` (`Responder`).
-    fn on_sealed_handshake_reply(&mut self, from: &rt::Peer, msg: T::SealedHandshake);
+    fn on_sealed_handshake_reply(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SealedHandshake,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SealedHandshakeReply` to `to` (`Initiator`).
-    fn sealed_handshake_reply(&mut self, to: &rt::Peer) -> T::SealedHandshake;
+    fn sealed_handshake_reply(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SealedHandshake, Self::Error>> + Send;
     /// `RelayRelease` received from `from` (`Initiator`).
-    fn on_relay_release(&mut self, from: &rt::Peer, msg: msg::RelayRelease);
+    fn on_relay_release(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::RelayRelease,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RelayRelease` to `to` (`Responder`).
-    fn relay_release(&mut self, to: &rt::Peer) -> msg::RelayRelease;
+    fn relay_release(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::RelayRelease, Self::Error>> + Send;
 }
 
 /// Runs role `Relay`.
-async fn run_relay<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_relay<C: Relay, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Relay<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::RelayRequest = adapter.recv(&from, "RelayRequest").await?;
-        role.on_relay_request(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::RelayRequest = s.recv(from, label::RELAY_REQUEST).await?;
+        s.call(role.on_relay_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Responder");
-        let payload = role.relay_forward(&to);
-        adapter
-            .send(&to, "RelayForward", &RELAY_FORWARD_GUARD_1, &payload)
-            .await?;
+        let to = s.single(2)?;
+        let payload = s.call(role.relay_forward(to)).await?;
+        s.send(to, G_RELAY_FORWARD_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Responder");
-        let msg: T::RelayEnvelope = adapter.recv(&from, "RelayResponse").await?;
-        role.on_relay_response(&from, msg);
+        let from = s.single(2)?;
+        let msg: <C::Types as Types>::RelayEnvelope = s.recv(from, label::RELAY_RESPONSE).await?;
+        s.call(role.on_relay_response(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.relay_complete(&to);
-        adapter
-            .send(&to, "RelayComplete", &RELAY_COMPLETE_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.relay_complete(to)).await?;
+        s.send(to, G_RELAY_COMPLETE_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::SealedHandshake = adapter.recv(&from, "SealedHandshake").await?;
-        role.on_sealed_handshake(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::SealedHandshake =
+            s.recv(from, label::SEALED_HANDSHAKE).await?;
+        s.call(role.on_sealed_handshake(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Responder");
-        let payload = role.sealed_handshake(&to);
-        adapter
-            .send(&to, "SealedHandshake", &SEALED_HANDSHAKE_GUARD_5, &payload)
-            .await?;
+        let to = s.single(2)?;
+        let payload = s.call(role.sealed_handshake(to)).await?;
+        s.send(to, G_SEALED_HANDSHAKE_5, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Responder");
-        let msg: T::SealedHandshake = adapter.recv(&from, "SealedHandshakeReply").await?;
-        role.on_sealed_handshake_reply(&from, msg);
+        let from = s.single(2)?;
+        let msg: <C::Types as Types>::SealedHandshake =
+            s.recv(from, label::SEALED_HANDSHAKE_REPLY).await?;
+        s.call(role.on_sealed_handshake_reply(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.sealed_handshake_reply(&to);
-        adapter
-            .send(
-                &to,
-                "SealedHandshakeReply",
-                &SEALED_HANDSHAKE_REPLY_GUARD_7,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.sealed_handshake_reply(to)).await?;
+        s.send(to, G_SEALED_HANDSHAKE_REPLY_7, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: msg::RelayRelease = adapter.recv(&from, "RelayRelease").await?;
-        role.on_relay_release(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::RelayRelease = s.recv(from, label::RELAY_RELEASE).await?;
+        s.call(role.on_relay_release(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Responder");
-        let payload = role.relay_release(&to);
-        adapter
-            .send(&to, "RelayRelease", &RELAY_RELEASE_GUARD_9, &payload)
-            .await?;
+        let to = s.single(2)?;
+        let payload = s.call(role.relay_release(to)).await?;
+        s.send(to, G_RELAY_RELEASE_9, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Responder`, and what it is told.
-pub trait Responder<T: Types>: Send {
+pub trait Responder: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `RelayForward` received from `from` (`Relay`).
-    fn on_relay_forward(&mut self, from: &rt::Peer, msg: T::RelayEnvelope);
+    fn on_relay_forward(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::RelayEnvelope,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RelayResponse` to `to` (`Relay`).
-    fn relay_response(&mut self, to: &rt::Peer) -> T::RelayEnvelope;
+    fn relay_response(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::RelayEnvelope, Self::Error>> + Send;
     /// `SealedHandshake` received from `from` (`Relay`).
-    fn on_sealed_handshake(&mut self, from: &rt::Peer, msg: T::SealedHandshake);
+    fn on_sealed_handshake(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SealedHandshake,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `SealedHandshakeReply` to `to` (`Relay`).
-    fn sealed_handshake_reply(&mut self, to: &rt::Peer) -> T::SealedHandshake;
+    fn sealed_handshake_reply(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SealedHandshake, Self::Error>> + Send;
     /// `RelayRelease` received from `from` (`Relay`).
-    fn on_relay_release(&mut self, from: &rt::Peer, msg: msg::RelayRelease);
+    fn on_relay_release(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::RelayRelease,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Responder`.
-async fn run_responder<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_responder<C: Responder, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Responder<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Relay");
-        let msg: T::RelayEnvelope = adapter.recv(&from, "RelayForward").await?;
-        role.on_relay_forward(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::RelayEnvelope = s.recv(from, label::RELAY_FORWARD).await?;
+        s.call(role.on_relay_forward(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Relay");
-        let payload = role.relay_response(&to);
-        adapter
-            .send(&to, "RelayResponse", &RELAY_RESPONSE_GUARD_2, &payload)
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.relay_response(to)).await?;
+        s.send(to, G_RELAY_RESPONSE_2, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Relay");
-        let msg: T::SealedHandshake = adapter.recv(&from, "SealedHandshake").await?;
-        role.on_sealed_handshake(&from, msg);
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::SealedHandshake =
+            s.recv(from, label::SEALED_HANDSHAKE).await?;
+        s.call(role.on_sealed_handshake(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Relay");
-        let payload = role.sealed_handshake_reply(&to);
-        adapter
-            .send(
-                &to,
-                "SealedHandshakeReply",
-                &SEALED_HANDSHAKE_REPLY_GUARD_6,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.sealed_handshake_reply(to)).await?;
+        s.send(to, G_SEALED_HANDSHAKE_REPLY_6, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Relay");
-        let msg: msg::RelayRelease = adapter.recv(&from, "RelayRelease").await?;
-        role.on_relay_release(&from, msg);
+        let from = s.single(1)?;
+        let msg: msg::RelayRelease = s.recv(from, label::RELAY_RELEASE).await?;
+        s.call(role.on_relay_release(from, msg)).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Initiator`.
-    Initiator(&'a mut (dyn Initiator<T> + 'a)),
-    /// Run as `Relay`.
-    Relay(&'a mut (dyn Relay<T> + 'a)),
-    /// Run as `Responder`.
-    Responder(&'a mut (dyn Responder<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Initiator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Initiator`, with `code` supplying payloads and decisions.
+    pub struct Initiator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Relay`, with `code` supplying payloads and decisions.
+    pub struct Relay<'a, C>(pub &'a mut C);
+
+    /// Runs as `Responder`, with `code` supplying payloads and decisions.
+    pub struct Responder<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Initiator(_) => Role::Initiator,
-            As::Relay(_) => Role::Relay,
-            As::Responder(_) => Role::Responder,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Initiator> Run for As::Initiator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Initiator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_initiator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Initiator(code) => run_initiator(adapter, params, code).await,
-        As::Relay(code) => run_relay(adapter, params, code).await,
-        As::Responder(code) => run_responder(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Relay> Run for As::Relay<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Relay
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_relay(s, params, self.0).await
+    }
+}
+
+impl<C: Responder> Run for As::Responder<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Responder
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_responder(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -479,16 +697,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -496,7 +730,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -509,115 +760,205 @@ pub mod scripted {
         }
     }
 
-    impl super::Initiator<Defaults> for Script {
-        fn relay_request(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayRequest {
-            self.trace.push(format!("!{to}.RelayRequest"));
-            Default::default()
-        }
-        fn on_relay_complete(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayEnvelope) {
-            self.trace.push(format!("?{from}.RelayComplete"));
-        }
-        fn sealed_handshake(&mut self, to: &rt::Peer) -> <Defaults as Types>::SealedHandshake {
-            self.trace.push(format!("!{to}.SealedHandshake"));
-            Default::default()
-        }
-        fn on_sealed_handshake_reply(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::SealedHandshake,
-        ) {
-            self.trace.push(format!("?{from}.SealedHandshakeReply"));
-        }
-        fn relay_release(&mut self, to: &rt::Peer) -> msg::RelayRelease {
-            self.trace.push(format!("!{to}.RelayRelease"));
-            Default::default()
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Relay<Defaults> for Script {
-        fn on_relay_request(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayRequest) {
-            self.trace.push(format!("?{from}.RelayRequest"));
-        }
-        fn relay_forward(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayEnvelope {
-            self.trace.push(format!("!{to}.RelayForward"));
-            Default::default()
-        }
-        fn on_relay_response(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayEnvelope) {
-            self.trace.push(format!("?{from}.RelayResponse"));
-        }
-        fn relay_complete(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayEnvelope {
-            self.trace.push(format!("!{to}.RelayComplete"));
-            Default::default()
-        }
-        fn on_sealed_handshake(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::SealedHandshake,
-        ) {
-            self.trace.push(format!("?{from}.SealedHandshake"));
-        }
-        fn sealed_handshake(&mut self, to: &rt::Peer) -> <Defaults as Types>::SealedHandshake {
-            self.trace.push(format!("!{to}.SealedHandshake"));
-            Default::default()
-        }
-        fn on_sealed_handshake_reply(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::SealedHandshake,
-        ) {
-            self.trace.push(format!("?{from}.SealedHandshakeReply"));
-        }
-        fn sealed_handshake_reply(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::SealedHandshake {
-            self.trace.push(format!("!{to}.SealedHandshakeReply"));
-            Default::default()
-        }
-        fn on_relay_release(&mut self, from: &rt::Peer, _msg: msg::RelayRelease) {
-            self.trace.push(format!("?{from}.RelayRelease"));
-        }
-        fn relay_release(&mut self, to: &rt::Peer) -> msg::RelayRelease {
-            self.trace.push(format!("!{to}.RelayRelease"));
-            Default::default()
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl super::Responder<Defaults> for Script {
-        fn on_relay_forward(&mut self, from: &rt::Peer, _msg: <Defaults as Types>::RelayEnvelope) {
-            self.trace.push(format!("?{from}.RelayForward"));
+        fn role(&self) -> Role {
+            self.0
         }
-        fn relay_response(&mut self, to: &rt::Peer) -> <Defaults as Types>::RelayEnvelope {
-            self.trace.push(format!("!{to}.RelayResponse"));
-            Default::default()
-        }
-        fn on_sealed_handshake(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::SealedHandshake,
-        ) {
-            self.trace.push(format!("?{from}.SealedHandshake"));
-        }
-        fn sealed_handshake_reply(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::SealedHandshake {
-            self.trace.push(format!("!{to}.SealedHandshakeReply"));
-            Default::default()
-        }
-        fn on_relay_release(&mut self, from: &rt::Peer, _msg: msg::RelayRelease) {
-            self.trace.push(format!("?{from}.RelayRelease"));
-        }
-    }
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Initiator => As::Initiator(script),
-                Role::Relay => As::Relay(script),
-                Role::Responder => As::Responder(script),
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Initiator => super::run_initiator(s, params, self.1).await,
+                Role::Relay => super::run_relay(s, params, self.1).await,
+                Role::Responder => super::run_responder(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Initiator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn relay_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RelayRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelayRequest"));
+            Ok(Default::default())
+        }
+        async fn on_relay_complete(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RelayEnvelope,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelayComplete"));
+            Ok(())
+        }
+        async fn sealed_handshake(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SealedHandshake, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SealedHandshake"));
+            Ok(Default::default())
+        }
+        async fn on_sealed_handshake_reply(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SealedHandshakeReply"));
+            Ok(())
+        }
+        async fn relay_release(&mut self, to: rt::Peer) -> Result<msg::RelayRelease, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelayRelease"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Relay for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_relay_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RelayRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelayRequest"));
+            Ok(())
+        }
+        async fn relay_forward(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RelayEnvelope, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelayForward"));
+            Ok(Default::default())
+        }
+        async fn on_relay_response(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RelayEnvelope,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelayResponse"));
+            Ok(())
+        }
+        async fn relay_complete(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RelayEnvelope, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelayComplete"));
+            Ok(Default::default())
+        }
+        async fn on_sealed_handshake(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SealedHandshake"));
+            Ok(())
+        }
+        async fn sealed_handshake(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SealedHandshake, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SealedHandshake"));
+            Ok(Default::default())
+        }
+        async fn on_sealed_handshake_reply(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SealedHandshakeReply"));
+            Ok(())
+        }
+        async fn sealed_handshake_reply(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SealedHandshake, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SealedHandshakeReply"));
+            Ok(Default::default())
+        }
+        async fn on_relay_release(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::RelayRelease,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelayRelease"));
+            Ok(())
+        }
+        async fn relay_release(&mut self, to: rt::Peer) -> Result<msg::RelayRelease, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelayRelease"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Responder for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_relay_forward(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::RelayEnvelope,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelayForward"));
+            Ok(())
+        }
+        async fn relay_response(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::RelayEnvelope, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RelayResponse"));
+            Ok(Default::default())
+        }
+        async fn on_sealed_handshake(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::SealedHandshake,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SealedHandshake"));
+            Ok(())
+        }
+        async fn sealed_handshake_reply(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SealedHandshake, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SealedHandshakeReply"));
+            Ok(Default::default())
+        }
+        async fn on_relay_release(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::RelayRelease,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RelayRelease"));
+            Ok(())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,39 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "RendezvousExchange";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "RendezvousExchange",
+    digest: rt::Digest([
+        0xb9, 0x3e, 0x07, 0xf9, 0x90, 0xf2, 0x09, 0x0b, 0xa8, 0x7f, 0x6e, 0xbc, 0x4e, 0xee, 0x25,
+        0x2a,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Initiator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Responder",
+            family: false,
+        },
+    ],
+    labels: &[
+        "VersionHandshakeRequest",
+        "VersionHandshakeResponse",
+        "RendezvousDescriptor",
+        "DescriptorReply",
+        "HandshakeInit",
+        "HandshakeComplete",
+        "ChannelEstablished",
+    ],
+    capabilities: &["rendezvous:connect", "rendezvous:respond"],
+    facts: &["RendezvousFact::ChannelEstablished"],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +66,36 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Initiator => "Initiator",
-            Role::Responder => "Responder",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        false
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `VersionHandshakeRequest`.
+    pub const VERSION_HANDSHAKE_REQUEST: u16 = 0;
+    /// `VersionHandshakeResponse`.
+    pub const VERSION_HANDSHAKE_RESPONSE: u16 = 1;
+    /// `RendezvousDescriptor`.
+    pub const RENDEZVOUS_DESCRIPTOR: u16 = 2;
+    /// `DescriptorReply`.
+    pub const DESCRIPTOR_REPLY: u16 = 3;
+    /// `HandshakeInit`.
+    pub const HANDSHAKE_INIT: u16 = 4;
+    /// `HandshakeComplete`.
+    pub const HANDSHAKE_COMPLETE: u16 = 5;
+    /// `ChannelEstablished`.
+    pub const CHANNEL_ESTABLISHED: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -106,290 +159,391 @@ pub mod msg {
 /// The branches of each choice.
 pub mod choice {}
 
-/// The guard chain of `VersionHandshakeRequest` (line 31).
-const VERSION_HANDSHAKE_REQUEST_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["rendezvous:connect"],
-    flow_cost: 2,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 7] = [
+    // 0: `VersionHandshakeRequest` (line 31)
+    rt::SendGuard {
+        label: label::VERSION_HANDSHAKE_REQUEST,
+        capabilities: &[0],
+        flow_cost: 2,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `VersionHandshakeResponse` (line 32)
+    rt::SendGuard {
+        label: label::VERSION_HANDSHAKE_RESPONSE,
+        capabilities: &[1],
+        flow_cost: 2,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `RendezvousDescriptor` (line 35)
+    rt::SendGuard {
+        label: label::RENDEZVOUS_DESCRIPTOR,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [1, 0, 0],
+        leak_labels: &[],
+        leakage_budget: Some([1, 0, 0]),
+    },
+    // 3: `DescriptorReply` (line 36)
+    rt::SendGuard {
+        label: label::DESCRIPTOR_REPLY,
+        capabilities: &[],
+        flow_cost: 10,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [1, 0, 0],
+        leak_labels: &[],
+        leakage_budget: Some([1, 0, 0]),
+    },
+    // 4: `HandshakeInit` (line 39)
+    rt::SendGuard {
+        label: label::HANDSHAKE_INIT,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `HandshakeComplete` (line 40)
+    rt::SendGuard {
+        label: label::HANDSHAKE_COMPLETE,
+        capabilities: &[],
+        flow_cost: 20,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `ChannelEstablished` (line 43)
+    rt::SendGuard {
+        label: label::CHANNEL_ESTABLISHED,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: Some("rendezvous.direct.established"),
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `VersionHandshakeResponse` (line 32).
-const VERSION_HANDSHAKE_RESPONSE_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["rendezvous:respond"],
-    flow_cost: 2,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `VersionHandshakeRequest` (line 31).
+const G_VERSION_HANDSHAKE_REQUEST_0: u16 = 0;
 
-/// The guard chain of `RendezvousDescriptor` (line 35).
-const RENDEZVOUS_DESCRIPTOR_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("External"),
-    leakage_budget: Some([1, 0, 0]),
-};
+/// The guard of `VersionHandshakeResponse` (line 32).
+const G_VERSION_HANDSHAKE_RESPONSE_1: u16 = 1;
 
-/// The guard chain of `DescriptorReply` (line 36).
-const DESCRIPTOR_REPLY_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 10,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("External"),
-    leakage_budget: Some([1, 0, 0]),
-};
+/// The guard of `RendezvousDescriptor` (line 35).
+const G_RENDEZVOUS_DESCRIPTOR_2: u16 = 2;
 
-/// The guard chain of `HandshakeInit` (line 39).
-const HANDSHAKE_INIT_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `DescriptorReply` (line 36).
+const G_DESCRIPTOR_REPLY_3: u16 = 3;
 
-/// The guard chain of `HandshakeComplete` (line 40).
-const HANDSHAKE_COMPLETE_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 20,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("neighbor:1"),
-    leakage_budget: None,
-};
+/// The guard of `HandshakeInit` (line 39).
+const G_HANDSHAKE_INIT_4: u16 = 4;
 
-/// The guard chain of `ChannelEstablished` (line 43).
-const CHANNEL_ESTABLISHED_GUARD_6: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: Some("RendezvousFact::ChannelEstablished"),
-    journal_merge: false,
-    audit_log: Some("rendezvous.direct.established"),
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `HandshakeComplete` (line 40).
+const G_HANDSHAKE_COMPLETE_5: u16 = 5;
+
+/// The guard of `ChannelEstablished` (line 43).
+const G_CHANNEL_ESTABLISHED_6: u16 = 6;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
-pub trait Initiator<T: Types>: Send {
+pub trait Initiator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `VersionHandshakeRequest` to `to` (`Responder`).
-    fn version_handshake_request(&mut self, to: &rt::Peer) -> msg::VersionHandshakeRequest;
+    fn version_handshake_request(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::VersionHandshakeRequest, Self::Error>> + Send;
     /// `VersionHandshakeResponse` received from `from` (`Responder`).
-    fn on_version_handshake_response(&mut self, from: &rt::Peer, msg: T::HandshakeOutcome);
+    fn on_version_handshake_response(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::HandshakeOutcome,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `RendezvousDescriptor` to `to` (`Responder`).
-    fn rendezvous_descriptor(&mut self, to: &rt::Peer) -> T::TransportDescriptor;
+    fn rendezvous_descriptor(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::TransportDescriptor, Self::Error>> + Send;
     /// `DescriptorReply` received from `from` (`Responder`).
-    fn on_descriptor_reply(&mut self, from: &rt::Peer, msg: T::TransportDescriptor);
+    fn on_descriptor_reply(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::TransportDescriptor,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `HandshakeInit` to `to` (`Responder`).
-    fn handshake_init(&mut self, to: &rt::Peer) -> T::NoiseHandshake;
+    fn handshake_init(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::NoiseHandshake, Self::Error>> + Send;
     /// `HandshakeComplete` received from `from` (`Responder`).
-    fn on_handshake_complete(&mut self, from: &rt::Peer, msg: T::NoiseHandshake);
+    fn on_handshake_complete(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::NoiseHandshake,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `ChannelEstablished` to `to` (`Responder`).
-    fn channel_established(&mut self, to: &rt::Peer) -> msg::ChannelEstablished;
+    fn channel_established(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::ChannelEstablished, Self::Error>> + Send;
 }
 
 /// Runs role `Initiator`.
-async fn run_initiator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_initiator<C: Initiator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Initiator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = rt::Peer::role("Responder");
-        let payload = role.version_handshake_request(&to);
-        adapter
-            .send(
-                &to,
-                "VersionHandshakeRequest",
-                &VERSION_HANDSHAKE_REQUEST_GUARD_0,
-                &payload,
-            )
+        let to = s.single(1)?;
+        let payload = s.call(role.version_handshake_request(to)).await?;
+        s.send(to, G_VERSION_HANDSHAKE_REQUEST_0, &payload).await?;
+    }
+    {
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::HandshakeOutcome =
+            s.recv(from, label::VERSION_HANDSHAKE_RESPONSE).await?;
+        s.call(role.on_version_handshake_response(from, msg))
             .await?;
     }
     {
-        let from = rt::Peer::role("Responder");
-        let msg: T::HandshakeOutcome = adapter.recv(&from, "VersionHandshakeResponse").await?;
-        role.on_version_handshake_response(&from, msg);
+        let to = s.single(1)?;
+        let payload = s.call(role.rendezvous_descriptor(to)).await?;
+        s.send(to, G_RENDEZVOUS_DESCRIPTOR_2, &payload).await?;
     }
     {
-        let to = rt::Peer::role("Responder");
-        let payload = role.rendezvous_descriptor(&to);
-        adapter
-            .send(
-                &to,
-                "RendezvousDescriptor",
-                &RENDEZVOUS_DESCRIPTOR_GUARD_2,
-                &payload,
-            )
-            .await?;
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::TransportDescriptor =
+            s.recv(from, label::DESCRIPTOR_REPLY).await?;
+        s.call(role.on_descriptor_reply(from, msg)).await?;
     }
     {
-        let from = rt::Peer::role("Responder");
-        let msg: T::TransportDescriptor = adapter.recv(&from, "DescriptorReply").await?;
-        role.on_descriptor_reply(&from, msg);
+        let to = s.single(1)?;
+        let payload = s.call(role.handshake_init(to)).await?;
+        s.send(to, G_HANDSHAKE_INIT_4, &payload).await?;
     }
     {
-        let to = rt::Peer::role("Responder");
-        let payload = role.handshake_init(&to);
-        adapter
-            .send(&to, "HandshakeInit", &HANDSHAKE_INIT_GUARD_4, &payload)
-            .await?;
+        let from = s.single(1)?;
+        let msg: <C::Types as Types>::NoiseHandshake =
+            s.recv(from, label::HANDSHAKE_COMPLETE).await?;
+        s.call(role.on_handshake_complete(from, msg)).await?;
     }
     {
-        let from = rt::Peer::role("Responder");
-        let msg: T::NoiseHandshake = adapter.recv(&from, "HandshakeComplete").await?;
-        role.on_handshake_complete(&from, msg);
-    }
-    {
-        let to = rt::Peer::role("Responder");
-        let payload = role.channel_established(&to);
-        adapter
-            .send(
-                &to,
-                "ChannelEstablished",
-                &CHANNEL_ESTABLISHED_GUARD_6,
-                &payload,
-            )
-            .await?;
+        let to = s.single(1)?;
+        let payload = s.call(role.channel_established(to)).await?;
+        s.send(to, G_CHANNEL_ESTABLISHED_6, &payload).await?;
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Responder`, and what it is told.
-pub trait Responder<T: Types>: Send {
+pub trait Responder: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `VersionHandshakeRequest` received from `from` (`Initiator`).
-    fn on_version_handshake_request(&mut self, from: &rt::Peer, msg: msg::VersionHandshakeRequest);
+    fn on_version_handshake_request(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::VersionHandshakeRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `VersionHandshakeResponse` to `to` (`Initiator`).
-    fn version_handshake_response(&mut self, to: &rt::Peer) -> T::HandshakeOutcome;
+    fn version_handshake_response(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::HandshakeOutcome, Self::Error>> + Send;
     /// `RendezvousDescriptor` received from `from` (`Initiator`).
-    fn on_rendezvous_descriptor(&mut self, from: &rt::Peer, msg: T::TransportDescriptor);
+    fn on_rendezvous_descriptor(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::TransportDescriptor,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `DescriptorReply` to `to` (`Initiator`).
-    fn descriptor_reply(&mut self, to: &rt::Peer) -> T::TransportDescriptor;
+    fn descriptor_reply(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::TransportDescriptor, Self::Error>> + Send;
     /// `HandshakeInit` received from `from` (`Initiator`).
-    fn on_handshake_init(&mut self, from: &rt::Peer, msg: T::NoiseHandshake);
+    fn on_handshake_init(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::NoiseHandshake,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `HandshakeComplete` to `to` (`Initiator`).
-    fn handshake_complete(&mut self, to: &rt::Peer) -> T::NoiseHandshake;
+    fn handshake_complete(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::NoiseHandshake, Self::Error>> + Send;
     /// `ChannelEstablished` received from `from` (`Initiator`).
-    fn on_channel_established(&mut self, from: &rt::Peer, msg: msg::ChannelEstablished);
+    fn on_channel_established(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::ChannelEstablished,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Responder`.
-async fn run_responder<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_responder<C: Responder, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Responder<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Initiator");
+        let from = s.single(0)?;
         let msg: msg::VersionHandshakeRequest =
-            adapter.recv(&from, "VersionHandshakeRequest").await?;
-        role.on_version_handshake_request(&from, msg);
+            s.recv(from, label::VERSION_HANDSHAKE_REQUEST).await?;
+        s.call(role.on_version_handshake_request(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.version_handshake_response(&to);
-        adapter
-            .send(
-                &to,
-                "VersionHandshakeResponse",
-                &VERSION_HANDSHAKE_RESPONSE_GUARD_1,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.version_handshake_response(to)).await?;
+        s.send(to, G_VERSION_HANDSHAKE_RESPONSE_1, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::TransportDescriptor = adapter.recv(&from, "RendezvousDescriptor").await?;
-        role.on_rendezvous_descriptor(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::TransportDescriptor =
+            s.recv(from, label::RENDEZVOUS_DESCRIPTOR).await?;
+        s.call(role.on_rendezvous_descriptor(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.descriptor_reply(&to);
-        adapter
-            .send(&to, "DescriptorReply", &DESCRIPTOR_REPLY_GUARD_3, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.descriptor_reply(to)).await?;
+        s.send(to, G_DESCRIPTOR_REPLY_3, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: T::NoiseHandshake = adapter.recv(&from, "HandshakeInit").await?;
-        role.on_handshake_init(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::NoiseHandshake = s.recv(from, label::HANDSHAKE_INIT).await?;
+        s.call(role.on_handshake_init(from, msg)).await?;
     }
     {
-        let to = rt::Peer::role("Initiator");
-        let payload = role.handshake_complete(&to);
-        adapter
-            .send(
-                &to,
-                "HandshakeComplete",
-                &HANDSHAKE_COMPLETE_GUARD_5,
-                &payload,
-            )
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.handshake_complete(to)).await?;
+        s.send(to, G_HANDSHAKE_COMPLETE_5, &payload).await?;
     }
     {
-        let from = rt::Peer::role("Initiator");
-        let msg: msg::ChannelEstablished = adapter.recv(&from, "ChannelEstablished").await?;
-        role.on_channel_established(&from, msg);
+        let from = s.single(0)?;
+        let msg: msg::ChannelEstablished = s.recv(from, label::CHANNEL_ESTABLISHED).await?;
+        s.call(role.on_channel_established(from, msg)).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Initiator`.
-    Initiator(&'a mut (dyn Initiator<T> + 'a)),
-    /// Run as `Responder`.
-    Responder(&'a mut (dyn Responder<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Initiator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Initiator`, with `code` supplying payloads and decisions.
+    pub struct Initiator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Responder`, with `code` supplying payloads and decisions.
+    pub struct Responder<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Initiator(_) => Role::Initiator,
-            As::Responder(_) => Role::Responder,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Initiator> Run for As::Initiator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Initiator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_initiator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Initiator(code) => run_initiator(adapter, params, code).await,
-        As::Responder(code) => run_responder(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Responder> Run for As::Responder<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Responder
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_responder(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -411,16 +565,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -428,7 +598,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -441,98 +628,154 @@ pub mod scripted {
         }
     }
 
-    impl super::Initiator<Defaults> for Script {
-        fn version_handshake_request(&mut self, to: &rt::Peer) -> msg::VersionHandshakeRequest {
-            self.trace.push(format!("!{to}.VersionHandshakeRequest"));
-            Default::default()
-        }
-        fn on_version_handshake_response(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::HandshakeOutcome,
-        ) {
-            self.trace.push(format!("?{from}.VersionHandshakeResponse"));
-        }
-        fn rendezvous_descriptor(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::TransportDescriptor {
-            self.trace.push(format!("!{to}.RendezvousDescriptor"));
-            Default::default()
-        }
-        fn on_descriptor_reply(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::TransportDescriptor,
-        ) {
-            self.trace.push(format!("?{from}.DescriptorReply"));
-        }
-        fn handshake_init(&mut self, to: &rt::Peer) -> <Defaults as Types>::NoiseHandshake {
-            self.trace.push(format!("!{to}.HandshakeInit"));
-            Default::default()
-        }
-        fn on_handshake_complete(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::NoiseHandshake,
-        ) {
-            self.trace.push(format!("?{from}.HandshakeComplete"));
-        }
-        fn channel_established(&mut self, to: &rt::Peer) -> msg::ChannelEstablished {
-            self.trace.push(format!("!{to}.ChannelEstablished"));
-            Default::default()
-        }
-    }
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
 
-    impl super::Responder<Defaults> for Script {
-        fn on_version_handshake_request(
-            &mut self,
-            from: &rt::Peer,
-            _msg: msg::VersionHandshakeRequest,
-        ) {
-            self.trace.push(format!("?{from}.VersionHandshakeRequest"));
-        }
-        fn version_handshake_response(
-            &mut self,
-            to: &rt::Peer,
-        ) -> <Defaults as Types>::HandshakeOutcome {
-            self.trace.push(format!("!{to}.VersionHandshakeResponse"));
-            Default::default()
-        }
-        fn on_rendezvous_descriptor(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::TransportDescriptor,
-        ) {
-            self.trace.push(format!("?{from}.RendezvousDescriptor"));
-        }
-        fn descriptor_reply(&mut self, to: &rt::Peer) -> <Defaults as Types>::TransportDescriptor {
-            self.trace.push(format!("!{to}.DescriptorReply"));
-            Default::default()
-        }
-        fn on_handshake_init(
-            &mut self,
-            from: &rt::Peer,
-            _msg: <Defaults as Types>::NoiseHandshake,
-        ) {
-            self.trace.push(format!("?{from}.HandshakeInit"));
-        }
-        fn handshake_complete(&mut self, to: &rt::Peer) -> <Defaults as Types>::NoiseHandshake {
-            self.trace.push(format!("!{to}.HandshakeComplete"));
-            Default::default()
-        }
-        fn on_channel_established(&mut self, from: &rt::Peer, _msg: msg::ChannelEstablished) {
-            self.trace.push(format!("?{from}.ChannelEstablished"));
-        }
-    }
+    impl Run for Play<'_> {
+        type Error = ScriptError;
 
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Initiator => As::Initiator(script),
-                Role::Responder => As::Responder(script),
+        fn role(&self) -> Role {
+            self.0
+        }
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Initiator => super::run_initiator(s, params, self.1).await,
+                Role::Responder => super::run_responder(s, params, self.1).await,
             }
+        }
+    }
+
+    impl super::Initiator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn version_handshake_request(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::VersionHandshakeRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.VersionHandshakeRequest"));
+            Ok(Default::default())
+        }
+        async fn on_version_handshake_response(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::HandshakeOutcome,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.VersionHandshakeResponse"));
+            Ok(())
+        }
+        async fn rendezvous_descriptor(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::TransportDescriptor, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.RendezvousDescriptor"));
+            Ok(Default::default())
+        }
+        async fn on_descriptor_reply(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::TransportDescriptor,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.DescriptorReply"));
+            Ok(())
+        }
+        async fn handshake_init(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::NoiseHandshake, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.HandshakeInit"));
+            Ok(Default::default())
+        }
+        async fn on_handshake_complete(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::NoiseHandshake,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.HandshakeComplete"));
+            Ok(())
+        }
+        async fn channel_established(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::ChannelEstablished, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.ChannelEstablished"));
+            Ok(Default::default())
+        }
+    }
+
+    impl super::Responder for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_version_handshake_request(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::VersionHandshakeRequest,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.VersionHandshakeRequest"));
+            Ok(())
+        }
+        async fn version_handshake_response(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::HandshakeOutcome, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.VersionHandshakeResponse"));
+            Ok(Default::default())
+        }
+        async fn on_rendezvous_descriptor(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::TransportDescriptor,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.RendezvousDescriptor"));
+            Ok(())
+        }
+        async fn descriptor_reply(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::TransportDescriptor, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.DescriptorReply"));
+            Ok(Default::default())
+        }
+        async fn on_handshake_init(
+            &mut self,
+            from: rt::Peer,
+            _msg: <Defaults as Types>::NoiseHandshake,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.HandshakeInit"));
+            Ok(())
+        }
+        async fn handshake_complete(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::NoiseHandshake, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.HandshakeComplete"));
+            Ok(Default::default())
+        }
+        async fn on_channel_established(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::ChannelEstablished,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.ChannelEstablished"));
+            Ok(())
         }
     }
 }

@@ -5,8 +5,11 @@
 //! Each role has a trait that your code implements: it supplies the payload of
 //! every message the role sends, picks the branch of every choice the role
 //! makes, decides the loops it decides, and is handed every message the role
-//! receives. [`execute_as`] runs one role over a [`rt::Adapter`]; the
-//! adapter's roster binds the family sizes and peers.
+//! receives. Every method is async and fallible: it may await anything (the
+//! futures are `Send`), and an `Err` stops the session at once, every peer
+//! ending with a `Cancelled` error that names this role and carries the
+//! error's text. [`execute_as`] runs one role, given as `As::<Role>(&mut code)`,
+//! over a session of a [`rt::Node`].
 //!
 //! Payload types from your crate are bound through [`Types`]: implement it
 //! once, naming your own types, without editing this crate.
@@ -14,9 +17,42 @@
 #![warn(missing_docs)]
 
 use choreo_runtime as rt;
+use std::future::Future;
 
-/// The protocol's name, as sessions and errors report it.
-pub const PROTOCOL: &str = "SessionCoordinationChoreography";
+/// The protocol's tables: roles, labels, capabilities, facts and the guard of
+/// every send, as sessions read them.
+pub static PROTOCOL: rt::Protocol = rt::Protocol {
+    name: "SessionCoordinationChoreography",
+    digest: rt::Digest([
+        0xe0, 0x70, 0x18, 0x9c, 0xe4, 0x90, 0xa9, 0x56, 0xc2, 0x61, 0xa9, 0x78, 0x6a, 0x44, 0xd0,
+        0x96,
+    ]),
+    roles: &[
+        rt::RoleDecl {
+            name: "Coordinator",
+            family: false,
+        },
+        rt::RoleDecl {
+            name: "Participants",
+            family: true,
+        },
+    ],
+    labels: &[
+        "SessionInvite",
+        "SessionAccept",
+        "SessionReject",
+        "SessionEstablished",
+        "SessionAborted",
+        "OutcomeAck",
+    ],
+    capabilities: &["session:create", "session:join"],
+    facts: &[
+        "SessionFact::Created",
+        "SessionFact::Established",
+        "SessionFact::Aborted",
+    ],
+    guards: &GUARDS,
+};
 
 /// A role of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,16 +69,34 @@ impl Role {
 
     /// The role's name in the protocol (for a family, the family's name).
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Coordinator => "Coordinator",
-            Role::Participants => "Participants",
-        }
+        PROTOCOL.roles[self.index() as usize].name
     }
 
     /// Whether the role is a family of members.
     pub fn is_family(self) -> bool {
-        matches!(self, Role::Participants)
+        PROTOCOL.roles[self.index() as usize].family
     }
+
+    /// The role's index in [`PROTOCOL`].
+    pub const fn index(self) -> u16 {
+        self as u16
+    }
+}
+
+/// The label ids of the protocol's messages.
+pub mod label {
+    /// `SessionInvite`.
+    pub const SESSION_INVITE: u16 = 0;
+    /// `SessionAccept`.
+    pub const SESSION_ACCEPT: u16 = 1;
+    /// `SessionReject`.
+    pub const SESSION_REJECT: u16 = 2;
+    /// `SessionEstablished`.
+    pub const SESSION_ESTABLISHED: u16 = 3;
+    /// `SessionAborted`.
+    pub const SESSION_ABORTED: u16 = 4;
+    /// `OutcomeAck`.
+    pub const OUTCOME_ACK: u16 = 5;
 }
 
 /// The payload types this protocol names from your crate.
@@ -126,287 +180,395 @@ pub mod choice {
     }
 }
 
-/// The guard chain of `SessionInvite` (line 33).
-const SESSION_INVITE_GUARD_0: rt::SendGuard = rt::SendGuard {
-    capabilities: &["session:create"],
-    flow_cost: 2,
-    journal_fact: Some("SessionFact::Created"),
-    journal_merge: false,
-    audit_log: None,
-    leak: Some("Neighbor"),
-    leakage_budget: None,
-};
+/// The guard chain of every send, by the index generated code names it by.
+const GUARDS: [rt::SendGuard; 6] = [
+    // 0: `SessionInvite` (line 33)
+    rt::SendGuard {
+        label: label::SESSION_INVITE,
+        capabilities: &[0],
+        flow_cost: 2,
+        journal_fact: Some(0),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 1, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 1: `SessionAccept` (line 38)
+    rt::SendGuard {
+        label: label::SESSION_ACCEPT,
+        capabilities: &[1],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 2: `SessionReject` (line 40)
+    rt::SendGuard {
+        label: label::SESSION_REJECT,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 3: `SessionEstablished` (line 45)
+    rt::SendGuard {
+        label: label::SESSION_ESTABLISHED,
+        capabilities: &[],
+        flow_cost: 2,
+        journal_fact: Some(1),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 4: `SessionAborted` (line 47)
+    rt::SendGuard {
+        label: label::SESSION_ABORTED,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: Some(2),
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 5: `OutcomeAck` (line 51)
+    rt::SendGuard {
+        label: label::OUTCOME_ACK,
+        capabilities: &[],
+        flow_cost: 1,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+];
 
-/// The guard chain of `SessionAccept` (line 38).
-const SESSION_ACCEPT_GUARD_1: rt::SendGuard = rt::SendGuard {
-    capabilities: &["session:join"],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SessionInvite` (line 33).
+const G_SESSION_INVITE_0: u16 = 0;
 
-/// The guard chain of `SessionReject` (line 40).
-const SESSION_REJECT_GUARD_2: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SessionAccept` (line 38).
+const G_SESSION_ACCEPT_1: u16 = 1;
 
-/// The guard chain of `SessionEstablished` (line 45).
-const SESSION_ESTABLISHED_GUARD_3: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 2,
-    journal_fact: Some("SessionFact::Established"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SessionReject` (line 40).
+const G_SESSION_REJECT_2: u16 = 2;
 
-/// The guard chain of `SessionAborted` (line 47).
-const SESSION_ABORTED_GUARD_4: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: Some("SessionFact::Aborted"),
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SessionEstablished` (line 45).
+const G_SESSION_ESTABLISHED_3: u16 = 3;
 
-/// The guard chain of `OutcomeAck` (line 51).
-const OUTCOME_ACK_GUARD_5: rt::SendGuard = rt::SendGuard {
-    capabilities: &[],
-    flow_cost: 1,
-    journal_fact: None,
-    journal_merge: false,
-    audit_log: None,
-    leak: None,
-    leakage_budget: None,
-};
+/// The guard of `SessionAborted` (line 47).
+const G_SESSION_ABORTED_4: u16 = 4;
+
+/// The guard of `OutcomeAck` (line 51).
+const G_OUTCOME_ACK_5: u16 = 5;
 
 /// What your code supplies and decides as `Coordinator`, and what it is told.
-pub trait Coordinator<T: Types>: Send {
+pub trait Coordinator: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// The payload of `SessionInvite` to `to` (`Participants[*]`).
-    fn session_invite(&mut self, to: &rt::Peer) -> T::SessionRequest;
+    fn session_invite(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SessionRequest, Self::Error>> + Send;
     /// `SessionAccept` received from `from` (`Participants[*]`).
-    fn on_session_accept(&mut self, from: &rt::Peer, msg: T::SessionResponse);
+    fn on_session_accept(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SessionResponse,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `SessionReject` received from `from` (`Participants[*]`).
-    fn on_session_reject(&mut self, from: &rt::Peer, msg: msg::SessionReject);
+    fn on_session_reject(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::SessionReject,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Which branch `Coordinator` takes: failure, success.
-    fn choose_failure_or_success(&mut self) -> choice::FailureOrSuccess;
+    fn choose_failure_or_success(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::FailureOrSuccess, Self::Error>> + Send;
     /// The payload of `SessionAborted` to `to` (`Participants[*]`).
-    fn session_aborted(&mut self, to: &rt::Peer) -> msg::SessionAborted;
+    fn session_aborted(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::SessionAborted, Self::Error>> + Send;
     /// The payload of `SessionEstablished` to `to` (`Participants[*]`).
-    fn session_established(&mut self, to: &rt::Peer) -> T::SessionHandle;
+    fn session_established(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SessionHandle, Self::Error>> + Send;
     /// `OutcomeAck` received from `from` (`Participants[*]`).
-    fn on_outcome_ack(&mut self, from: &rt::Peer, msg: msg::OutcomeAck);
+    fn on_outcome_ack(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::OutcomeAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs role `Coordinator`.
-async fn run_coordinator<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_coordinator<C: Coordinator, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Coordinator<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let to = adapter.members("Participants")?;
-        let messages: Vec<(rt::Peer, T::SessionRequest)> = to
-            .into_iter()
-            .map(|p| {
-                let m = role.session_invite(&p);
-                (p, m)
-            })
-            .collect();
-        adapter
-            .fan_out("SessionInvite", &SESSION_INVITE_GUARD_0, true, &messages)
-            .await?;
+        let to = s.members(1)?;
+        let mut messages: Vec<(rt::Peer, <C::Types as Types>::SessionRequest)> =
+            Vec::with_capacity(to.count() as usize);
+        for p in to.iter() {
+            let m = s.call(role.session_invite(p)).await?;
+            messages.push((p, m));
+        }
+        s.fan_out(G_SESSION_INVITE_0, true, &messages).await?;
     }
     {
-        let from = adapter.members("Participants")?;
-        for offer in adapter
-            .fan_in_choice(&from, &["SessionAccept", "SessionReject"], false)
+        let from = s.members(1)?;
+        for offer in s
+            .fan_in_choice(from, &[label::SESSION_ACCEPT, label::SESSION_REJECT], false)
             .await?
         {
-            let from = offer.from().clone();
+            let from = offer.from();
             match offer.label() {
-                "SessionAccept" => {
-                    let msg: T::SessionResponse = offer.decode()?;
-                    role.on_session_accept(&from, msg);
+                label::SESSION_ACCEPT => {
+                    let msg: <C::Types as Types>::SessionResponse = offer.decode()?;
+                    s.call(role.on_session_accept(from, msg)).await?;
                 }
-                "SessionReject" => {
+                label::SESSION_REJECT => {
                     let msg: msg::SessionReject = offer.decode()?;
-                    role.on_session_reject(&from, msg);
+                    s.call(role.on_session_reject(from, msg)).await?;
                 }
-                _ => return Err(offer.unexpected()),
+                _ => return Err(offer.unexpected().into()),
             }
         }
     }
-    match role.choose_failure_or_success() {
+    match s.call(role.choose_failure_or_success()).await? {
         choice::FailureOrSuccess::Failure => {
-            let to = adapter.members("Participants")?;
-            let messages: Vec<(rt::Peer, msg::SessionAborted)> = to
-                .into_iter()
-                .map(|p| {
-                    let m = role.session_aborted(&p);
-                    (p, m)
-                })
-                .collect();
-            adapter
-                .fan_out("SessionAborted", &SESSION_ABORTED_GUARD_4, false, &messages)
-                .await?;
+            let to = s.members(1)?;
+            let mut messages: Vec<(rt::Peer, msg::SessionAborted)> =
+                Vec::with_capacity(to.count() as usize);
+            for p in to.iter() {
+                let m = s.call(role.session_aborted(p)).await?;
+                messages.push((p, m));
+            }
+            s.fan_out(G_SESSION_ABORTED_4, false, &messages).await?;
         }
         choice::FailureOrSuccess::Success => {
-            let to = adapter.members("Participants")?;
-            let messages: Vec<(rt::Peer, T::SessionHandle)> = to
-                .into_iter()
-                .map(|p| {
-                    let m = role.session_established(&p);
-                    (p, m)
-                })
-                .collect();
-            adapter
-                .fan_out(
-                    "SessionEstablished",
-                    &SESSION_ESTABLISHED_GUARD_3,
-                    false,
-                    &messages,
-                )
-                .await?;
+            let to = s.members(1)?;
+            let mut messages: Vec<(rt::Peer, <C::Types as Types>::SessionHandle)> =
+                Vec::with_capacity(to.count() as usize);
+            for p in to.iter() {
+                let m = s.call(role.session_established(p)).await?;
+                messages.push((p, m));
+            }
+            s.fan_out(G_SESSION_ESTABLISHED_3, false, &messages).await?;
         }
     }
     {
-        let from = adapter.members("Participants")?;
-        let msgs: Vec<msg::OutcomeAck> = adapter.fan_in(&from, "OutcomeAck", true).await?;
+        let from = s.members(1)?;
+        let msgs: Vec<msg::OutcomeAck> = s.fan_in(from, label::OUTCOME_ACK, true).await?;
         for (peer, msg) in from.iter().zip(msgs) {
-            role.on_outcome_ack(peer, msg);
+            s.call(role.on_outcome_ack(peer, msg)).await?;
         }
     }
     Ok(())
 }
 
 /// What your code supplies and decides as `Participants[*]`, and what it is told.
-pub trait Participants<T: Types>: Send {
+pub trait Participants: Send {
+    /// The payload types of your crate (see [`Types`]).
+    type Types: Types;
+    /// What your code fails with; an `Err` cancels the session, and every peer
+    /// is told the error's text.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
     /// `SessionInvite` received from `from` (`Coordinator`).
-    fn on_session_invite(&mut self, from: &rt::Peer, msg: T::SessionRequest);
+    fn on_session_invite(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SessionRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Which branch `Participants[*]` takes: accept, reject.
-    fn choose_accept_or_reject(&mut self) -> choice::AcceptOrReject;
+    fn choose_accept_or_reject(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::AcceptOrReject, Self::Error>> + Send;
     /// The payload of `SessionAccept` to `to` (`Coordinator`).
-    fn session_accept(&mut self, to: &rt::Peer) -> T::SessionResponse;
+    fn session_accept(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<<Self::Types as Types>::SessionResponse, Self::Error>> + Send;
     /// The payload of `SessionReject` to `to` (`Coordinator`).
-    fn session_reject(&mut self, to: &rt::Peer) -> msg::SessionReject;
+    fn session_reject(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::SessionReject, Self::Error>> + Send;
     /// `SessionAborted` received from `from` (`Coordinator`).
-    fn on_session_aborted(&mut self, from: &rt::Peer, msg: msg::SessionAborted);
+    fn on_session_aborted(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::SessionAborted,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `SessionEstablished` received from `from` (`Coordinator`).
-    fn on_session_established(&mut self, from: &rt::Peer, msg: T::SessionHandle);
+    fn on_session_established(
+        &mut self,
+        from: rt::Peer,
+        msg: <Self::Types as Types>::SessionHandle,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// The payload of `OutcomeAck` to `to` (`Coordinator`).
-    fn outcome_ack(&mut self, to: &rt::Peer) -> msg::OutcomeAck;
+    fn outcome_ack(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::OutcomeAck, Self::Error>> + Send;
 }
 
 /// Runs a member of `Participants`.
-async fn run_participants<T: Types, E: rt::ChoreographicEffects>(
-    adapter: &mut rt::Adapter<E>,
+async fn run_participants<C: Participants, N: rt::Transport>(
+    s: &mut rt::Session<'_, N>,
     _params: &Params,
-    role: &mut (dyn Participants<T> + '_),
-) -> Result<(), rt::Error> {
+    role: &mut C,
+) -> Result<(), rt::RunError<C::Error>> {
     {
-        let from = rt::Peer::role("Coordinator");
-        let msg: T::SessionRequest = adapter.recv(&from, "SessionInvite").await?;
-        role.on_session_invite(&from, msg);
+        let from = s.single(0)?;
+        let msg: <C::Types as Types>::SessionRequest = s.recv(from, label::SESSION_INVITE).await?;
+        s.call(role.on_session_invite(from, msg)).await?;
     }
-    match role.choose_accept_or_reject() {
+    match s.call(role.choose_accept_or_reject()).await? {
         choice::AcceptOrReject::Accept => {
-            let to = rt::Peer::role("Coordinator");
-            let payload = role.session_accept(&to);
-            adapter
-                .send(&to, "SessionAccept", &SESSION_ACCEPT_GUARD_1, &payload)
-                .await?;
+            let to = s.single(0)?;
+            let payload = s.call(role.session_accept(to)).await?;
+            s.send(to, G_SESSION_ACCEPT_1, &payload).await?;
         }
         choice::AcceptOrReject::Reject => {
-            let to = rt::Peer::role("Coordinator");
-            let payload = role.session_reject(&to);
-            adapter
-                .send(&to, "SessionReject", &SESSION_REJECT_GUARD_2, &payload)
-                .await?;
+            let to = s.single(0)?;
+            let payload = s.call(role.session_reject(to)).await?;
+            s.send(to, G_SESSION_REJECT_2, &payload).await?;
         }
     }
     {
-        let from = rt::Peer::role("Coordinator");
-        let offer = adapter
-            .recv_choice(&from, &["SessionAborted", "SessionEstablished"])
+        let from = s.single(0)?;
+        let offer = s
+            .recv_choice(from, &[label::SESSION_ABORTED, label::SESSION_ESTABLISHED])
             .await?;
         match offer.label() {
-            "SessionAborted" => {
+            label::SESSION_ABORTED => {
                 let msg: msg::SessionAborted = offer.decode()?;
-                role.on_session_aborted(&from, msg);
+                s.call(role.on_session_aborted(from, msg)).await?;
             }
-            "SessionEstablished" => {
-                let msg: T::SessionHandle = offer.decode()?;
-                role.on_session_established(&from, msg);
+            label::SESSION_ESTABLISHED => {
+                let msg: <C::Types as Types>::SessionHandle = offer.decode()?;
+                s.call(role.on_session_established(from, msg)).await?;
             }
-            _ => return Err(offer.unexpected()),
+            _ => return Err(offer.unexpected().into()),
         }
     }
     {
-        let to = rt::Peer::role("Coordinator");
-        let payload = role.outcome_ack(&to);
-        adapter
-            .send(&to, "OutcomeAck", &OUTCOME_ACK_GUARD_5, &payload)
-            .await?;
+        let to = s.single(0)?;
+        let payload = s.call(role.outcome_ack(to)).await?;
+        s.send(to, G_OUTCOME_ACK_5, &payload).await?;
     }
     Ok(())
 }
 
-/// The role to run, with the code that supplies its payloads and decisions.
-pub enum As<'a, T: Types> {
-    /// Run as `Coordinator`.
-    Coordinator(&'a mut (dyn Coordinator<T> + 'a)),
-    /// Run as `Participants[*]`.
-    Participants(&'a mut (dyn Participants<T> + 'a)),
+/// The role to run, with the code that supplies its payloads and decisions:
+/// `As::Coordinator(&mut code)`.
+#[allow(non_snake_case)]
+pub mod As {
+
+    /// Runs as `Coordinator`, with `code` supplying payloads and decisions.
+    pub struct Coordinator<'a, C>(pub &'a mut C);
+
+    /// Runs as `Participants[*]`, with `code` supplying payloads and decisions.
+    pub struct Participants<'a, C>(pub &'a mut C);
 }
 
-impl<T: Types> As<'_, T> {
+/// A role ready to run: one of the types of [`As`].
+pub trait Run: Send {
+    /// What the role's code fails with.
+    type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+
     /// The role this runs.
-    pub fn role(&self) -> Role {
-        match self {
-            As::Coordinator(_) => Role::Coordinator,
-            As::Participants(_) => Role::Participants,
-        }
+    fn role(&self) -> Role;
+
+    /// Runs the role's part of one session.
+    fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> impl Future<Output = Result<(), rt::RunError<Self::Error>>> + Send;
+}
+
+impl<C: Coordinator> Run for As::Coordinator<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Coordinator
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_coordinator(s, params, self.0).await
     }
 }
 
-/// Runs `role` over `adapter` from start to end as one session, and returns
-/// the session's metrics. The adapter's roster binds the family sizes and
-/// peers; `params` binds the symbolic `loop repeat` counts.
-pub async fn execute_as<T: Types, E: rt::ChoreographicEffects>(
-    role: As<'_, T>,
-    adapter: &mut rt::Adapter<E>,
-    params: &Params,
-) -> Result<rt::SessionMetrics, rt::Error> {
-    adapter.start()?;
-    let run = match role {
-        As::Coordinator(code) => run_coordinator(adapter, params, code).await,
-        As::Participants(code) => run_participants(adapter, params, code).await,
-    };
-    let metrics = adapter.finish();
-    run?;
-    metrics
+impl<C: Participants> Run for As::Participants<'_, C> {
+    type Error = C::Error;
+
+    fn role(&self) -> Role {
+        Role::Participants
+    }
+
+    async fn run<N: rt::Transport>(
+        self,
+        s: &mut rt::Session<'_, N>,
+        params: &Params,
+    ) -> Result<(), rt::RunError<C::Error>> {
+        run_participants(s, params, self.0).await
+    }
+}
+
+/// Runs `role` over `session` from start to end and returns the session's
+/// metrics. The session's roster binds the family sizes and where each peer
+/// runs; `params` binds the symbolic `loop repeat` counts. When anything
+/// fails (the role's code, a guard, a receive, a peer), every other peer is
+/// told at once and the error is returned.
+#[track_caller]
+pub fn execute_as<'s, R: Run + 's, N: rt::Transport>(
+    role: R,
+    mut session: rt::Session<'s, N>,
+    params: &'s Params,
+) -> impl Future<Output = Result<rt::SessionMetrics, rt::RunError<R::Error>>> + Send + 's {
+    let site = std::panic::Location::caller();
+    async move {
+        session.enter(site);
+        let outcome = role.run(&mut session, params).await;
+        session.complete(outcome)
+    }
 }
 
 /// A scripted implementation of every role (feature `scripted`), for tests
-/// and simulations: default payloads, decisions taken from a script, and a
-/// trace of the protocol's messages each role sent and received.
+/// and simulations: default payloads, decisions taken from a script, a trace
+/// of the protocol's messages each role sent and received, and a failure on
+/// demand.
 #[cfg(feature = "scripted")]
 pub mod scripted {
     #[allow(unused_imports)]
-    use super::{choice, msg, rt, As, Params, Role, Types};
+    use super::{choice, msg, rt, Params, Role, Run, Types};
     use std::collections::VecDeque;
 
     /// Payload types for scripts: every user type of the protocol is `u64`.
@@ -428,16 +590,32 @@ pub mod scripted {
         Params {}
     }
 
+    /// The failure a script was told to produce.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ScriptError(pub String);
+
+    impl std::fmt::Display for ScriptError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for ScriptError {}
+
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
-    /// when they run out, the first branch and no further round), and records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol.
+    /// when they run out, the first branch and no further round), records
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
+    /// fails at its `fail_at`-th call (counting from 0) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
         pub decisions: VecDeque<String>,
         /// The messages sent and received so far.
         pub trace: Vec<String>,
+        /// Fail at this call of the role's code.
+        pub fail_at: Option<usize>,
+        calls: usize,
     }
 
     impl Script {
@@ -445,7 +623,24 @@ pub mod scripted {
         pub fn new<S: Into<String>>(decisions: impl IntoIterator<Item = S>) -> Self {
             Script {
                 decisions: decisions.into_iter().map(Into::into).collect(),
-                trace: Vec::new(),
+                ..Script::default()
+            }
+        }
+
+        /// Plays `role`, as [`super::execute_as`] takes it.
+        pub fn play(&mut self, role: Role) -> Play<'_> {
+            Play(role, self)
+        }
+
+        /// Counts a call of the role's code; fails at the `fail_at`-th.
+        fn step(&mut self) -> Result<(), ScriptError> {
+            let call = self.calls;
+            self.calls += 1;
+            match self.fail_at {
+                Some(n) if n == call => {
+                    Err(ScriptError(format!("scripted failure at call {call}")))
+                }
+                _ => Ok(()),
             }
         }
 
@@ -458,85 +653,150 @@ pub mod scripted {
         }
     }
 
-    impl super::Coordinator<Defaults> for Script {
-        fn session_invite(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionRequest {
-            self.trace.push(format!("!{to}.SessionInvite"));
-            Default::default()
+    /// A script playing one role.
+    pub struct Play<'a>(Role, &'a mut Script);
+
+    impl Run for Play<'_> {
+        type Error = ScriptError;
+
+        fn role(&self) -> Role {
+            self.0
         }
-        fn on_session_accept(
+
+        async fn run<N: rt::Transport>(
+            self,
+            s: &mut rt::Session<'_, N>,
+            params: &Params,
+        ) -> Result<(), rt::RunError<ScriptError>> {
+            match self.0 {
+                Role::Coordinator => super::run_coordinator(s, params, self.1).await,
+                Role::Participants => super::run_participants(s, params, self.1).await,
+            }
+        }
+    }
+
+    impl super::Coordinator for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn session_invite(
             &mut self,
-            from: &rt::Peer,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SessionRequest, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SessionInvite"));
+            Ok(Default::default())
+        }
+        async fn on_session_accept(
+            &mut self,
+            from: rt::Peer,
             _msg: <Defaults as Types>::SessionResponse,
-        ) {
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.SessionAccept"));
+            Ok(())
         }
-        fn on_session_reject(&mut self, from: &rt::Peer, _msg: msg::SessionReject) {
+        async fn on_session_reject(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::SessionReject,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.SessionReject"));
+            Ok(())
         }
-        fn choose_failure_or_success(&mut self) -> choice::FailureOrSuccess {
-            match self.decide(&["failure", "success"]) {
+        async fn choose_failure_or_success(
+            &mut self,
+        ) -> Result<choice::FailureOrSuccess, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["failure", "success"]) {
                 1 => choice::FailureOrSuccess::Success,
                 _ => choice::FailureOrSuccess::Failure,
-            }
+            })
         }
-        fn session_aborted(&mut self, to: &rt::Peer) -> msg::SessionAborted {
+        async fn session_aborted(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::SessionAborted, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.SessionAborted"));
-            Default::default()
+            Ok(Default::default())
         }
-        fn session_established(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionHandle {
+        async fn session_established(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SessionHandle, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.SessionEstablished"));
-            Default::default()
+            Ok(Default::default())
         }
-        fn on_outcome_ack(&mut self, from: &rt::Peer, _msg: msg::OutcomeAck) {
+        async fn on_outcome_ack(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::OutcomeAck,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.OutcomeAck"));
+            Ok(())
         }
     }
 
-    impl super::Participants<Defaults> for Script {
-        fn on_session_invite(
+    impl super::Participants for Script {
+        type Types = Defaults;
+        type Error = ScriptError;
+        async fn on_session_invite(
             &mut self,
-            from: &rt::Peer,
+            from: rt::Peer,
             _msg: <Defaults as Types>::SessionRequest,
-        ) {
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.SessionInvite"));
+            Ok(())
         }
-        fn choose_accept_or_reject(&mut self) -> choice::AcceptOrReject {
-            match self.decide(&["accept", "reject"]) {
+        async fn choose_accept_or_reject(&mut self) -> Result<choice::AcceptOrReject, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["accept", "reject"]) {
                 1 => choice::AcceptOrReject::Reject,
                 _ => choice::AcceptOrReject::Accept,
-            }
+            })
         }
-        fn session_accept(&mut self, to: &rt::Peer) -> <Defaults as Types>::SessionResponse {
-            self.trace.push(format!("!{to}.SessionAccept"));
-            Default::default()
-        }
-        fn session_reject(&mut self, to: &rt::Peer) -> msg::SessionReject {
-            self.trace.push(format!("!{to}.SessionReject"));
-            Default::default()
-        }
-        fn on_session_aborted(&mut self, from: &rt::Peer, _msg: msg::SessionAborted) {
-            self.trace.push(format!("?{from}.SessionAborted"));
-        }
-        fn on_session_established(
+        async fn session_accept(
             &mut self,
-            from: &rt::Peer,
+            to: rt::Peer,
+        ) -> Result<<Defaults as Types>::SessionResponse, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SessionAccept"));
+            Ok(Default::default())
+        }
+        async fn session_reject(
+            &mut self,
+            to: rt::Peer,
+        ) -> Result<msg::SessionReject, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.SessionReject"));
+            Ok(Default::default())
+        }
+        async fn on_session_aborted(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::SessionAborted,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.SessionAborted"));
+            Ok(())
+        }
+        async fn on_session_established(
+            &mut self,
+            from: rt::Peer,
             _msg: <Defaults as Types>::SessionHandle,
-        ) {
+        ) -> Result<(), ScriptError> {
+            self.step()?;
             self.trace.push(format!("?{from}.SessionEstablished"));
+            Ok(())
         }
-        fn outcome_ack(&mut self, to: &rt::Peer) -> msg::OutcomeAck {
+        async fn outcome_ack(&mut self, to: rt::Peer) -> Result<msg::OutcomeAck, ScriptError> {
+            self.step()?;
             self.trace.push(format!("!{to}.OutcomeAck"));
-            Default::default()
-        }
-    }
-
-    impl<'a> As<'a, Defaults> {
-        /// `role` played by `script`.
-        pub fn scripted(role: Role, script: &'a mut Script) -> Self {
-            match role {
-                Role::Coordinator => As::Coordinator(script),
-                Role::Participants => As::Participants(script),
-            }
+            Ok(Default::default())
         }
     }
 }

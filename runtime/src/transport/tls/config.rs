@@ -117,8 +117,10 @@ pub enum ConfigProblem {
     /// (the message carries line and column).
     #[error("{0}")]
     Syntax(String),
-    /// A node name is empty, too long, or has characters outside `A-Z a-z 0-9 . _ -`.
-    #[error("invalid node name {0:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ -")]
+    /// A node name is empty, too long, or has characters outside
+    /// `A-Z a-z 0-9 . _ - [ ]` (brackets for the roster's default names such
+    /// as `Guardian[0]`).
+    #[error("invalid node name {0:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ - [ ]")]
     InvalidName(String),
     /// Two peers have the same name.
     #[error("peer {0:?} is listed twice")]
@@ -474,7 +476,7 @@ fn check_name(name: &str) -> Result<(), ConfigProblem> {
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'[' | b']'));
     if ok {
         Ok(())
     } else {

@@ -1,0 +1,354 @@
+//! Sending: encode, check the whole guard chain, reserve the transport, record
+//! the journal facts, then charge and send each frame.
+//!
+//! The order is what makes charge-before-send hold: nothing is charged,
+//! journaled or audited before every check passed and the transport has a
+//! place for the frame; a fact that cannot be recorded stops its send; and a
+//! fan-out whose k-th reservation fails sends (and records) exactly the first
+//! k - 1 frames.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::sync::mpsc::OwnedPermit;
+
+use super::Session;
+use crate::error::{Error, ErrorKind};
+use crate::guard::context::AuditEntry;
+use crate::guard::journal::{Fact, NewFact};
+use crate::guard::leakage::LeakRecord;
+use crate::guard::{self};
+use crate::protocol::SendGuard;
+use crate::roster::Peer;
+use crate::transport::{SendPermit, Transport};
+use crate::wire::{self, Kind};
+
+/// At most this many journal facts travel in one frame.
+const MAX_SHIPPED: usize = 256;
+
+/// A place for one frame: on the transport, or in a session on this node.
+enum Permit<P> {
+    Remote(P),
+    Local(OwnedPermit<Bytes>),
+    /// Through this node's router (the local session is not there yet).
+    Routed,
+}
+
+impl<T: Transport> Session<'_, T> {
+    /// The dense index of `peer`, or an error naming it.
+    pub(crate) fn index_of(&self, peer: Peer) -> Result<usize, Error> {
+        self.layout().index_of(&peer).ok_or_else(|| {
+            Error::new(
+                self.protocol().name,
+                Some(self.me()),
+                Some(peer),
+                ErrorKind::UnknownPeer,
+            )
+        })
+    }
+
+    fn guard(&self, id: u16) -> Result<&'static SendGuard, Error> {
+        let protocol = self.protocol();
+        protocol.guards.get(usize::from(id)).ok_or_else(|| {
+            let reason = format!("{} has no send guard {id}", protocol.name);
+            self.error(None, ErrorKind::Roster(reason))
+        })
+    }
+
+    /// Sends `payload` to `to` through the guard chain of guard `guard` of
+    /// the protocol's table.
+    pub async fn send<M: Serialize + ?Sized>(
+        &mut self,
+        to: Peer,
+        guard: u16,
+        payload: &M,
+    ) -> Result<(), Error> {
+        let p = self.index_of(to)?;
+        self.dispatch(guard, false, &[(p, payload)]).await
+    }
+
+    /// Sends each `(peer, payload)` of `messages` through guard `guard`: all
+    /// reserved at once if `parallel`, else one after another in order.
+    ///
+    /// Every send is checked before any is applied. In order, the first
+    /// transport failure stops the fan-out; in parallel, every send that got
+    /// a place is made and the first failure in order is returned.
+    pub async fn fan_out<M: Serialize>(
+        &mut self,
+        guard: u16,
+        parallel: bool,
+        messages: &[(Peer, M)],
+    ) -> Result<(), Error> {
+        let mut targets = Vec::with_capacity(messages.len());
+        for (peer, payload) in messages {
+            targets.push((self.index_of(*peer)?, payload));
+        }
+        self.dispatch(guard, parallel, &targets).await
+    }
+
+    /// Sends `payload` to every other peer of the session, in order, through
+    /// guard `guard` (the seed's `broadcast`; the guard chain applies to each).
+    pub async fn broadcast<M: Serialize + ?Sized>(
+        &mut self,
+        guard: u16,
+        payload: &M,
+    ) -> Result<(), Error> {
+        let others = self.others();
+        let encode = |out: &mut BytesMut, _: usize| wire::encode_into(out, payload);
+        self.dispatch_with(guard, false, &others, encode).await
+    }
+
+    /// Every peer but this side, in order.
+    pub(crate) fn others(&self) -> Vec<usize> {
+        let me = self.slot.me;
+        (0..self.layout().len()).filter(|p| *p != me).collect()
+    }
+
+    async fn dispatch<M: Serialize + ?Sized>(
+        &mut self,
+        guard_id: u16,
+        parallel: bool,
+        targets: &[(usize, &M)],
+    ) -> Result<(), Error> {
+        let peers: Vec<usize> = targets.iter().map(|(p, _)| *p).collect();
+        let encode = |out: &mut BytesMut, i: usize| wire::encode_into(out, targets[i].1);
+        self.dispatch_with(guard_id, parallel, &peers, encode).await
+    }
+
+    /// Sends a frame to each of `peers` through guard `guard_id`, the body of
+    /// the `i`-th written by `encode(out, i)`.
+    pub(crate) async fn dispatch_with(
+        &mut self,
+        guard_id: u16,
+        parallel: bool,
+        peers: &[usize],
+        encode: impl Fn(&mut BytesMut, usize) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        self.live()?;
+        let guard = self.guard(guard_id)?;
+        let result = self.dispatch_encoded(guard, parallel, peers, encode).await;
+        self.scratch.clear();
+        result
+    }
+
+    async fn dispatch_encoded(
+        &mut self,
+        guard: &'static SendGuard,
+        parallel: bool,
+        peers: &[usize],
+        encode: impl Fn(&mut BytesMut, usize) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        let label = self.protocol().label(guard.label);
+        let lengths = self.encode_all(guard, peers, encode)?;
+        let layout = self.slot.layout.clone();
+        guard::check(
+            self.protocol(),
+            guard,
+            &self.held,
+            &self.budgets,
+            &mut self.pending,
+            |p| layout.entries[p].peer,
+            peers,
+        )
+        .map_err(|refusal| {
+            let peer = match (&refusal, peers) {
+                (guard::Refusal::FlowBudget { peer, .. }, _) => self.layout().index_of(peer),
+                (_, [one]) => Some(*one),
+                _ => None,
+            };
+            self.error(peer, ErrorKind::Refused(refusal))
+        })?;
+        let (permits, failure) = self.reserve_all(peers, parallel).await;
+        let sent = &peers[..permits.len()];
+        if let Some(fact) = guard.journal_fact {
+            self.record_facts(fact, label, sent).await?;
+        }
+        for ((&p, permit), len) in sent.iter().zip(permits).zip(lengths) {
+            let mut frame = self.scratch.split_to(len);
+            if guard.journal_merge {
+                self.ship_facts(p, &mut frame);
+            }
+            self.apply(guard, label, p, frame.len());
+            self.hand_over(permit, frame.freeze());
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Encodes one frame per target into the scratch buffer, back to back;
+    /// returns their lengths.
+    fn encode_all(
+        &mut self,
+        guard: &SendGuard,
+        peers: &[usize],
+        encode: impl Fn(&mut BytesMut, usize) -> Result<(), String>,
+    ) -> Result<Vec<usize>, Error> {
+        let label = self.protocol().label(guard.label);
+        let max = self.node.inner().transport.max_frame();
+        let mut lengths = Vec::with_capacity(peers.len());
+        for (i, &p) in peers.iter().enumerate() {
+            let start = self.scratch.len();
+            self.scratch.reserve(wire::HEADER + 64);
+            self.scratch.put_bytes(0, wire::HEADER);
+            encode(&mut self.scratch, i)
+                .map_err(|reason| self.error(None, ErrorKind::Encode { label, reason }))?;
+            let len = self.scratch.len() - start;
+            if len > max {
+                let kind = ErrorKind::FrameTooLarge { size: len, max };
+                return Err(self.error(Some(p), kind));
+            }
+            let layout = &self.slot.layout;
+            let header = wire::Header {
+                kind: Kind::Message,
+                session: self.slot.session,
+                digest: layout.protocol.digest,
+                from: layout.entries[self.slot.me].addr,
+                to: layout.entries[p].addr,
+                label: guard.label,
+                facts: guard.journal_merge,
+                body_len: (len - wire::HEADER) as u32,
+            };
+            wire::write_header(&mut self.scratch[start..start + wire::HEADER], &header);
+            lengths.push(len);
+        }
+        Ok(lengths)
+    }
+
+    /// Reserves a place for a frame to each of `peers`; stops at the first
+    /// failure (in order) and returns the places got before it.
+    async fn reserve_all(
+        &self,
+        peers: &[usize],
+        parallel: bool,
+    ) -> (Vec<Permit<T::Permit>>, Option<Error>) {
+        let mut permits = Vec::with_capacity(peers.len());
+        if parallel && peers.len() > 1 {
+            let reserved = join_all(peers.iter().map(|&p| self.reserve(p))).await;
+            for result in reserved {
+                match result {
+                    Ok(permit) => permits.push(permit),
+                    Err(e) => return (permits, Some(e)),
+                }
+            }
+        } else {
+            for &p in peers {
+                match self.reserve(p).await {
+                    Ok(permit) => permits.push(permit),
+                    Err(e) => return (permits, Some(e)),
+                }
+            }
+        }
+        (permits, None)
+    }
+
+    async fn reserve(&self, p: usize) -> Result<Permit<T::Permit>, Error> {
+        let entry = &self.layout().entries[p];
+        let route = self.route(p);
+        let inner = self.node.inner();
+        if entry.node == *self.node.id() {
+            let Some(inbox) = inner.router.inbox_for(self.node.id(), route) else {
+                return Ok(Permit::Routed);
+            };
+            return Ok(match self.guarded(inbox.reserve_owned()).await? {
+                Ok(permit) => Permit::Local(permit),
+                Err(_) => Permit::Routed,
+            });
+        }
+        match self
+            .guarded(inner.transport.reserve(&entry.node, route))
+            .await?
+        {
+            Ok(permit) => Ok(Permit::Remote(permit)),
+            Err(e) => Err(self.error(Some(p), ErrorKind::Send(e))),
+        }
+    }
+
+    /// Records the guard's fact once per peer the frames go to, as one group.
+    async fn record_facts(&self, fact: u16, label: &str, peers: &[usize]) -> Result<(), Error> {
+        if peers.is_empty() {
+            return Ok(());
+        }
+        let kind = self
+            .protocol()
+            .facts
+            .get(usize::from(fact))
+            .copied()
+            .unwrap_or("?");
+        let facts = peers
+            .iter()
+            .map(|&p| {
+                let to = self.layout().entries[p].peer.to_string();
+                NewFact {
+                    session: self.slot.session,
+                    kind: kind.to_owned(),
+                    body: postcard::to_stdvec(&(label, to)).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let journal = self.node.journal();
+        match self.guarded(journal.append(facts)).await? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.error(peers.first().copied(), ErrorKind::Journal(e))),
+        }
+    }
+
+    /// Appends to `frame` this node's facts that peer `p` has not been sent,
+    /// as many as fit in a frame.
+    fn ship_facts(&mut self, p: usize, frame: &mut BytesMut) {
+        let journal = self.node.journal();
+        let max = self.node.inner().transport.max_frame();
+        let mut facts: Vec<Fact> = journal.since(journal.origin(), self.shipped[p], MAX_SHIPPED);
+        let mut encoded = BytesMut::new();
+        loop {
+            encoded.clear();
+            if wire::encode_into(&mut encoded, &facts).is_ok() && frame.len() + encoded.len() <= max
+            {
+                break;
+            }
+            if facts.is_empty() {
+                encoded.clear();
+                let _ = wire::encode_into(&mut encoded, &facts);
+                break;
+            }
+            facts.truncate(facts.len() / 2);
+        }
+        if let Some(last) = facts.last() {
+            self.shipped[p] = last.seq;
+        }
+        frame.extend_from_slice(&encoded);
+    }
+
+    /// Charges, audits and records the leakage of one send to `p`.
+    fn apply(&mut self, guard: &SendGuard, label: &'static str, p: usize, bytes: usize) {
+        let peer = self.slot.layout.entries[p].peer;
+        if guard.flow_cost > 0 {
+            self.budgets[p] = self.budgets[p].saturating_sub(guard.flow_cost);
+            self.charged[p] = true;
+        }
+        if let Some(entry) = guard.audit_log {
+            self.ctx.audit(AuditEntry { entry, peer, label });
+        }
+        if guard.leaks() {
+            let record = LeakRecord {
+                peer,
+                label,
+                amounts: guard.leak,
+            };
+            self.ctx.ledger.record(record, guard.leak_labels);
+        }
+        self.metrics.messages_sent += 1;
+        self.metrics.bytes_sent += bytes as u64;
+    }
+
+    fn hand_over(&self, permit: Permit<T::Permit>, frame: Bytes) {
+        match permit {
+            Permit::Remote(permit) => permit.send(frame),
+            Permit::Local(permit) => {
+                permit.send(frame);
+            }
+            Permit::Routed => self.node.inner().router.deliver_now(self.node.id(), frame),
+        }
+    }
+}
