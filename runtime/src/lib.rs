@@ -95,9 +95,9 @@ pub use roster::{Peer, Roster};
 pub use router::{NodeStats, Router};
 pub use session::{Members, Offer, Session};
 pub use transport::memory::{MemoryNetwork, MemoryTransport};
-pub use transport::{Inbound, NodeId, SessionId, Transport, TransportError};
 #[cfg(feature = "tls")]
 pub use transport::tls::{LinkEvent, NodeConfig, TlsError, TlsTransport};
+pub use transport::{Inbound, NodeId, SessionId, Transport, TransportError};
 
 /// serde, re-exported so that generated crates need no dependency but this one.
 pub use serde;

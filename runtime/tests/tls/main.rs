@@ -10,3 +10,4 @@ mod harness;
 mod process;
 mod proxy;
 mod refusals;
+mod session;
