@@ -35,6 +35,9 @@ const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 const STREAM_FRAMES: u64 = 100_000;
 const STREAM_SIZE: usize = 1024;
 
+/// Set once the figures are printed: links then go down as the nodes stop.
+static FINISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 const ROUTE: Route = Route {
     session: SessionId([0; 16]),
     to: 0,
@@ -90,7 +93,9 @@ impl Inbound for Bench {
     }
 
     fn link_down(&self, node: &NodeId, reason: &str) {
-        eprintln!("link to {node} down during the bench: {reason}");
+        if !FINISHED.load(Ordering::SeqCst) {
+            eprintln!("link to {node} down during the bench: {reason}");
+        }
     }
 }
 
@@ -215,6 +220,7 @@ async fn run() {
         mb(2 * STREAM_FRAMES, both),
         mb(2 * STREAM_FRAMES, raw_both)
     );
+    FINISHED.store(true, Ordering::SeqCst);
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -257,7 +263,9 @@ impl RawPair {
             let mut server = Framed::new(tls, WireCodec::new(1 << 20));
             // Echo until told to count `n` frames (and, both ways, send `n` too).
             loop {
+                // Orders first: the client sends one before its stream's first frame.
                 tokio::select! {
+                    biased;
                     order = orders.recv() => {
                         let Some((n, both)) = order else { return };
                         let payload = Bytes::from(vec![0xa5; STREAM_SIZE]);
