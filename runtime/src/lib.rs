@@ -104,6 +104,8 @@ pub use roster::{Peer, Roster};
 pub use router::{NodeStats, Router};
 pub use session::{Members, Offer, Session};
 pub use transport::memory::{MemoryNetwork, MemoryTransport};
+#[cfg(feature = "tls")]
+pub use transport::tls::{LinkEvent, NodeConfig, TlsError, TlsTransport};
 pub use transport::{Inbound, NodeId, SessionId, Transport, TransportError};
 
 /// serde, re-exported so that generated crates need no dependency but this one.

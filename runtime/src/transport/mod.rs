@@ -3,5 +3,7 @@
 
 pub mod contract;
 pub mod memory;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use contract::{Inbound, NodeId, Route, SendPermit, SessionId, Transport, TransportError};
