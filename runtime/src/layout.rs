@@ -98,11 +98,13 @@ impl Layout {
     }
 
     /// The number of parties.
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// The dense index of the peer a frame names.
+    #[inline]
     pub fn index(&self, addr: Addr) -> Option<usize> {
         let r = usize::from(addr.role);
         match (self.sizes.get(r)?, addr.member) {
@@ -113,6 +115,7 @@ impl Layout {
     }
 
     /// The dense index of `peer`.
+    #[inline]
     pub fn index_of(&self, peer: &Peer) -> Option<usize> {
         let r = match peer
             .role_hint()
@@ -132,6 +135,7 @@ impl Layout {
     }
 
     /// The single peer of role `r`.
+    #[inline]
     pub fn single(&self, r: usize) -> Option<usize> {
         matches!(self.sizes.get(r), Some(None)).then(|| self.offsets[r])
     }

@@ -19,6 +19,7 @@ pub struct LatencyStats {
 
 impl LatencyStats {
     /// Adds one duration.
+    #[inline]
     pub fn record(&mut self, sample: Duration) {
         self.min = if self.count == 0 {
             sample

@@ -104,6 +104,7 @@ impl SendGuard {
     }
 
     /// Whether the send leaks anything.
+    #[inline]
     pub fn leaks(&self) -> bool {
         self.leak != [0; 3] || !self.leak_labels.is_empty()
     }
@@ -116,6 +117,7 @@ impl SendGuard {
 
 impl Protocol {
     /// The index of the role called `name`.
+    #[inline]
     pub fn role_index(&self, name: &str) -> Option<usize> {
         // Generated code passes the table's own strings: compare addresses first.
         self.roles
@@ -125,6 +127,7 @@ impl Protocol {
     }
 
     /// The name of label `id` (`?` for an id outside the table).
+    #[inline]
     pub fn label(&self, id: u16) -> &'static str {
         self.labels.get(usize::from(id)).copied().unwrap_or("?")
     }

@@ -43,16 +43,19 @@ impl Peer {
     }
 
     /// The role or family name.
+    #[inline]
     pub fn name(&self) -> &'static str {
         self.name
     }
 
     /// The member index, for a family member.
+    #[inline]
     pub fn index(&self) -> Option<u32> {
         self.member
     }
 
     /// The role's index in its protocol, when this peer came from a session.
+    #[inline]
     pub(crate) fn role_hint(&self) -> Option<usize> {
         (self.role != u16::MAX).then_some(usize::from(self.role))
     }

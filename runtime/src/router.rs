@@ -54,6 +54,7 @@ impl Control {
     }
 
     /// The failure that ended the session, if one did.
+    #[inline]
     pub fn failure(&self) -> Option<&Failure> {
         self.failure.get()
     }
@@ -65,6 +66,7 @@ impl Control {
     }
 
     /// Whether peer `p`'s node has gone, and why.
+    #[inline]
     pub fn gone(&self, p: usize) -> Option<String> {
         if !self.gone.get(p)?.load(Ordering::Acquire) {
             return None;
@@ -119,6 +121,7 @@ struct Table {
 }
 
 /// Whether `frame` carries protocol digest `digest` (where a frame's header puts it).
+#[inline]
 pub(crate) fn carries(frame: &[u8], digest: &Digest) -> bool {
     wire::header(frame).is_ok_and(|h| h.digest == *digest)
 }
@@ -204,6 +207,7 @@ impl Router {
     }
 
     /// Whether the node is still on its network (an in-memory node that left is not).
+    #[inline]
     pub fn attached(&self) -> bool {
         self.attached.load(Ordering::Acquire)
     }

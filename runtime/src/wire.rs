@@ -88,14 +88,17 @@ impl std::fmt::Display for Malformed {
     }
 }
 
+#[inline]
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
 
+#[inline]
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+#[inline]
 fn addr_at(b: &[u8], at: usize) -> Addr {
     let member = u32_at(b, at + 2);
     Addr {
@@ -105,6 +108,7 @@ fn addr_at(b: &[u8], at: usize) -> Addr {
 }
 
 /// Reads the fixed header of `frame` and checks the declared body fits.
+#[inline]
 pub(crate) fn header(frame: &[u8]) -> Result<Header, Malformed> {
     if frame.len() < HEADER {
         return Err(Malformed::Short(frame.len()));
@@ -156,6 +160,7 @@ pub(crate) fn facts(frame: &[u8], h: &Header) -> Result<Vec<Fact>, String> {
 }
 
 /// Writes the header of a frame into the first [`HEADER`] bytes of `out`.
+#[inline]
 pub(crate) fn write_header(out: &mut [u8], h: &Header) {
     out[0] = VERSION;
     out[1] = match h.kind {

@@ -21,6 +21,7 @@ pub(crate) enum Expected {
 
 impl Expected {
     /// Whether `label` is one of them.
+    #[inline]
     pub fn accepts(self, label: u16) -> bool {
         match self {
             Expected::One(one) => one == label,

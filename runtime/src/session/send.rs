@@ -69,7 +69,27 @@ impl<T: Transport> Session<'_, T> {
         payload: &M,
     ) -> Result<(), Error> {
         let p = self.index_of(to)?;
-        self.dispatch(guard, false, &[(p, payload)]).await
+        self.live()?;
+        let guard = self.guard(guard)?;
+        let result = self.send_one(guard, p, payload).await;
+        self.scratch.clear();
+        result
+    }
+
+    /// One frame to one peer: the steps of [`Session::dispatch_encoded`]
+    /// without the fan-out's bookkeeping.
+    async fn send_one<M: Serialize + ?Sized>(
+        &mut self,
+        guard: &'static SendGuard,
+        p: usize,
+        payload: &M,
+    ) -> Result<(), Error> {
+        let len = self.encode_frame(guard, p, |out| wire::encode_into(out, payload))?;
+        self.check(guard, &[p])?;
+        let permit = self.reserve(p).await?;
+        self.record_facts(guard, &[p]).await?;
+        self.finish_send(guard, p, len, permit);
+        Ok(())
     }
 
     /// Sends each `(peer, payload)` of `messages` through guard `guard`: all
@@ -143,8 +163,25 @@ impl<T: Transport> Session<'_, T> {
         peers: &[usize],
         encode: impl Fn(&mut BytesMut, usize) -> Result<(), String>,
     ) -> Result<(), Error> {
-        let label = self.protocol().label(guard.label);
-        let lengths = self.encode_all(guard, peers, encode)?;
+        let mut lengths: Batch<usize> = Batch::with_capacity(peers.len());
+        for (i, &p) in peers.iter().enumerate() {
+            lengths.push(self.encode_frame(guard, p, |out| encode(out, i))?);
+        }
+        self.check(guard, peers)?;
+        let (permits, failure) = self.reserve_all(peers, parallel).await;
+        let sent = &peers[..permits.len()];
+        self.record_facts(guard, sent).await?;
+        for ((&p, permit), len) in sent.iter().zip(permits).zip(lengths) {
+            self.finish_send(guard, p, len, permit);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs every check of the guard chain for a send to each of `peers`.
+    fn check(&mut self, guard: &SendGuard, peers: &[usize]) -> Result<(), Error> {
         let entries = &self.slot.layout.entries;
         guard::check(
             self.slot.layout.protocol,
@@ -162,63 +199,56 @@ impl<T: Transport> Session<'_, T> {
                 _ => None,
             };
             self.error(peer, ErrorKind::Refused(refusal))
-        })?;
-        let (permits, failure) = self.reserve_all(peers, parallel).await;
-        let sent = &peers[..permits.len()];
-        if let Some(fact) = guard.journal_fact {
-            self.record_facts(fact, label, sent).await?;
-        }
-        for ((&p, permit), len) in sent.iter().zip(permits).zip(lengths) {
-            let mut frame = self.scratch.split_to(len);
-            if guard.journal_merge {
-                self.ship_facts(p, &mut frame);
-            }
-            self.apply(guard, label, p, frame.len());
-            self.hand_over(permit, frame.freeze());
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        })
     }
 
-    /// Encodes one frame per target into the scratch buffer, back to back;
-    /// returns their lengths.
-    fn encode_all(
+    /// Takes the next encoded frame (of `len` bytes) off the scratch buffer,
+    /// ships facts if the guard says so, applies the send's effects and hands
+    /// the frame to its place.
+    fn finish_send(&mut self, guard: &SendGuard, p: usize, len: usize, permit: Permit<T::Permit>) {
+        let mut frame = self.scratch.split_to(len);
+        if guard.journal_merge {
+            self.ship_facts(p, &mut frame);
+        }
+        let label = self.slot.layout.protocol.label(guard.label);
+        self.apply(guard, label, p, frame.len());
+        self.hand_over(permit, frame.freeze());
+    }
+
+    /// Appends one frame to `p` to the scratch buffer, its body written by
+    /// `encode`; returns its length. Nothing is recorded anywhere.
+    fn encode_frame(
         &mut self,
         guard: &SendGuard,
-        peers: &[usize],
-        encode: impl Fn(&mut BytesMut, usize) -> Result<(), String>,
-    ) -> Result<Batch<usize>, Error> {
-        let label = self.protocol().label(guard.label);
+        p: usize,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), String>,
+    ) -> Result<usize, Error> {
         let max = self.node.inner().transport.max_frame();
-        let mut lengths = Batch::with_capacity(peers.len());
-        for (i, &p) in peers.iter().enumerate() {
-            let start = self.scratch.len();
-            self.scratch.reserve(wire::HEADER + 64);
-            self.scratch.put_bytes(0, wire::HEADER);
-            encode(&mut self.scratch, i)
-                .map_err(|reason| self.error(None, ErrorKind::Encode { label, reason }))?;
-            let len = self.scratch.len() - start;
-            if len > max {
-                let kind = ErrorKind::FrameTooLarge { size: len, max };
-                return Err(self.error(Some(p), kind));
-            }
-            let layout = &self.slot.layout;
-            let header = wire::Header {
-                kind: Kind::Message,
-                session: self.slot.session,
-                digest: layout.protocol.digest,
-                from: layout.entries[self.slot.me].addr,
-                to: layout.entries[p].addr,
-                label: guard.label,
-                facts: guard.journal_merge,
-                body_len: (len - wire::HEADER) as u32,
-            };
-            wire::write_header(&mut self.scratch[start..start + wire::HEADER], &header);
-            lengths.push(len);
+        let start = self.scratch.len();
+        self.scratch.reserve(wire::HEADER + 64);
+        self.scratch.put_bytes(0, wire::HEADER);
+        if let Err(reason) = encode(&mut self.scratch) {
+            let label = self.slot.layout.protocol.label(guard.label);
+            return Err(self.error(None, ErrorKind::Encode { label, reason }));
         }
-        Ok(lengths)
+        let len = self.scratch.len() - start;
+        if len > max {
+            let kind = ErrorKind::FrameTooLarge { size: len, max };
+            return Err(self.error(Some(p), kind));
+        }
+        let layout = &self.slot.layout;
+        let header = wire::Header {
+            kind: Kind::Message,
+            session: self.slot.session,
+            digest: layout.protocol.digest,
+            from: layout.entries[self.slot.me].addr,
+            to: layout.entries[p].addr,
+            label: guard.label,
+            facts: guard.journal_merge,
+            body_len: (len - wire::HEADER) as u32,
+        };
+        wire::write_header(&mut self.scratch[start..start + wire::HEADER], &header);
+        Ok(len)
     }
 
     /// Reserves a place for a frame to each of `peers`; stops at the first
@@ -267,11 +297,16 @@ impl<T: Transport> Session<'_, T> {
         }
     }
 
-    /// Records the guard's fact once per peer the frames go to, as one group.
-    async fn record_facts(&self, fact: u16, label: &str, peers: &[usize]) -> Result<(), Error> {
+    /// Records the guard's fact (if it has one) once per peer the frames go
+    /// to, as one group.
+    async fn record_facts(&self, guard: &SendGuard, peers: &[usize]) -> Result<(), Error> {
+        let Some(fact) = guard.journal_fact else {
+            return Ok(());
+        };
         if peers.is_empty() {
             return Ok(());
         }
+        let label = self.slot.layout.protocol.label(guard.label);
         let kind = self
             .protocol()
             .facts

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::{self, OwnedPermit};
+use tokio::sync::mpsc;
 
 use crate::error::{Error, ErrorKind};
 use crate::node::{Node, NodeOptions};
@@ -113,21 +113,32 @@ pub struct MemoryTransport {
     max_frame: usize,
 }
 
-/// A place reserved in a session's inbox, or a frame to route on arrival.
+/// Where a link's frames go: straight into the receiving session's inbox.
+///
+/// Each inbox has exactly one producer, the session of the sending peer (a
+/// session sends its frames to a peer one at a time, and the router writes
+/// into an inbox only the first frame of a session it opens for a listener,
+/// before that session's sender has found the inbox). So room seen in it
+/// stays there until that producer uses it: reserving a place is waiting for
+/// room, and sending through the place cannot find it full.
+#[derive(Debug)]
+pub struct Target {
+    inbox: mpsc::Sender<Bytes>,
+    /// The protocol digest of the receiving session.
+    digest: Digest,
+    /// The receiving node's router, for frames it must refuse.
+    router: Arc<Router>,
+    /// This node.
+    from: NodeId,
+}
+
+/// A place reserved for one frame on a [`MemoryLink`].
 #[derive(Debug)]
 pub enum MemoryPermit {
-    /// Straight into the receiving session's inbox.
-    Inbox {
-        /// The reserved place.
-        permit: OwnedPermit<Bytes>,
-        /// The protocol digest of the receiving session.
-        digest: Digest,
-        /// The receiving node's router, for frames it must refuse.
-        router: Arc<Router>,
-        /// This node.
-        from: NodeId,
-    },
-    /// Through the receiving node's router (a session it does not run yet).
+    /// Straight into the receiving session's inbox, which has room.
+    Inbox(Arc<Target>),
+    /// Through the receiving node's router (a session it does not run yet,
+    /// or no longer).
     Route {
         /// The receiving node's router.
         router: Arc<Router>,
@@ -139,17 +150,13 @@ pub enum MemoryPermit {
 impl SendPermit for MemoryPermit {
     fn send(self, frame: Bytes) {
         match self {
-            MemoryPermit::Inbox {
-                permit,
-                digest,
-                router,
-                from,
-            } => {
-                if frame.len() > router.max_frame() || !carries(&frame, &digest) {
-                    drop(permit);
-                    router.deliver_now(&from, frame);
-                } else {
-                    permit.send(frame);
+            MemoryPermit::Inbox(target) => {
+                let t = &*target;
+                if frame.len() > t.router.max_frame() || !carries(&frame, &t.digest) {
+                    t.router.deliver_now(&t.from, frame);
+                } else if let Err(refused) = t.inbox.try_send(frame) {
+                    // Closed: the session ended there; its router counts the frame.
+                    t.router.deliver_now(&t.from, refused.into_inner());
                 }
             }
             MemoryPermit::Route { router, from } => router.deliver_now(&from, frame),
@@ -164,7 +171,7 @@ pub struct MemoryLink {
     to: NodeId,
     route: Route,
     router: Option<Arc<Router>>,
-    inbox: OnceLock<(mpsc::Sender<Bytes>, Digest)>,
+    target: OnceLock<Arc<Target>>,
 }
 
 impl MemoryTransport {
@@ -193,39 +200,46 @@ impl Transport for MemoryTransport {
             to: to.clone(),
             route,
             router: self.network.router(to),
-            inbox: OnceLock::new(),
+            target: OnceLock::new(),
         }
     }
 
     async fn reserve(&self, link: &MemoryLink) -> Result<MemoryPermit, TransportError> {
-        let router = match &link.router {
-            Some(router) if router.attached() => router.clone(),
+        let target = match link.target.get() {
+            Some(target) if target.router.attached() => target,
             Some(_) => return Err(Self::unreachable(&link.to)),
-            None => self
-                .network
-                .router(&link.to)
-                .ok_or_else(|| Self::unreachable(&link.to))?,
+            None => {
+                let router = match &link.router {
+                    Some(router) if router.attached() => router.clone(),
+                    Some(_) => return Err(Self::unreachable(&link.to)),
+                    None => self
+                        .network
+                        .router(&link.to)
+                        .ok_or_else(|| Self::unreachable(&link.to))?,
+                };
+                let Some((inbox, digest)) = router.inbox_for(&self.local, link.route) else {
+                    let from = self.local.clone();
+                    return Ok(MemoryPermit::Route { router, from });
+                };
+                let from = self.local.clone();
+                let target = Target {
+                    inbox,
+                    digest,
+                    router,
+                    from,
+                };
+                link.target.get_or_init(|| Arc::new(target))
+            }
         };
-        let from = self.local.clone();
-        let found = match link.inbox.get() {
-            Some(found) => Some(found),
-            None => router
-                .inbox_for(&self.local, link.route)
-                .map(|found| link.inbox.get_or_init(|| found)),
-        };
-        let Some((inbox, digest)) = found else {
-            return Ok(MemoryPermit::Route { router, from });
-        };
-        match inbox.clone().reserve_owned().await {
-            Ok(permit) => Ok(MemoryPermit::Inbox {
-                permit,
-                digest: *digest,
-                router,
-                from,
-            }),
-            // The session ended there meanwhile: its router counts the frame.
-            Err(_) => Ok(MemoryPermit::Route { router, from }),
+        if target.inbox.capacity() == 0 {
+            // Wait for room; as the only producer, the room is still there
+            // when the frame is sent.
+            if target.inbox.reserve().await.is_err() {
+                let (router, from) = (target.router.clone(), self.local.clone());
+                return Ok(MemoryPermit::Route { router, from });
+            }
         }
+        Ok(MemoryPermit::Inbox(target.clone()))
     }
 
     fn send_now(&self, link: &MemoryLink, frame: Bytes) -> Result<(), TransportError> {
