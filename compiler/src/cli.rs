@@ -141,15 +141,22 @@ enum Command {
         error_format: ErrorFormat,
     },
     /// Write the audit and wiring tables: per protocol, Wired or Spec-only (computed
-    /// from the call sites of generated runners in the code), with the inventory,
-    /// priorities, wiring plan, decision sources and an annotation summary.
+    /// from the call sites of generated runners in the code and from the evidence
+    /// of sessions the runtime recorded), with the inventory, priorities, wiring
+    /// plan, decision sources, call sites and evidence, and an annotation summary.
     ///
     /// Reads `protocols/` and `protocols/manifest.yaml` under --root and writes
     /// `generated/docs/choreography_runtime_audit.md` there (only if it changed).
+    /// Without --evidence every protocol is Spec-only ("no evidence");
+    /// `cargo xtask codegen` records evidence and passes it.
     Audit {
         /// The workspace root.
         #[arg(long, default_value = ".")]
         root: PathBuf,
+        /// A directory of evidence files (`CHOREO_EVIDENCE=DIR` while the entry
+        /// points' tests ran).
+        #[arg(long, value_name = "DIR")]
+        evidence: Option<PathBuf>,
         /// Write nothing; exit 1 if the audit document is stale or missing.
         #[arg(long)]
         check: bool,
@@ -300,7 +307,11 @@ pub fn run() -> i32 {
             check,
             error_format,
         ),
-        Command::Audit { root, check } => audit(&root, check),
+        Command::Audit {
+            root,
+            evidence,
+            check,
+        } => audit(&root, evidence.as_deref(), check),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Breaking {
             against,
@@ -566,19 +577,31 @@ fn write_files(dir: &Path, files: &[(String, String)], check: bool, fix: &str) -
     OK
 }
 
-fn audit(root: &Path, check: bool) -> i32 {
-    match choreoc::audit::audit(root) {
+fn audit(root: &Path, evidence: Option<&Path>, check: bool) -> i32 {
+    match choreoc::audit::audit(root, evidence) {
         Ok((_, text)) => {
+            let current = std::fs::read_to_string(root.join(choreoc::audit::OUTPUT)).ok();
+            // Only line numbers and session counts differ: up to date.
+            let same = current.as_deref().is_some_and(|c| {
+                choreoc::audit::normalized(c) == choreoc::audit::normalized(&text)
+            });
+            if check && same {
+                return OK;
+            }
             let files = [(choreoc::audit::OUTPUT.to_string(), text)];
             write_files(root, &files, check, "choreoc audit")
         }
-        Err(failure) => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            for d in &failure.diagnostics {
-                eprint!("{}", render_human(d, &failure.file, color));
+        Err(failure) => match *failure {
+            choreoc::audit::Failure::Invalid { file, diagnostics } => {
+                let color =
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                for d in &diagnostics {
+                    eprint!("{}", render_human(d, &file, color));
+                }
+                PROBLEMS
             }
-            PROBLEMS
-        }
+            choreoc::audit::Failure::Io(e) => usage_error(e),
+        },
     }
 }
 
