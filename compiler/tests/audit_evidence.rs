@@ -259,11 +259,11 @@ fn the_honest_fixture_is_wired_and_the_document_shows_sites_and_evidence() {
     let text = assert_wired(GUARDIAN, &[], "app/src/lib.rs", GUARDIAN_CALL);
     assert!(text.contains("| Wired | 1 | Ceremony |"), "{text}");
     assert!(
-        text.contains("| Ceremony | Guardian | `app/src/lib.rs:15` | `app::run_guardian` | 2 sessions completed: `ceremony_commits` (2) |"),
+        text.contains("| Ceremony | Guardian | `app/src/lib.rs:15` | `app::run_guardian` | 2 completed: `ceremony_commits` (2) |"),
         "{text}"
     );
     assert!(text.contains(
-        "| Ceremony | Initiator | `app/src/lib.rs:9` | `app::run_initiator` | 1 session completed"
+        "| Ceremony | Initiator | `app/src/lib.rs:9` | `app::run_initiator` | 1 completed: `ceremony_commits` (1) |"
     ));
 }
 
@@ -636,6 +636,23 @@ fn a_moved_line_changes_the_document_but_not_its_normalized_form() {
         choreoc::audit::normalized(&before),
         choreoc::audit::normalized(&after)
     );
+    // So do other session counts and tests.
+    let guardian = ws.at("app/src/lib.rs", GUARDIAN_CALL, 0);
+    let initiator = ws.at("app/src/lib.rs", INITIATOR_CALL, 0);
+    let mut records = honest_records(&initiator, &guardian);
+    records.push(Record {
+        test: Some("another_test".into()),
+        ..records[1].clone()
+    });
+    let (_, more) = ws.audit(Some(&ws.evidence(&records)));
+    assert!(
+        more.contains("3 completed: `another_test` (1), `ceremony_commits` (2)"),
+        "{more}"
+    );
+    assert_eq!(
+        choreoc::audit::normalized(&before),
+        choreoc::audit::normalized(&more)
+    );
     // Renaming the function is a change.
     ws.write(
         "app/src/lib.rs",
@@ -670,4 +687,21 @@ fn the_manifest_entry_point_must_exist_and_hold_a_counted_call_site() {
         let (row, _) = ws.audit(Some(&ev));
         assert_eq!(row.status, Status::SpecOnly(vec![reason.into()]));
     }
+}
+
+#[test]
+fn code_of_a_package_outside_the_workspace_is_spec_only() {
+    let ws = Ws::new(GUARDIAN, &[]);
+    ws.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"generated/crates/*\"]\n",
+    );
+    let ev = ws.full_evidence(&ws.at("app/src/lib.rs", GUARDIAN_CALL, 0));
+    let (row, _) = ws.audit(Some(&ev));
+    let why = reasons(&row);
+    assert!(why.contains("role Initiator: no call site"), "{why}");
+    assert!(
+        why.ends_with("entry point `app/src/lib.rs` is in no package of the workspace"),
+        "{why}"
+    );
 }

@@ -51,10 +51,16 @@ pub fn collect(root: &Path) -> Result<Option<PathBuf>, String> {
     }
     wanted.sort();
     if !outside.is_empty() {
+        let mut dirs: Vec<&str> = outside
+            .iter()
+            .map(|e| e.split('/').next().unwrap_or(e))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
         eprintln!(
-            "audit: {} entry point(s) are in no workspace package, so no test runs them: {}",
+            "audit: {} entry point(s), under {}, are in no package of the workspace: no test runs them",
             outside.len(),
-            outside.join(", ")
+            dirs.iter().map(|d| format!("{d}/")).collect::<Vec<_>>().join(", ")
         );
     }
     if wanted.is_empty() {

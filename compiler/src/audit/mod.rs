@@ -152,6 +152,7 @@ pub fn audit(root: &Path, evidence: Option<&Path>) -> Result<(Vec<Row>, String),
             }),
             entry_point: &entry.entry_point,
             root,
+            packages: &analysis.packages,
         };
         let (roles, reasons) = wiring::evaluate(&inputs);
         let status = if reasons.is_empty() {

@@ -50,6 +50,8 @@ pub struct Inputs<'a> {
     pub entry_point: &'a str,
     /// The workspace root (entry points of records may be absolute).
     pub root: &'a Path,
+    /// The directories of the workspace's packages, relative to the root.
+    pub packages: &'a [String],
 }
 
 /// The evidence per role and the reasons the protocol is not Wired (none: Wired).
@@ -157,8 +159,17 @@ pub fn evaluate(i: &Inputs<'_>) -> (Vec<RoleEvidence>, Vec<String>) {
             }
         }
     }
+    let in_package = i
+        .packages
+        .iter()
+        .any(|p| p.is_empty() || Path::new(i.entry_point).starts_with(p));
     if !i.root.join(i.entry_point).is_file() {
         reasons.push(format!("entry point `{}` does not exist", i.entry_point));
+    } else if !in_package {
+        reasons.push(format!(
+            "entry point `{}` is in no package of the workspace",
+            i.entry_point
+        ));
     } else if !roles
         .iter()
         .flat_map(|r| &r.sites)

@@ -55,6 +55,8 @@ pub struct Analysis {
     pub sites: Vec<Site>,
     /// Files of module trees that could not be read or parsed, with why.
     pub unparsed: Vec<String>,
+    /// The directories of the packages read, relative to the root.
+    pub packages: Vec<String>,
 }
 
 /// Analyses the workspace at `root` for calls of the `generated` crates.
@@ -62,6 +64,8 @@ pub fn analyse(root: &Path, generated: &[Generated]) -> Result<Analysis, String>
     let mut out = Analysis::default();
     let mut found: BTreeMap<(String, usize, usize, String), Site> = BTreeMap::new();
     for pkg in cargo::packages(root)? {
+        let rel = pkg.dir.strip_prefix(root).unwrap_or(&pkg.dir);
+        out.packages.push(rel.to_string_lossy().replace('\\', "/"));
         if generated
             .iter()
             .any(|g| cargo::normalize(&g.dir) == pkg.dir)
@@ -104,10 +108,7 @@ pub fn analyse(root: &Path, generated: &[Generated]) -> Result<Analysis, String>
                     self_ty: r.self_type(id),
                 };
                 let calls = calls::of_body(&r, &ctx, &f.body, &gen_names);
-                let off = match &f.off {
-                    Some(tree_verdict) => Some(verdict_text(tree_verdict)),
-                    None => None,
-                };
+                let off = f.off.as_ref().map(verdict_text);
                 edges.push(if off.is_none() {
                     calls.edges
                 } else {

@@ -284,29 +284,25 @@ impl Loader<'_> {
                 }
             }
             syn::Item::Impl(i) => self.implementation(i, m, place, off),
-            syn::Item::Use(u) => {
-                if binds {
-                    let public = is_pub(&u.vis);
-                    let scope = &mut self.krate.mods[m].scope;
-                    use_tree(
-                        &u.tree,
-                        u.leading_colon.is_some(),
-                        Vec::new(),
-                        public,
-                        scope,
-                    );
-                }
+            syn::Item::Use(u) if binds => {
+                let public = is_pub(&u.vis);
+                let scope = &mut self.krate.mods[m].scope;
+                use_tree(
+                    &u.tree,
+                    u.leading_colon.is_some(),
+                    Vec::new(),
+                    public,
+                    scope,
+                );
             }
-            syn::Item::ExternCrate(e) => {
-                if binds {
-                    let target = e.ident.to_string();
-                    let name = e
-                        .rename
-                        .as_ref()
-                        .map_or(target.clone(), |(_, r)| r.to_string());
-                    let b = Binding::Extern((target != "self").then_some(target));
-                    bind(&mut self.krate.mods[m].scope, name, b);
-                }
+            syn::Item::ExternCrate(e) if binds => {
+                let target = e.ident.to_string();
+                let name = e
+                    .rename
+                    .as_ref()
+                    .map_or(target.clone(), |(_, r)| r.to_string());
+                let b = Binding::Extern((target != "self").then_some(target));
+                bind(&mut self.krate.mods[m].scope, name, b);
             }
             syn::Item::Macro(mac) => {
                 let why = off.map(|v| match v {
