@@ -8,7 +8,7 @@ use super::tree::{Binding, Crate, Kind, Scope, UsePath};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How deep `use` bindings are followed (they may form cycles).
-const DEPTH: usize = 16;
+const DEPTH: usize = 10;
 
 /// What a path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
