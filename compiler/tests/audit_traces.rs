@@ -3,6 +3,11 @@
 //! cargo test --release -p choreo-e2e`, one record per distinct peer and
 //! trace, in `tests/evidence/e2e_completed.jsonl`) is a path of its
 //! protocol, and traces edited to leave the protocol are not.
+//!
+//! When a protocol changes, record the file again:
+//! `CHOREO_EVIDENCE=$PWD/target/e2e-evidence cargo test --release -p choreo-e2e`,
+//! then `E2E_EVIDENCE=$PWD/target/e2e-evidence cargo test --release -p choreoc
+//! --test audit_traces -- --ignored` rewrites it from that directory.
 
 use choreoc::audit::evidence::Record;
 use choreoc::audit::trace::accepts;
@@ -138,4 +143,32 @@ fn a_trace_that_stops_early_or_goes_on_is_rejected_with_where() {
     let mut gap = initiator(&[0, 1, 2]);
     gap.remove(4);
     assert!(accepts(p, proj, "Initiator", &gap).is_err());
+}
+
+#[test]
+#[ignore = "rewrites tests/evidence/e2e_completed.jsonl from $E2E_EVIDENCE"]
+fn record_the_e2e_evidence_again() {
+    let dir = std::env::var_os("E2E_EVIDENCE").expect("E2E_EVIDENCE names a directory");
+    let mut all = choreoc::audit::evidence::read(Path::new(&dir)).expect("evidence");
+    all.retain(|r| r.completed());
+    all.sort_by(|a, b| (&a.protocol, &a.peer, &a.trace).cmp(&(&b.protocol, &b.peer, &b.trace)));
+    all.dedup_by(|a, b| (&a.protocol, &a.peer, &a.trace) == (&b.protocol, &b.peer, &b.trace));
+    let text: String = all
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "protocol": r.protocol,
+                "digest": r.digest,
+                "peer": r.peer,
+                "outcome": r.outcome,
+                "entry": r.entry,
+                "test": r.test,
+                "trace": r.trace,
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evidence/e2e_completed.jsonl");
+    std::fs::write(out, text).expect("write");
 }
