@@ -1,8 +1,10 @@
-//! `choreoc audit`: manifest errors at their location, status computed from
-//! call sites (drift flips a protocol to Spec-only with the reason), and
-//! `--check` on a stale document.
+//! `choreoc audit` on the project's own protocols and services: manifest
+//! and evidence errors at their location, every role of the 14 protocols
+//! has a counted call site in `services/`, nothing is Wired without
+//! evidence, and `--check` on a stale document. (How status is computed,
+//! case by case, is tested on small workspaces in tests/audit_evidence.rs.)
 
-use choreoc::audit::{audit, Status, MANIFEST, OUTPUT};
+use choreoc::audit::{audit, Failure, Status, MANIFEST, OUTPUT};
 use choreoc::diag::Code;
 use std::path::{Path, PathBuf};
 
@@ -41,9 +43,12 @@ fn manifest_error(edit: impl Fn(String) -> String) -> (Code, usize, usize, Strin
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).expect("manifest");
     std::fs::write(&path, edit(text)).expect("write");
-    let failure = audit(&dir).expect_err("the manifest is wrong");
-    let d = &failure.diagnostics[0];
-    let at = failure.file.line_col(d.primary.span.start);
+    let failure = audit(&dir, None).expect_err("the manifest is wrong");
+    let Failure::Invalid { file, diagnostics } = *failure else {
+        panic!("a diagnostic");
+    };
+    let d = &diagnostics[0];
+    let at = file.line_col(d.primary.span.start);
     (d.code, at.line, at.column, d.message.clone())
 }
 
@@ -55,71 +60,59 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 #[test]
-fn the_workspace_audit_reports_all_14_protocols_wired() {
-    let (rows, text) = audit(&workspace()).unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
+fn without_evidence_all_14_protocols_are_spec_only() {
+    let (rows, text) = audit(&workspace(), None).unwrap_or_else(|f| panic!("{f:?}"));
     assert_eq!(rows.len(), 14);
-    let spec_only: Vec<_> = rows
-        .iter()
-        .filter(|r| r.status != Status::Wired)
-        .map(|r| (&r.name, &r.status))
-        .collect();
-    assert!(spec_only.is_empty(), "{spec_only:?}");
-    assert!(text.contains("| Wired | 14 |"), "{text}");
-    assert!(text.contains("| Spec-only | 0 | — |"));
-}
-
-#[test]
-fn removing_a_call_site_flips_the_protocol_to_spec_only_with_the_reason() {
-    let dir = copy();
-    let (rows, _) = audit(&dir).unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
-    let ceremony = rows
-        .iter()
-        .find(|r| r.name == "GuardianCeremony")
-        .expect("row");
-    assert_eq!(ceremony.status, Status::Wired);
-    // Remove every call site of the Guardian role from the sources.
-    for site in &ceremony.sites["Guardian"] {
-        let path = dir.join(&site.file);
-        let text = std::fs::read_to_string(&path).expect("source");
-        let edited = text.replace(
-            "choreo_guardian_ceremony::As::Guardian(",
-            "choreo_guardian_ceremony::As::Guardian /* removed */(",
-        );
-        std::fs::write(&path, edited).expect("write");
+    for r in &rows {
+        let Status::SpecOnly(reasons) = &r.status else {
+            panic!("{} is Wired without evidence", r.name);
+        };
+        assert!(reasons.contains(&"no evidence".to_string()), "{reasons:?}");
     }
-    let (rows, text) = audit(&dir).unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
-    let ceremony = rows
-        .iter()
-        .find(|r| r.name == "GuardianCeremony")
-        .expect("row");
-    assert_eq!(
-        ceremony.status,
-        Status::SpecOnly(vec!["role Guardian: no call site".into()])
-    );
-    assert!(
-        text.contains("| Spec-only | 1 | GuardianCeremony |"),
-        "{text}"
-    );
-    assert!(text.contains("role Guardian: no call site"));
+    assert!(text.contains("| Wired | 0 | — |"), "{text}");
 }
 
 #[test]
-fn a_missing_entry_point_is_spec_only() {
+fn every_role_of_the_14_protocols_has_a_counted_call_site_in_services() {
+    // The services as a member of a workspace with the generated crates.
     let dir = copy();
-    let text = std::fs::read_to_string(dir.join(MANIFEST)).expect("manifest");
-    let edited = text.replace("services/src/sync/epochs.rs", "services/src/sync/gone.rs");
-    std::fs::write(dir.join(MANIFEST), edited).expect("write");
-    let (rows, _) = audit(&dir).unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
-    let row = rows
-        .iter()
-        .find(|r| r.name == "EpochRotationProtocol")
-        .expect("row");
-    assert_eq!(
-        row.status,
-        Status::SpecOnly(vec![
-            "entry point `services/src/sync/gone.rs` does not exist".into()
-        ])
-    );
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"services\", \"generated/crates/*\"]\n",
+    )
+    .expect("write");
+    for entry in std::fs::read_dir(workspace().join("generated/crates")).expect("crates") {
+        let from = entry.expect("entry").path();
+        let to = dir
+            .join("generated/crates")
+            .join(from.file_name().expect("name"));
+        std::fs::create_dir_all(&to).expect("dir");
+        std::fs::copy(from.join("Cargo.toml"), to.join("Cargo.toml")).expect("copy");
+    }
+    let (rows, _) = audit(&dir, None).unwrap_or_else(|f| panic!("{f:?}"));
+    assert_eq!(rows.len(), 14);
+    for row in &rows {
+        for role in &row.roles {
+            assert!(
+                !role.sites.is_empty(),
+                "{} {}: {:?}",
+                row.name,
+                role.role,
+                role.ignored
+            );
+            for site in &role.sites {
+                assert!(site.file.starts_with("services/src/"), "{site:?}");
+                assert!(site.function.starts_with("choreo_services::"), "{site:?}");
+            }
+        }
+        // Only the evidence is missing.
+        assert_eq!(
+            row.status,
+            Status::SpecOnly(vec!["no evidence".into()]),
+            "{}",
+            row.name
+        );
+    }
 }
 
 #[test]
@@ -173,6 +166,26 @@ fn e1004_a_protocol_described_twice() {
 }
 
 #[test]
+fn e1005_an_evidence_line_that_is_not_a_record() {
+    let dir = copy();
+    let evidence = dir.join("target/evidence");
+    std::fs::create_dir_all(&evidence).expect("dir");
+    let good = r#"{"protocol":"AmpTransport","digest":"00","peer":"Sender","outcome":"completed","entry":"x.rs:1:1","test":null,"trace":[]}"#;
+    std::fs::write(
+        evidence.join("evidence-1.jsonl"),
+        format!("{good}\n{{\"protocol\": \"AmpTransport\", \"digest\": 7}}\n"),
+    )
+    .expect("write");
+    let failure = audit(&dir, Some(&evidence)).expect_err("bad evidence");
+    let Failure::Invalid { file, diagnostics } = *failure else {
+        panic!("a diagnostic");
+    };
+    assert_eq!(diagnostics[0].code, Code::EvidenceInvalid);
+    assert_eq!(file.line_col(diagnostics[0].primary.span.start).line, 2);
+    assert_eq!(file.name(), "evidence-1.jsonl");
+}
+
+#[test]
 fn every_manifest_code_has_a_test_here() {
     let here = include_str!("audit.rs");
     for code in Code::ALL.iter().filter(|c| c.as_str().starts_with("E10")) {
@@ -199,6 +212,15 @@ fn check_reports_a_stale_audit_document() {
         run(&["audit", "--root", &root, "--check"]).status.code(),
         Some(0)
     );
+    // With an empty evidence directory the document is the same but for
+    // saying evidence was read: stale.
+    let empty = dir.join("target/empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let ev = empty.display().to_string();
+    let out = run(&["audit", "--root", &root, "--evidence", &ev, "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["audit", "--root", &root, "--evidence", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
     std::fs::write(dir.join(OUTPUT), "edited by hand\n").expect("edit");
     let out = run(&["audit", "--root", &root, "--check"]);
     assert_eq!(out.status.code(), Some(1));

@@ -2,8 +2,16 @@
 //! from `protocols/` with the choreoc library, or (with `--check`) writes
 //! nothing and exits 1 when anything there is stale, missing or extra.
 //!
+//! The audit document needs the evidence of the entry points' tests
+//! (`evidence`): after the other files are written, those tests run with
+//! evidence on (or the evidence of a run of the same sources is reused), and
+//! the audit is computed from it.
+//!
 //! Exit codes: 0 up to date (or regenerated), 1 stale or missing files,
-//! 2 errors (in the protocols, the manifest, usage or I/O).
+//! 2 errors (in the protocols, the manifest, the entry points' tests, usage
+//! or I/O).
+
+mod evidence;
 
 use choreoc::diag::render_human;
 use choreoc::driver;
@@ -95,11 +103,6 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
     for set in &SETS {
         let dir = root.join(set.sources);
         let files = driver::find_sources(std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
-        eprintln!(
-            "codegen: compiling {} .choreo files from {}/",
-            files.len(),
-            set.sources
-        );
         for path in files {
             let rel = path
                 .strip_prefix(root)
@@ -159,28 +162,108 @@ fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
             }
         }
     }
-    // The audit and wiring tables, computed from protocols/, the manifest and
-    // the call sites in the code.
-    eprintln!("codegen: computing the audit tables from protocols/manifest.yaml and the code");
-    match choreoc::audit::audit(root) {
-        Ok((_, text)) => {
-            out.insert(PathBuf::from(choreoc::audit::OUTPUT), text);
-        }
-        Err(failure) => {
-            for d in &failure.diagnostics {
-                eprint!("{}", render_human(d, &failure.file, false));
-            }
-            failed = true;
-        }
-    }
     Ok((!failed).then_some(out))
 }
 
+/// The audit and wiring tables, computed from protocols/, the manifest, the
+/// call sites in the code and the evidence of the entry points' tests.
+/// `Ok(None)`: errors, already reported.
+fn audit(root: &Path) -> Result<Option<String>, String> {
+    let evidence = evidence::collect(root)?;
+    eprintln!(
+        "audit: reading the workspace's code{}",
+        if evidence.is_some() {
+            " and the evidence"
+        } else {
+            ""
+        }
+    );
+    match choreoc::audit::audit(root, evidence.as_deref()) {
+        Ok((rows, text)) => {
+            let wired = rows
+                .iter()
+                .filter(|r| r.status == choreoc::audit::Status::Wired)
+                .count();
+            eprintln!("audit: {wired} of {} protocols Wired", rows.len());
+            Ok(Some(text))
+        }
+        Err(failure) => match *failure {
+            choreoc::audit::Failure::Invalid { file, diagnostics } => {
+                for d in &diagnostics {
+                    eprint!("{}", render_human(d, &file, false));
+                }
+                Ok(None)
+            }
+            choreoc::audit::Failure::Io(e) => Err(e),
+        },
+    }
+}
+
 fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
-    let Some(files) = render(root)? else {
-        eprintln!("error: protocols/, tests/fixtures/ or the audit manifest has errors; nothing was generated");
+    let Some(mut files) = render(root)? else {
+        eprintln!("error: protocols/ or tests/fixtures/ has errors; nothing was generated");
         return Ok(ExitCode::from(2));
     };
+    // The crates are written before the entry points' tests build on them.
+    let (mut written, mut removed) = (0, 0);
+    if !check {
+        let (_, w, r) = sync(root, &files, false)?;
+        (written, removed) = (w, r);
+    }
+    let text = match audit(root) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            eprintln!(
+                "error: the audit manifest or the evidence has errors; the audit was not written"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let output = PathBuf::from(choreoc::audit::OUTPUT);
+    let current = std::fs::read_to_string(root.join(&output)).ok();
+    let same = current
+        .as_deref()
+        .is_some_and(|c| choreoc::audit::normalized(c) == choreoc::audit::normalized(&text));
+    // In a check, lines and session counts that moved are not staleness.
+    files.insert(
+        output,
+        if check && same {
+            current.unwrap_or_default()
+        } else {
+            text
+        },
+    );
+    let (stale, w, r) = sync(root, &files, check)?;
+    (written, removed) = (written + w, removed + r);
+    if check && !stale.is_empty() {
+        eprintln!("generated/ is not up to date:");
+        for s in &stale {
+            eprintln!("  {s}");
+        }
+        eprintln!("run `cargo xtask codegen` to regenerate it");
+        return Ok(ExitCode::from(1));
+    }
+    if !check {
+        eprintln!(
+            "generated/: {written} written, {} unchanged, {removed} removed",
+            files.len().saturating_sub(written)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Compares (`check`) or writes `files`, and removes (or, checking, reports)
+/// files of the generated directories that are no longer generated: what is
+/// stale, and how many files were written and removed.
+fn sync(
+    root: &Path,
+    files: &BTreeMap<PathBuf, String>,
+    check: bool,
+) -> Result<(Vec<String>, usize, usize), String> {
     let mut existing: Vec<PathBuf> = Vec::new();
     for dir in generated_dirs().into_iter().map(|d| root.join(d)) {
         if !dir.exists() {
@@ -197,7 +280,7 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
     }
     let mut stale = Vec::new();
     let mut written = 0;
-    for (rel, text) in &files {
+    for (rel, text) in files {
         let path = root.join(rel);
         let current = std::fs::read_to_string(&path).ok();
         if current.as_deref() == Some(text.as_str()) {
@@ -218,28 +301,13 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
             written += 1;
         }
     }
+    let mut removed = 0;
     for rel in existing.iter().filter(|p| !files.contains_key(*p)) {
         stale.push(format!("{} (no longer generated)", rel.display()));
         if !check {
             std::fs::remove_file(root.join(rel)).map_err(|e| e.to_string())?;
+            removed += 1;
         }
     }
-    if check && !stale.is_empty() {
-        eprintln!("generated/ is not up to date:");
-        for s in &stale {
-            eprintln!("  {s}");
-        }
-        eprintln!("run `cargo xtask codegen` to regenerate it");
-        return Ok(ExitCode::from(1));
-    }
-    if check {
-        eprintln!("generated/ is up to date ({} files)", files.len());
-    } else {
-        let removed = stale.len() - written;
-        eprintln!(
-            "generated/: {written} written, {} unchanged, {removed} removed",
-            files.len() - written
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((stale, written, removed))
 }

@@ -1,7 +1,7 @@
 //! The audit manifest (`protocols/manifest.yaml`): what cannot be derived
 //! from the protocols or the code (category, ticket, priority, owner, entry
 //! point, notes, the prose of decision sources). Status is never declared
-//! here; it is computed from the code (see [`super::scan`]).
+//! here; it is computed from the code and the evidence (see [`super::wiring`]).
 
 use crate::diag::{Code, Diagnostic, SourceFile, Span};
 use serde::Deserialize;

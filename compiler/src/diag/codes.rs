@@ -77,6 +77,7 @@ codes! {
     ManifestMissing = "E1002", Error, "a protocol of `protocols/` has no entry in the audit manifest";
     ManifestOrphan = "E1003", Error, "an audit manifest entry names a protocol that does not exist";
     ManifestDuplicate = "E1004", Error, "a protocol has two entries in the audit manifest";
+    EvidenceInvalid = "E1005", Error, "a line of an audit evidence file is not a session record";
     FmtChangesMeaning = "E1101", Error, "`choreoc fmt` would change what a file means, so it leaves the file alone (a bug in the formatter)";
     WireBreaking = "E1201", Error, "`choreoc breaking`: old and new implementations of the roles can no longer complete a session together";
     ApiBreaking = "E1202", Error, "`choreoc breaking`: the wire is compatible, but the generated Rust API changes";

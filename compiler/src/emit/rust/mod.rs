@@ -37,6 +37,11 @@ pub fn crate_dir(protocol: &str) -> String {
     snake_case(protocol)
 }
 
+/// The package name of a protocol's crate (`choreo-guardian-ceremony`).
+pub fn package_name(protocol: &str) -> String {
+    format!("choreo-{}", snake_case(protocol).replace('_', "-"))
+}
+
 /// The name of the guard constant of message `id` labelled `label`.
 pub(crate) fn guard_name(label: &str, id: usize) -> String {
     format!("G_{}_{id}", snake_case(label).to_uppercase())
@@ -255,11 +260,12 @@ impl Tables {
     }
 }
 
-/// The 16-byte digest of a protocol's global type, as Rust array items:
-/// SHA-256 over its name, roles, every local type in canonical notation and
-/// every message's payload, so any change a peer could notice on the wire
-/// changes it, and comments, layout and annotations do not.
-fn digest(protocol: &Protocol, projection: &Projection) -> String {
+/// The 16-byte digest of a protocol's global type (the generated crate's
+/// `PROTOCOL.digest`): SHA-256 over its name, roles, every local type in
+/// canonical notation and every message's payload, so any change a peer
+/// could notice on the wire changes it, and comments, layout and
+/// annotations do not.
+pub fn digest(protocol: &Protocol, projection: &Projection) -> [u8; 16] {
     use sha2::{Digest as _, Sha256};
     let mut text = format!("choreo/protocol/v1\n{}\n", protocol.name);
     for r in &protocol.roles {
@@ -278,7 +284,22 @@ fn digest(protocol: &Protocol, projection: &Projection) -> String {
         text.push_str(&format!("message {id} {label} {payload}\n"));
     }
     let hash = Sha256::digest(text.as_bytes());
-    hash[..16]
+    let mut out = [0; 16];
+    out.copy_from_slice(&hash[..16]);
+    out
+}
+
+/// The digest as 32 lowercase hex digits, as the runtime prints it.
+pub fn digest_hex(protocol: &Protocol, projection: &Projection) -> String {
+    digest(protocol, projection)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The digest as Rust array items (`0x38, 0x22, ...`).
+fn digest_items(protocol: &Protocol, projection: &Projection) -> String {
+    digest(protocol, projection)
         .iter()
         .map(|b| format!("0x{b:02x}"))
         .collect::<Vec<_>>()
@@ -303,7 +324,7 @@ pub fn render(
     };
     let cargo = CargoToml {
         source,
-        crate_name: format!("choreo-{}", snake_case(&protocol.name).replace('_', "-")),
+        crate_name: package_name(&protocol.name),
         protocol: &protocol.name,
         runtime_dep,
     };
@@ -374,7 +395,7 @@ pub fn render(
         scripted,
         source,
         protocol: &protocol.name,
-        digest: digest(protocol, projection),
+        digest: digest_items(protocol, projection),
         role_list,
         first_role: roles
             .first()
