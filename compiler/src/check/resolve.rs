@@ -135,7 +135,7 @@ impl<'a> Resolver<'a> {
                 ast::StmtKind::For(_) => true,
                 ast::StmtKind::Message(m) => [&m.from, &m.to].iter().any(|r| {
                     matches!(
-                        r.index,
+                        r.index.as_deref(),
                         Some(ast::Index::All(_)) | Some(ast::Index::Range(..))
                     )
                 }),
@@ -235,7 +235,7 @@ impl<'a> Resolver<'a> {
         self.used[role] = true;
         let name = &self.roles[role].name;
         let size = self.roles[role].family.clone();
-        let sel = match (&size, &r.index) {
+        let sel = match (&size, r.index.as_deref()) {
             (None, None) => Sel::Single,
             (None, Some(idx)) => {
                 return self.fail(

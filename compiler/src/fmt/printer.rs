@@ -317,7 +317,7 @@ impl Printer<'_> {
 
     fn role_ref(&mut self, r: &RoleRef, space: bool) {
         self.ident(&r.role, space);
-        if let Some(index) = &r.index {
+        if let Some(index) = r.index.as_deref() {
             match index {
                 Index::Var(v) => {
                     self.punct("[", false);

@@ -122,7 +122,7 @@ pub struct RoleRef {
     /// The role name.
     pub role: Ident,
     /// The member index, for a family.
-    pub index: Option<Index>,
+    pub index: Option<Box<Index>>,
     /// `[key = value, ...]` after the name (and index).
     pub annotations: Vec<Annotation>,
     /// Name, index and annotations.

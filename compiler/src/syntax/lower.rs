@@ -236,7 +236,7 @@ impl<'r> Lower<'r> {
         for p in inner(pair) {
             match p.as_rule() {
                 Rule::ident => role = Some(self.ident(p)),
-                Rule::index => index = Some(self.index(p)),
+                Rule::index => index = Some(Box::new(self.index(p))),
                 Rule::annotations => {
                     for a in inner(p) {
                         let mut it = inner(a);

@@ -20,7 +20,7 @@ use std::sync::{Mutex, PoisonError};
 const MIN_PIECEWISE_BYTES: usize = 256 * 1024;
 
 /// About this many statements go in one piece.
-const PIECE_STATEMENTS: usize = 512;
+const PIECE_STATEMENTS: usize = 128;
 
 /// What one piece parses into.
 enum Piece {
