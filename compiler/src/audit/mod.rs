@@ -9,7 +9,7 @@ pub mod scan;
 
 use crate::check::model::{LoopKind, Protocol, Stmt};
 use crate::diag::{Diagnostic, SourceFile};
-use crate::emit::rust::names::{snake_case, upper_camel};
+use crate::emit::rust::names::{role_traits, snake_case};
 use crate::project::Projection;
 use crate::simulate::{simulate, Config};
 use askama::Template;
@@ -103,10 +103,9 @@ pub fn audit(root: &Path) -> Result<(Vec<Row>, String), Box<Failure>> {
         .iter()
         .flat_map(|u| {
             let krate = format!("choreo_{}", snake_case(&u.protocol.name));
-            u.protocol
-                .roles
-                .iter()
-                .map(move |r| (krate.clone(), upper_camel(&r.name)))
+            role_traits(&u.protocol)
+                .into_iter()
+                .map(move |t| (krate.clone(), t))
         })
         .collect();
     let sites = scan::call_sites(root, &wanted);
@@ -122,8 +121,7 @@ pub fn audit(root: &Path) -> Result<(Vec<Row>, String), Box<Failure>> {
         let krate = format!("choreo_{}", snake_case(&u.protocol.name));
         let mut reasons = Vec::new();
         let mut by_role = BTreeMap::new();
-        for r in &u.protocol.roles {
-            let role = upper_camel(&r.name);
+        for (r, role) in u.protocol.roles.iter().zip(role_traits(&u.protocol)) {
             let found = sites
                 .get(&(krate.clone(), role.clone()))
                 .cloned()

@@ -6,7 +6,9 @@
 
 use super::local::{Action, Alt, MsgRef, Seq};
 use super::{target_name, Projector, Target};
-use crate::check::model::{participant_name, Annotations, Choice, Message, Participant, Payload, Role};
+use crate::check::model::{
+    participant_name, Annotations, Choice, Message, Participant, Payload, Role,
+};
 use crate::diag::{Code, Diagnostic};
 
 /// Messages that a merge keeps once: (kept, dropped) statement ids, and
@@ -115,12 +117,20 @@ impl<'a> Projector<'a> {
         if send && (a.attrs != b.attrs || a.parallel != b.parallel) {
             differ.push("attributes");
         }
-        if differ.is_empty() || !self.alike_reported.insert((kept.min(dropped), kept.max(dropped))) {
+        if differ.is_empty()
+            || !self
+                .alike_reported
+                .insert((kept.min(dropped), kept.max(dropped)))
+        {
             return;
         }
         let roles = &self.protocol.roles;
         let who = target_name(self.protocol, t);
-        let (first, later) = if a.span.start <= b.span.start { (a, b) } else { (b, a) };
+        let (first, later) = if a.span.start <= b.span.start {
+            (a, b)
+        } else {
+            (b, a)
+        };
         let verb = if send { "sends" } else { "receives" };
         let peer = if send {
             participant_name(roles, &first.to)
@@ -162,7 +172,9 @@ fn payload(m: &Message) -> Payload {
     match &m.payload {
         Payload::Unit => Payload::Unit,
         Payload::Type(t) => Payload::Type(squeeze(t)),
-        Payload::Fields(f) => Payload::Fields(f.iter().map(|(n, t)| (n.clone(), squeeze(t))).collect()),
+        Payload::Fields(f) => {
+            Payload::Fields(f.iter().map(|(n, t)| (n.clone(), squeeze(t))).collect())
+        }
     }
 }
 
