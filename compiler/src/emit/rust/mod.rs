@@ -92,6 +92,9 @@ struct RoleData {
     /// The runner `Run` calls: the dispatcher, or the only target's runner.
     entry: String,
     methods: Vec<MethodData>,
+    /// Whether a method's name reads as a conversion (`into_`, `from_`,
+    /// `to_`), which clippy expects to take `self` otherwise.
+    conversion_names: bool,
     targets: Vec<TargetData>,
     dispatch: bool,
     /// The runner of the members no statement singles out, when dispatching.
@@ -622,7 +625,7 @@ fn role_data(
             }
         })
         .collect();
-    let methods = plan.roles[r]
+    let methods: Vec<MethodData> = plan.roles[r]
         .methods
         .iter()
         .map(|m| MethodData {
@@ -634,7 +637,13 @@ fn role_data(
                 .then(|| "let _ = index;\n        std::future::ready(Ok(()))".to_string()),
         })
         .collect();
+    let conversion_names = methods.iter().any(|m| {
+        ["into_", "from_", "to_"]
+            .iter()
+            .any(|p| m.name.starts_with(p))
+    });
     RoleData {
+        conversion_names,
         name: role.name.clone(),
         declared: if family {
             format!("{}[*]", role.name)
