@@ -11,10 +11,25 @@
 //!
 //! Every protocol of every input becomes one Rust file in `OUT_DIR` (or the
 //! directory given to [`Builder::out_dir`]), named after the protocol in
-//! snake case, which the crate pulls in with
-//! `include!(concat!(env!("OUT_DIR"), "/guardian_ceremony.rs"));`. Inputs
-//! are `.choreo` files and directories (searched recursively, in sorted
-//! order); each is watched with `cargo:rerun-if-changed`. Errors fail the
+//! snake case. The file holds one module of that name, which the crate pulls
+//! in where it wants it with
+//!
+//! ```ignore
+//! include!(concat!(env!("OUT_DIR"), "/guardian_ceremony.rs"));
+//! // now `guardian_ceremony::execute_as`, `guardian_ceremony::As`, ...
+//! ```
+//!
+//! The crate depends on `choreo-runtime` (the generated code names it
+//! `choreo_runtime`), as the crates of `choreoc build` do; the module holds
+//! the same items as such a crate, with no inner attribute and no `cfg` on
+//! a feature, and compiles without warnings under the crate's own lints
+//! (what a program leaves unused is allowed by the module's
+//! `#[allow(dead_code)]`). [`Builder::scripted`] adds the `scripted` module
+//! (scripted roles for tests).
+//!
+//! Inputs are `.choreo` files and directories (searched recursively, in
+//! sorted order); each is watched with `cargo:rerun-if-changed`, so Cargo
+//! reruns the build script when one changes and only then. Errors fail the
 //! build with every diagnostic as `file:line:column: error[CODE]: message`;
 //! warnings become `cargo:warning=` lines.
 
@@ -22,6 +37,7 @@ mod generate;
 
 use choreoc::diag::{render_plain, Diagnostic, Severity, SourceFile};
 use choreoc::driver;
+use choreoc::emit::rust::ModuleOptions;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +48,7 @@ pub fn configure() -> Builder {
     Builder {
         out_dir: None,
         rerun_if_changed: true,
+        options: ModuleOptions::default(),
     }
 }
 
@@ -40,6 +57,7 @@ pub fn configure() -> Builder {
 pub struct Builder {
     out_dir: Option<PathBuf>,
     rerun_if_changed: bool,
+    options: ModuleOptions,
 }
 
 /// One file written by [`Builder::compile`].
@@ -111,6 +129,14 @@ impl Builder {
         self
     }
 
+    /// Whether each module holds `scripted` (default: no): a `Script` that
+    /// plays any role with default payloads and scripted decisions, for
+    /// tests and simulations (the `scripted` feature of a generated crate).
+    pub fn scripted(mut self, on: bool) -> Self {
+        self.options.scripted = on;
+        self
+    }
+
     /// Compiles `inputs` (files and directories) and writes one file per
     /// protocol, printing Cargo's directives to standard output.
     pub fn compile<I, P>(&self, inputs: I) -> Result<Vec<Generated>, Error>
@@ -164,7 +190,8 @@ impl Builder {
             let source = path.display().to_string().replace('\\', "/");
             for (i, projection) in &unit.projections {
                 let protocol = &module.protocols[*i];
-                let text = generate::module(protocol, projection, &source, &unit.file);
+                let text =
+                    generate::module(protocol, projection, &source, &unit.file, &self.options);
                 let target = out_dir.join(generate::file_name(protocol));
                 if let Some((other, _, _)) = modules.iter().find(|(_, t, _)| *t == target) {
                     return Err(Error::Usage(format!(

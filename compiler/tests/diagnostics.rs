@@ -556,6 +556,61 @@ cases! {
         "      Initiator -> Guardian[*] : Decision",
     ]);
 
+    // ---- E0502: merged messages differ ------------------------------------
+    e0502_sender_annotations_differ: MergedMessagesDiffer at 9:7 => lines(&[
+        "protocol P =",
+        "  roles A, C, D",
+        "  case choose A of",
+        "    Fast ->",
+        "      A -> D : Fast",
+        "      C[flow_cost = 3] -> D : Note",
+        "    Slow ->",
+        "      A -> D : Slow",
+        "      C[flow_cost = 5] -> D : Note",
+    ]);
+    e0502_received_payload_differs: MergedMessagesDiffer at 9:7 => lines(&[
+        "protocol P =",
+        "  roles A, B, C",
+        "  case choose A of",
+        "    X ->",
+        "      A -> B : X",
+        "      B -> C : Note(u8)",
+        "    Y ->",
+        "      A -> B : Y",
+        "      B -> C : Note(String)",
+    ]);
+    e0502_attributes_differ: MergedMessagesDiffer at 10:7 => lines(&[
+        "protocol P =",
+        "  roles A, B, W[N]",
+        "  case choose A of",
+        "    X ->",
+        "      A -> W[*] : X",
+        "      @parallel",
+        "      B -> W[*] : Note",
+        "    Y ->",
+        "      A -> W[*] : Y",
+        "      B -> W[*] : Note",
+    ]);
+    e0502_in_merged_alternatives: MergedMessagesDiffer at 17:7 => lines(&[
+        "protocol P =",
+        "  roles A, B, C, D",
+        "  case choose A of",
+        "    X ->",
+        "      A -> B : X",
+        "      A -> D : X",
+        "      B -> C : P",
+        "      C[flow_cost = 1] -> D : Note",
+        "    Y ->",
+        "      A -> B : Y",
+        "      A -> D : Y",
+        "      B -> C : Q",
+        "    Z ->",
+        "      A -> B : Z",
+        "      A -> D : Z",
+        "      B -> C : P",
+        "      C[flow_cost = 2] -> D : Note",
+    ]);
+
     // ---- E0601: chooser not first -----------------------------------------
     e0601_other_role_sends_first: ChooserNotFirst at 5:7 => lines(&[
         "protocol P =",
@@ -756,6 +811,46 @@ cases! {
         "    A -> B : Tick",
         "  B -> A : Never",
     ]);
+}
+
+#[test]
+fn e0502_not_reported_for_messages_written_alike() {
+    // The same annotations in another order and the same payload spaced
+    // otherwise are the same message: it merges without an error.
+    let unit = run(lines(&[
+        "protocol P =",
+        "  roles A, C, D",
+        "  case choose A of",
+        "    Fast ->",
+        "      A -> D : Fast",
+        "      C[flow_cost = 3, guard_capability = \"a,b\"] -> D : Note(Vec<u8>)",
+        "    Slow ->",
+        "      A -> D : Slow",
+        "      C[guard_capability = \"b,a\", flow_cost = 3] -> D : Note(Vec< u8 >)",
+    ]));
+    assert!(unit.diagnostics.is_empty(), "{}", listing(&unit));
+}
+
+#[test]
+fn e0502_is_reported_once_per_pair_of_statements() {
+    // Sender and receiver both merge the differing payloads: one error.
+    let unit = run(lines(&[
+        "protocol P =",
+        "  roles A, B, C, D",
+        "  case choose A of",
+        "    X ->",
+        "      A -> D : X",
+        "      B -> C : Note(u8)",
+        "    Y ->",
+        "      A -> D : Y",
+        "      B -> C : Note(u16)",
+    ]));
+    let found = unit
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::MergedMessagesDiffer)
+        .count();
+    assert_eq!(found, 1, "{}", listing(&unit));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use super::code::Site;
 use super::evidence::Record;
 use crate::check::model::Protocol;
-use crate::emit::rust::names::upper_camel;
+use crate::emit::rust::names::role_traits;
 use crate::project::Projection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -63,12 +63,13 @@ pub fn evaluate(i: &Inputs<'_>) -> (Vec<RoleEvidence>, Vec<String>) {
     if i.records.is_none() {
         reasons.push("no evidence".into());
     }
+    let traits = role_traits(i.protocol);
     let mut roles: Vec<RoleEvidence> = i
         .protocol
         .roles
         .iter()
-        .map(|r| {
-            let name = upper_camel(&r.name);
+        .zip(&traits)
+        .map(|(r, name)| {
             let (sites, ignored): (Vec<Site>, Vec<Site>) = i
                 .sites
                 .iter()
@@ -83,12 +84,11 @@ pub fn evaluate(i: &Inputs<'_>) -> (Vec<RoleEvidence>, Vec<String>) {
             }
         })
         .collect();
-    for r in &roles {
+    for (r, name) in roles.iter().zip(&traits) {
         if r.sites.is_empty() {
             let mut why = format!(
                 "role {}: no call site `execute_as(As::{}(..), ..)` reachable from a public API or a binary's `main`",
-                r.role,
-                upper_camel(&r.role)
+                r.role, name
             );
             let listed: Vec<String> = r
                 .ignored

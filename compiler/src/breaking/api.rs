@@ -8,7 +8,6 @@
 use crate::check::model::{Count, LoopKind, Payload, Protocol, Stmt};
 use crate::check::rules::each_message;
 use crate::diag::Span;
-use crate::emit::rust::names::upper_camel;
 use crate::emit::rust::plan::plan;
 use crate::project::Projection;
 use std::collections::BTreeMap;
@@ -42,11 +41,7 @@ pub fn surface(protocol: &Protocol, projection: &Projection) -> Surface {
             .find(|m| m.id == id)
             .map_or(protocol.span, |m| m.span)
     };
-    let roles: Vec<String> = protocol
-        .roles
-        .iter()
-        .map(|r| upper_camel(&r.name))
-        .collect();
+    let roles = &plan.traits;
     add(
         "enum Role".into(),
         "enum `Role`".into(),
@@ -101,7 +96,7 @@ pub fn surface(protocol: &Protocol, projection: &Projection) -> Surface {
         );
     }
     for ((r, kind, key), name) in &plan.methods {
-        let tr = upper_camel(&protocol.roles[*r].name);
+        let tr = &plan.traits[*r];
         let Some(m) = plan.roles[*r].methods.iter().find(|m| m.name == *name) else {
             continue;
         };

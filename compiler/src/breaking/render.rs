@@ -1,8 +1,10 @@
 //! Printing findings: for people (miette, the new version's text with the
-//! old one's shown after it), as JSON lines, and as GitHub workflow commands.
+//! old one's shown after it; feature `fancy`), as JSON lines, and as GitHub
+//! workflow commands.
 
 use super::{Category, Finding, Site};
 use crate::diag::SourceFile;
+#[cfg(feature = "fancy")]
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
 
 /// How serious a finding is reported, given what the user allows.
@@ -45,6 +47,7 @@ fn title(f: &Finding) -> String {
     }
 }
 
+#[cfg(feature = "fancy")]
 fn report(
     message: String,
     code: Option<&str>,
@@ -83,6 +86,7 @@ fn report(
 
 /// Renders `f` for people: the change at its place in the new version, then
 /// the same place in the old version.
+#[cfg(feature = "fancy")]
 pub fn human(
     f: &Finding,
     level: Level,

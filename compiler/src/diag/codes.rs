@@ -61,6 +61,7 @@ codes! {
     NoBranches = "E0402", Error, "a `case` without any branch";
     BadChooser = "E0403", Error, "a range of members named as the chooser of a `case`";
     UnknowableChoice = "E0501", Error, "a role cannot learn which branch of a choice was taken";
+    MergedMessagesDiffer = "E0502", Error, "a message a role sends or receives in several branches, without knowing which was taken, is written differently in them (sender annotations, attributes or payload)";
     ChooserNotFirst = "E0601", Error, "the first message of a branch is not sent by the chooser";
     FamilyBranchShape = "E0602", Error, "in a branch chosen by a family, a statement is not a message to or from the choosing member";
     BadDecider = "E0701", Error, "`loop decide by` names something other than a single role or one family member";

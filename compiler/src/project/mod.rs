@@ -202,11 +202,23 @@ pub(crate) struct Projector<'a> {
     planned: Vec<bool>,
     diags: Vec<Diagnostic>,
     reported: BTreeSet<(usize, Target)>,
+    /// Every message statement, by id.
+    messages: Vec<Option<&'a crate::check::model::Message>>,
+    /// Pairs of merged messages already reported as differing (`E0502`).
+    alike_reported: BTreeSet<(usize, usize)>,
 }
 
 impl<'a> Projector<'a> {
     fn new(protocol: &'a Protocol, targets: &'a [Target]) -> Self {
+        let mut messages = vec![None; protocol.messages];
+        each_message(&protocol.body, &mut |m| {
+            if let Some(slot) = messages.get_mut(m.id) {
+                *slot = Some(m);
+            }
+        });
         Projector {
+            messages,
+            alike_reported: BTreeSet::new(),
             protocol,
             targets,
             self_vars: Vec::new(),

@@ -173,7 +173,11 @@ impl<'r> Lower<'r> {
     pub(super) fn stmt(&mut self, pair: Pair<'_, Rule>) -> Stmt {
         let mut attrs = Vec::new();
         for p in inner(pair) {
-            let whole = self.span(&p);
+            // Without its payload, a message's pair ends with the blanks the
+            // grammar skipped looking for one: they are not the statement's.
+            let s = p.as_span();
+            let end = s.start() + p.as_str().trim_end().len();
+            let whole = self.resolved.span(self.base + s.start(), self.base + end);
             let kind = match p.as_rule() {
                 Rule::attribute => {
                     attrs.push(self.attribute(p));

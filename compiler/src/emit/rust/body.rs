@@ -16,8 +16,21 @@ pub struct Written {
     pub uses_params: bool,
     /// Whether it calls the role's code.
     pub uses_role: bool,
+    /// Whether it uses the session `s`.
+    pub uses_session: bool,
     /// The guards (by index) its sends use.
     pub guards: BTreeSet<usize>,
+}
+
+/// Who a runner runs as, for telling a family member its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member {
+    /// A single role: nothing to tell.
+    None,
+    /// Member `k`, singled out by the protocol.
+    Fixed(u64),
+    /// Any other member: its index is the session's.
+    Session,
 }
 
 /// Writes the body of the runner of role `role` for local type `seq`.
@@ -31,8 +44,9 @@ pub struct Body<'a> {
     depth: usize,
     /// Loop ids whose decider is this role (they count rounds).
     counted: Vec<usize>,
-    /// Index variables bound by generated `for` loops: (var, family, used).
-    bound: Vec<(String, usize, bool)>,
+    /// Index variables bound by generated `for` loops: (var, family, used,
+    /// Rust name).
+    bound: Vec<(String, usize, bool, String)>,
     /// Inside a per-member alternative: (family, peer variable).
     focus: Vec<(usize, String)>,
     /// Whether the body uses `params` / `role`.
@@ -60,18 +74,40 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// Writes `seq` as the function body.
-    pub fn write(mut self, seq: &[Action]) -> Written {
+    /// Writes `seq` as the function body of a runner for `member`.
+    pub fn write(mut self, seq: &[Action], member: Member) -> Written {
+        self.tell_member(member);
         let diverges = self.seq(seq);
         if !diverges {
             self.line("Ok(())");
         }
         Written {
+            uses_session: mentions(&self.out, "s"),
             code: self.out,
             uses_params: self.uses_params,
             uses_role: self.uses_role,
             guards: self.guards,
         }
+    }
+
+    /// Tells a family member's code its index before anything else.
+    fn tell_member(&mut self, member: Member) {
+        let Some(method) = self.plan.method_name(self.role, "member", 0) else {
+            return;
+        };
+        let method = method.to_string();
+        let index = match member {
+            Member::None => return,
+            Member::Fixed(k) => k.to_string(),
+            Member::Session => {
+                self.line("let Some(index) = s.me().index() else {");
+                self.line("    return Err(rt::RunError::Session(s.not_a_party()));");
+                self.line("};");
+                "index".to_string()
+            }
+        };
+        self.uses_role = true;
+        self.line(&format!("s.call(role.{method}({index})).await?;"));
     }
 
     fn line(&mut self, text: &str) {
@@ -101,11 +137,11 @@ impl<'a> Body<'a> {
                 .bound
                 .iter_mut()
                 .rev()
-                .find(|(n, f, _)| n == v && *f == p.role)
+                .find(|(n, f, _, _)| n == v && *f == p.role)
             {
-                Some((name, _, used)) => {
+                Some((_, _, used, rust)) => {
                     *used = true;
-                    format!("s.member({r}, {})?", super::names::ident(name))
+                    format!("s.member({r}, {rust})?")
                 }
                 // A member's own round: the variable is the member itself.
                 None => "s.me()".to_string(),
@@ -140,7 +176,10 @@ impl<'a> Body<'a> {
     /// The payload type of a message, bound to the role's `Types`.
     fn payload_type(&self, msg: MsgRef) -> String {
         match msg {
-            MsgRef::Stmt(id) => bind(&self.plan.payload[id], "C::Types"),
+            MsgRef::Stmt(id) => bind(
+                &self.plan.payload[id],
+                &format!("{}::Types", self.plan.generics.code),
+            ),
             _ => "()".into(),
         }
     }
@@ -278,19 +317,25 @@ impl<'a> Body<'a> {
                 false
             }
             Action::Foreach { family, var, body } => {
+                // `i_<var>`: never one of the runner's own names (`s`,
+                // `role`, `to`, ...); numbered if an enclosing `for` has it.
+                let base = format!("i_{}", super::names::snake_case(var));
+                let mut rust = base.clone();
+                let mut n = 2;
+                while self.bound.iter().any(|(_, _, _, r)| *r == rust) {
+                    rust = format!("{base}_{n}");
+                    n += 1;
+                }
                 let start = self.out.len();
-                self.line(&format!(
-                    "for {} in 0..s.members({family})?.count() {{",
-                    super::names::ident(var)
-                ));
-                self.bound.push((var.clone(), *family, false));
+                self.line(&format!("for {rust} in 0..s.members({family})?.count() {{"));
+                self.bound.push((var.clone(), *family, false, rust.clone()));
                 self.depth += 1;
                 self.seq(body);
                 self.depth -= 1;
                 self.line("}");
-                let (_, _, used) = self.bound.pop().unwrap_or_default();
+                let (_, _, used, _) = self.bound.pop().unwrap_or_default();
                 if !used {
-                    let header = format!("for {} in", super::names::ident(var));
+                    let header = format!("for {rust} in");
                     let fixed = self.out[start..].replacen(&header, "for _ in", 1);
                     self.out.truncate(start);
                     self.out.push_str(&fixed);
@@ -489,5 +534,31 @@ impl<'a> Body<'a> {
         self.depth -= 1;
         self.line("}");
         diverges
+    }
+}
+
+/// Whether `code` uses the identifier `name` as a value (`name.`, `name,`,
+/// `name)`): not as part of a longer identifier, a path or a label.
+fn mentions(code: &str, name: &str) -> bool {
+    let bytes = code.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    code.match_indices(name).any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + name.len()).copied();
+        !before.is_some_and(|b| word(b) || b == b'\'' || b == b':' || b == b'.')
+            && !after.is_some_and(|b| word(b) || b == b':')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn mentions_finds_whole_identifiers_only() {
+        assert!(mentions("    let to = s.single(0)?;", "s"));
+        assert!(mentions("f(s, params)", "s"));
+        assert!(!mentions("params.rounds; msgs.len(); 'ls: loop", "s"));
+        assert!(!mentions("Ok(())", "s"));
     }
 }

@@ -1,6 +1,9 @@
-//! Rust code generation (`choreoc build`): one crate per protocol, rendered
-//! from the askama templates in `templates/rust/`, then formatted with
-//! rustfmt. A generated crate depends on the runtime crate only.
+//! Rust code generation: one crate per protocol (`choreoc build`) or one
+//! module per protocol (`choreoc-build`, for build scripts), rendered from
+//! the askama templates in `templates/rust/`, then formatted with rustfmt.
+//! Both forms wrap the same items (`items.rs.askama`): the crate's `lib.rs`
+//! puts a crate header around them, the module a `pub mod`. Generated code
+//! depends on the runtime crate only.
 
 mod body;
 pub mod names;
@@ -10,7 +13,7 @@ pub mod types;
 use crate::check::model::Protocol;
 use crate::project::{Projection, Target};
 use askama::Template;
-use names::{snake_case, upper_camel};
+use names::snake_case;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
@@ -32,7 +35,8 @@ pub struct File {
     pub content: String,
 }
 
-/// The directory (and package name) of a protocol's crate.
+/// The directory (and package name) of a protocol's crate, and the file
+/// name (without `.rs`) of its module.
 pub fn crate_dir(protocol: &str) -> String {
     snake_case(protocol)
 }
@@ -40,6 +44,30 @@ pub fn crate_dir(protocol: &str) -> String {
 /// The package name of a protocol's crate (`choreo-guardian-ceremony`).
 pub fn package_name(protocol: &str) -> String {
     format!("choreo-{}", snake_case(protocol).replace('_', "-"))
+}
+
+/// The name of a protocol's module in the module form: `guardian_ceremony`
+/// (`type_` for a protocol named `Type`).
+pub fn module_name(protocol: &str) -> String {
+    names::ident(&snake_case(protocol))
+}
+
+/// Whether, and how, the generated code holds the `scripted` module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scripted {
+    /// Behind the crate's `scripted` feature (the crate form).
+    Feature,
+    /// Always there.
+    Always,
+    /// Left out.
+    Never,
+}
+
+/// Options of the module form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleOptions {
+    /// Include the `scripted` module (scripted roles for tests).
+    pub scripted: bool,
 }
 
 /// The name of the guard constant of message `id` labelled `label`.
@@ -66,11 +94,16 @@ struct RoleData {
     declared: String,
     family: bool,
     trait_name: String,
-    snake: String,
+    /// The runner `Run` calls: the dispatcher, or the only target's runner.
+    entry: String,
     methods: Vec<MethodData>,
+    /// Whether a method's name reads as a conversion (`into_`, `from_`,
+    /// `to_`), which clippy expects to take `self` otherwise.
+    conversion_names: bool,
     targets: Vec<TargetData>,
     dispatch: bool,
-    has_others: bool,
+    /// The runner of the members no statement singles out, when dispatching.
+    others: Option<String>,
 }
 
 /// A role trait method as the template writes it.
@@ -81,6 +114,8 @@ struct MethodData {
     params: String,
     /// The `Ok` type.
     ret: String,
+    /// The body of a provided method.
+    default_body: Option<String>,
 }
 
 struct TargetData {
@@ -90,6 +125,7 @@ struct TargetData {
     body: String,
     uses_params: bool,
     uses_role: bool,
+    uses_session: bool,
 }
 
 struct LabelData {
@@ -114,14 +150,50 @@ struct GuardData {
     leakage_budget: String,
 }
 
+/// The doc text of a protocol's crate or module, as lines.
+#[derive(Template)]
+#[template(path = "rust/doc.md.askama", escape = "none")]
+struct Doc<'a> {
+    protocol: &'a str,
+    role_list: String,
+    has_types: bool,
+    /// `crate` or `module`.
+    container: &'a str,
+}
+
+/// A crate's `lib.rs`: the crate header, then the items.
 #[derive(Template)]
 #[template(path = "rust/lib.rs.askama", escape = "none")]
 struct LibRs<'a> {
     source: &'a str,
+    doc: Vec<String>,
+    items: &'a str,
+}
+
+/// A build script's module: the items inside one `pub mod`.
+#[derive(Template)]
+#[template(path = "rust/module.rs.askama", escape = "none")]
+struct ModuleRs<'a> {
+    source: &'a str,
+    doc: Vec<String>,
+    name: String,
+    items: &'a str,
+}
+
+/// The items of a protocol's module, shared by both forms.
+#[derive(Template)]
+#[template(path = "rust/items.rs.askama", escape = "none")]
+struct Items<'a> {
     protocol: &'a str,
     digest: String,
-    role_list: String,
     first_role: String,
+    generics: names::Generics,
+    scripted: bool,
+    scripted_feature: bool,
+    /// The argument of `scripted::params`.
+    rounds: String,
+    /// How payload structs without user types derive `Default` for scripts.
+    default_derive: Option<&'static str>,
     types: Vec<types::UserType>,
     params: Vec<String>,
     structs: Vec<plan::StructDef>,
@@ -131,7 +203,7 @@ struct LibRs<'a> {
     guards: Vec<GuardData>,
     roles: Vec<RoleData>,
     all_capabilities: Vec<String>,
-    scripted: Vec<ScriptedImpl>,
+    scripted_impls: Vec<ScriptedImpl>,
 }
 
 struct ScriptedImpl {
@@ -173,6 +245,7 @@ fn scripted_method(m: &plan::Method, plan: &plan::Plan) -> String {
             "self.trace.push(format!(\"?{{from}}.{}\")); Ok(())",
             m.subject
         ),
+        "member" => "self.member = Some(index); Ok(())".to_string(),
         "case" => {
             let e = plan.enums.values().find(|e| e.name == m.subject);
             let variants = e.map(|e| e.variants.clone()).unwrap_or_default();
@@ -194,8 +267,14 @@ fn scripted_method(m: &plan::Method, plan: &plan::Plan) -> String {
         }
         _ => "Ok(self.decide(&[\"Done\", \"Continue\"]) == 1)".to_string(),
     };
+    // Being told the member index is not a call `fail_at` counts.
+    let step = if m.kind == "member" {
+        ""
+    } else {
+        "self.step()?; "
+    };
     format!(
-        "async fn {}({params}) -> Result<{ret}, ScriptError> {{ self.step()?; {body} }}",
+        "async fn {}({params}) -> Result<{ret}, ScriptError> {{ {step}{body} }}",
         m.name
     )
 }
@@ -306,8 +385,9 @@ fn digest_items(protocol: &Protocol, projection: &Projection) -> String {
         .join(", ")
 }
 
-/// Renders the crate of one protocol. `source` names the `.choreo` file in
-/// headers; line numbers in comments come from `line_of`.
+/// Renders the crate of one protocol: `Cargo.toml` and `src/lib.rs`.
+/// `source` names the `.choreo` file in headers; line numbers in comments
+/// come from `line_of`.
 pub fn render(
     protocol: &Protocol,
     projection: &Projection,
@@ -315,8 +395,6 @@ pub fn render(
     line_of: &dyn Fn(usize) -> usize,
     runtime: &RuntimeDep,
 ) -> Vec<File> {
-    let plan = plan::plan(protocol, projection);
-    let tables = Tables::new(protocol, projection);
     let dir = crate_dir(&protocol.name);
     let runtime_dep = match runtime {
         RuntimeDep::Path(p) => format!("{{ path = {p:?} }}"),
@@ -328,7 +406,89 @@ pub fn render(
         protocol: &protocol.name,
         runtime_dep,
     };
+    let items = items(protocol, projection, line_of, Scripted::Feature);
+    let lib = LibRs {
+        source,
+        doc: doc(protocol, projection, "crate"),
+        items: &items,
+    };
+    vec![
+        File {
+            path: format!("{dir}/Cargo.toml"),
+            content: cargo.render().unwrap_or_default() + "\n",
+        },
+        File {
+            path: format!("{dir}/src/lib.rs"),
+            content: rustfmt(&rendered(lib.render())),
+        },
+    ]
+}
+
+/// Renders the module of one protocol, for a build script to write and a
+/// crate to `include!`: one `pub mod <protocol_snake>` holding the same
+/// items as the crate's `lib.rs`, with no inner attribute, no `cfg` on a
+/// feature, and `#[allow(dead_code)]` for the parts a program leaves unused.
+pub fn render_module(
+    protocol: &Protocol,
+    projection: &Projection,
+    source: &str,
+    line_of: &dyn Fn(usize) -> usize,
+    options: &ModuleOptions,
+) -> String {
+    let scripted = if options.scripted {
+        Scripted::Always
+    } else {
+        Scripted::Never
+    };
+    let items = items(protocol, projection, line_of, scripted);
+    let module = ModuleRs {
+        source,
+        doc: doc(protocol, projection, "module"),
+        name: module_name(&protocol.name),
+        items: &items,
+    };
+    rustfmt(&rendered(module.render()))
+}
+
+/// A template's output, or a comment saying why there is none.
+fn rendered(out: askama::Result<String>) -> String {
+    out.unwrap_or_else(|e| format!("// template error: {e}\n"))
+}
+
+/// The doc text of a protocol's crate or module, line by line.
+fn doc(protocol: &Protocol, projection: &Projection, container: &str) -> Vec<String> {
+    let role_list = protocol
+        .roles
+        .iter()
+        .map(|r| {
+            if r.family.is_some() {
+                format!("{}[*]", r.name)
+            } else {
+                r.name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let doc = Doc {
+        protocol: &protocol.name,
+        role_list,
+        has_types: !plan::plan(protocol, projection).types.user.is_empty(),
+        container,
+    };
+    rendered(doc.render()).lines().map(str::to_string).collect()
+}
+
+/// The items of a protocol's module (unformatted).
+fn items(
+    protocol: &Protocol,
+    projection: &Projection,
+    line_of: &dyn Fn(usize) -> usize,
+    scripted: Scripted,
+) -> String {
+    let plan = plan::plan(protocol, projection);
+    let tables = Tables::new(protocol, projection);
     let mut used = std::collections::BTreeSet::new();
+    let mut fns = std::collections::BTreeSet::new();
     let roles = protocol
         .roles
         .iter()
@@ -342,22 +502,11 @@ pub fn render(
                 r,
                 role.family.is_some(),
                 &mut used,
+                &mut fns,
             )
         })
         .collect::<Vec<_>>();
-    let role_list = protocol
-        .roles
-        .iter()
-        .map(|r| {
-            if r.family.is_some() {
-                format!("{}[*]", r.name)
-            } else {
-                r.name.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let scripted = roles
+    let scripted_impls = roles
         .iter()
         .zip(&plan.roles)
         .map(|(r, iface)| ScriptedImpl {
@@ -389,14 +538,26 @@ pub fn render(
         })
         .collect::<Vec<_>>();
     let guards = guards(protocol, &tables, &labels, &used, line_of);
-    let lib = LibRs {
+    let rounds = if plan.params.iter().any(|p| p == "n") {
+        "rounds"
+    } else {
+        "n"
+    };
+    let items = Items {
         all_capabilities: tables.capabilities.clone(),
         facts: tables.facts.clone(),
-        scripted,
-        source,
+        scripted_impls,
+        scripted: scripted != Scripted::Never,
+        scripted_feature: scripted == Scripted::Feature,
+        default_derive: match scripted {
+            Scripted::Feature => Some("#[cfg_attr(feature = \"scripted\", derive(Default))]"),
+            Scripted::Always => Some("#[derive(Default)]"),
+            Scripted::Never => None,
+        },
+        rounds: rounds.to_string(),
+        generics: plan.generics.clone(),
         protocol: &protocol.name,
         digest: digest_items(protocol, projection),
-        role_list,
         first_role: roles
             .first()
             .map(|r| r.trait_name.clone())
@@ -409,21 +570,10 @@ pub fn render(
         guards,
         roles,
     };
-    let lib = lib
-        .render()
-        .unwrap_or_else(|e| format!("// template error: {e}\n"));
-    vec![
-        File {
-            path: format!("{dir}/Cargo.toml"),
-            content: cargo.render().unwrap_or_default() + "\n",
-        },
-        File {
-            path: format!("{dir}/src/lib.rs"),
-            content: rustfmt(&lib),
-        },
-    ]
+    rendered(items.render())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn role_data(
     protocol: &Protocol,
     projection: &Projection,
@@ -432,9 +582,13 @@ fn role_data(
     r: usize,
     family: bool,
     used: &mut std::collections::BTreeSet<usize>,
+    fns: &mut std::collections::BTreeSet<String>,
 ) -> RoleData {
     let role = &protocol.roles[r];
-    let snake = snake_case(&role.name);
+    let trait_name = plan.traits[r].clone();
+    // Runner names come from the trait's name, numbered when two would meet.
+    let snake = snake_case(&trait_name);
+    let mut fn_name = |base: String| names::unique(&base, "_r", fns);
     let locals: Vec<_> = projection
         .locals
         .iter()
@@ -444,44 +598,55 @@ fn role_data(
         || locals
             .iter()
             .any(|l| matches!(l.target, Target::Member(..)));
+    let entry = fn_name(format!("run_{snake}"));
+    let mut others = None;
     let targets = locals
         .iter()
         .map(|l| {
-            let (fn_name, what, index) = match l.target {
+            let (name, what, index, member) = match l.target {
                 Target::Role(_) => (
-                    format!("run_{snake}"),
+                    entry.clone(),
                     format!("role `{}`", role.name),
                     None,
+                    body::Member::None,
                 ),
                 Target::Member(_, k) => (
-                    format!("run_{snake}_{k}"),
+                    fn_name(format!("run_{snake}_{k}")),
                     format!("member `{}[{k}]`", role.name),
                     Some(k),
+                    body::Member::Fixed(k),
                 ),
-                Target::Others(_) if dispatch => (
-                    format!("run_{snake}_others"),
-                    format!("a member of `{}` not named by any statement", role.name),
-                    None,
-                ),
+                Target::Others(_) if dispatch => {
+                    let name = fn_name(format!("run_{snake}_others"));
+                    others = Some(name.clone());
+                    (
+                        name,
+                        format!("a member of `{}` not named by any statement", role.name),
+                        None,
+                        body::Member::Session,
+                    )
+                }
                 Target::Others(_) => (
-                    format!("run_{snake}"),
+                    entry.clone(),
                     format!("a member of `{}`", role.name),
                     None,
+                    body::Member::Session,
                 ),
             };
-            let written = body::Body::new(protocol, plan, tables, r).write(&l.body);
+            let written = body::Body::new(protocol, plan, tables, r).write(&l.body, member);
             used.extend(written.guards);
             TargetData {
-                fn_name,
+                fn_name: name,
                 what,
                 index,
                 body: written.code,
                 uses_params: written.uses_params,
                 uses_role: written.uses_role,
+                uses_session: written.uses_session,
             }
         })
         .collect();
-    let methods = plan.roles[r]
+    let methods: Vec<MethodData> = plan.roles[r]
         .methods
         .iter()
         .map(|m| MethodData {
@@ -489,9 +654,17 @@ fn role_data(
             doc: m.doc.clone(),
             params: params(m, "Self::Types", &[]),
             ret: types::bind(&m.ret, "Self::Types"),
+            default_body: (m.kind == "member")
+                .then(|| "let _ = index;\n        std::future::ready(Ok(()))".to_string()),
         })
         .collect();
+    let conversion_names = methods.iter().any(|m| {
+        ["into_", "from_", "to_"]
+            .iter()
+            .any(|p| m.name.starts_with(p))
+    });
     RoleData {
+        conversion_names,
         name: role.name.clone(),
         declared: if family {
             format!("{}[*]", role.name)
@@ -499,12 +672,12 @@ fn role_data(
             role.name.clone()
         },
         family,
-        trait_name: upper_camel(&role.name),
-        snake,
+        trait_name,
+        entry,
         methods,
         targets,
         dispatch,
-        has_others: locals.iter().any(|l| matches!(l.target, Target::Others(_))),
+        others,
     }
 }
 

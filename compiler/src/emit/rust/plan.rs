@@ -3,7 +3,7 @@
 //! per message it sends with a payload, per message it receives, per choice
 //! it makes, per loop it decides).
 
-use super::names::{ident, snake_case, upper_camel};
+use super::names::{escape, ident, snake_case, upper_camel, PRELUDE};
 use super::types::TypeMap;
 use crate::check::model::{Count, LoopKind, Payload, Protocol, Stmt};
 use crate::check::rules::each_message;
@@ -78,8 +78,25 @@ pub struct Plan {
     /// The Rust payload type of each message, by message id.
     pub payload: Vec<String>,
     /// Method names: (role, kind, key) → name, where kind is `send`, `recv`,
-    /// `case` or `loop` and key the message, choice or loop id.
+    /// `case`, `loop` or `member` and key the message, choice or loop id
+    /// (0 for `member`).
     pub methods: BTreeMap<(usize, &'static str, usize), String>,
+    /// The trait name of each role (see [`super::names::role_traits`]).
+    pub traits: Vec<String>,
+    /// The base name of each decided loop's method, by loop id.
+    pub loop_names: BTreeMap<usize, LoopName>,
+    /// The generic parameters of the runners.
+    pub generics: super::names::Generics,
+}
+
+/// How the decision method of a `loop decide by` is named: after the first
+/// label of its body, numbered when several decided loops start with it.
+#[derive(Clone, Debug)]
+pub struct LoopName {
+    /// `another_ping_round`, `another_ping_round_2`.
+    pub method: String,
+    /// The first label of the loop's body.
+    pub first: String,
 }
 
 /// Builds the plan of a protocol's crate.
@@ -101,7 +118,7 @@ pub fn plan(protocol: &Protocol, projection: &Projection) -> Plan {
                         (ident(&snake_case(n)), ty)
                     })
                     .collect();
-                let base = upper_camel(&m.label);
+                let base = escape(&upper_camel(&m.label), "Msg", &[PRELUDE, &["Types", "T"]]);
                 let existing = structs
                     .iter()
                     .find(|s| s.label == m.label && s.fields == fields);
@@ -133,7 +150,15 @@ pub fn plan(protocol: &Protocol, projection: &Projection) -> Plan {
     });
     let mut enums = BTreeMap::new();
     let mut params = Vec::new();
-    collect_decisions(protocol, &protocol.body, &mut enums, &mut params);
+    let mut loops = Vec::new();
+    collect_decisions(
+        protocol,
+        &protocol.body,
+        &mut enums,
+        &mut params,
+        &mut loops,
+    );
+    let traits = super::names::role_traits(protocol);
     let mut plan = Plan {
         types,
         structs,
@@ -142,18 +167,42 @@ pub fn plan(protocol: &Protocol, projection: &Projection) -> Plan {
         roles: Vec::new(),
         payload,
         methods: BTreeMap::new(),
+        generics: super::names::Generics::new(&traits),
+        traits,
+        loop_names: loop_names(&loops),
     };
     for (r, role) in protocol.roles.iter().enumerate() {
-        let _ = role;
         let mut iface = RoleIface {
             methods: Vec::new(),
         };
         for local in projection.locals.iter().filter(|l| l.target.role() == r) {
             plan.collect_methods(protocol, r, &local.body, &mut iface);
         }
+        if role.family.is_some() {
+            plan.member_method(protocol, r, &mut iface);
+        }
         plan.roles.push(iface);
     }
     plan
+}
+
+/// The method name of each decided loop, from `(loop id, first label of its
+/// body)` in source order: `another_<label>_round`, with `_2`, `_3`, ... for
+/// the later loops that start with the same label. So a loop's name does not
+/// change when loops that start otherwise are added or removed.
+fn loop_names(loops: &[(usize, String)]) -> BTreeMap<usize, LoopName> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    loops
+        .iter()
+        .map(|(id, first)| {
+            let n = seen.entry(first.as_str()).or_insert(0);
+            *n += 1;
+            let base = format!("another_{}_round", snake_case(first));
+            let method = if *n == 1 { base } else { format!("{base}_{n}") };
+            let first = first.clone();
+            (*id, LoopName { method, first })
+        })
+        .collect()
 }
 
 fn collect_decisions(
@@ -161,6 +210,7 @@ fn collect_decisions(
     stmts: &[Stmt],
     enums: &mut BTreeMap<usize, ChoiceEnum>,
     params: &mut Vec<String>,
+    loops: &mut Vec<(usize, String)>,
 ) {
     for s in stmts {
         match s {
@@ -170,17 +220,18 @@ fn collect_decisions(
                 labels.sort_unstable();
                 let mut variants: Vec<(String, String)> = Vec::new();
                 for l in &labels {
-                    let mut v = upper_camel(l);
+                    let mut v = escape(&upper_camel(l), "Branch", &[]);
                     if variants.iter().any(|(x, _)| *x == v) {
                         v = format!("{v}{}", variants.len() + 1);
                     }
                     variants.push((v, l.to_string()));
                 }
-                let base: String = variants
+                let joined: String = labels
                     .iter()
-                    .map(|(v, _)| v.as_str())
+                    .map(|l| upper_camel(l))
                     .collect::<Vec<_>>()
                     .join("Or");
+                let base = escape(&joined, "Choice", &[]);
                 let mut name = base.clone();
                 if enums.values().any(|e: &ChoiceEnum| e.name == name) {
                     name = format!("{base}{}", c.id + 1);
@@ -196,18 +247,31 @@ fn collect_decisions(
                 );
                 c.branches
                     .iter()
-                    .for_each(|b| collect_decisions(protocol, &b.body, enums, params));
+                    .for_each(|b| collect_decisions(protocol, &b.body, enums, params, loops));
             }
             Stmt::Loop(l) => {
-                if let LoopKind::Repeat(Count::Param(p)) = &l.kind {
-                    let p = ident(&snake_case(p));
-                    if !params.contains(&p) {
-                        params.push(p);
+                match &l.kind {
+                    LoopKind::Repeat(Count::Param(p)) => {
+                        let p = ident(&snake_case(p));
+                        if !params.contains(&p) {
+                            params.push(p);
+                        }
                     }
+                    LoopKind::Decide(_) => {
+                        let mut first: Option<(usize, String)> = None;
+                        each_message(&l.body, &mut |m| {
+                            if first.as_ref().is_none_or(|(id, _)| m.id < *id) {
+                                first = Some((m.id, m.label.clone()));
+                            }
+                        });
+                        let label = first.map_or_else(|| "loop".to_string(), |(_, l)| l);
+                        loops.push((l.id, label));
+                    }
+                    _ => {}
                 }
-                collect_decisions(protocol, &l.body, enums, params);
+                collect_decisions(protocol, &l.body, enums, params, loops);
             }
-            Stmt::ForEach(e) => collect_decisions(protocol, &e.body, enums, params),
+            Stmt::ForEach(e) => collect_decisions(protocol, &e.body, enums, params, loops),
         }
     }
 }
@@ -296,21 +360,16 @@ impl Plan {
                             self.method(r, "case", *c, name, sig, doc, spec, iface);
                         }
                         Decision::Loop(l) => {
+                            let (name, first) = self.loop_names.get(l).map_or_else(
+                                || ("another_round".to_string(), String::new()),
+                                |n| (n.method.clone(), n.first.clone()),
+                            );
                             let doc = format!(
-                                "Whether loop {} runs another round, given the rounds done so far.",
-                                l + 1
+                                "Whether the `loop decide by` whose rounds start with `{first}`\n\
+                                 runs another round, given the rounds done so far."
                             );
                             let sig = Sig::new(&[("rounds_done", "u32")], "bool");
-                            self.method(
-                                r,
-                                "loop",
-                                *l,
-                                format!("another_round_{}", l + 1),
-                                sig,
-                                doc,
-                                String::new(),
-                                iface,
-                            );
+                            self.method(r, "loop", *l, name, sig, doc, String::new(), iface);
                         }
                     }
                     for (_, body) in branches {
@@ -398,6 +457,33 @@ impl Plan {
             }
         }
         self.methods.insert((r, kind, key), chosen);
+    }
+
+    /// The method a family role's code is told its own member index with,
+    /// called before any other: named `joined` unless the protocol's labels
+    /// already give a method that name, first in the trait.
+    fn member_method(&mut self, protocol: &Protocol, r: usize, iface: &mut RoleIface) {
+        let family = &protocol.roles[r].name;
+        let doc = format!(
+            "Called first in every session, before any other method: this code runs\n\
+             as member `index` of `{family}` (counting from 0). The default does nothing."
+        );
+        let sig = Sig::new(&[("index", "u32")], "()");
+        let before = iface.methods.len();
+        self.method(
+            r,
+            "member",
+            0,
+            "joined".into(),
+            sig,
+            doc,
+            String::new(),
+            iface,
+        );
+        if iface.methods.len() > before {
+            let m = iface.methods.remove(before);
+            iface.methods.insert(0, m);
+        }
     }
 
     /// The method of role `r` for (kind, key), if it has one.

@@ -400,14 +400,14 @@ async fn run_coordinator<C: Coordinator, N: rt::Transport>(
             s.recv(from, label::JOURNAL_CHECKPOINT).await?;
         s.call(role.on_journal_checkpoint(from, msg)).await?;
     }
-    for p in 0..s.members(1)?.count() {
+    for i_p in 0..s.members(1)?.count() {
         {
-            let to = s.member(1, p)?;
+            let to = s.member(1, i_p)?;
             let payload = s.call(role.journal_delta(to)).await?;
             s.send(to, G_JOURNAL_DELTA_4, &payload).await?;
         }
         {
-            let from = s.member(1, p)?;
+            let from = s.member(1, i_p)?;
             let msg: msg::DeltaMerged = s.recv(from, label::DELTA_MERGED).await?;
             s.call(role.on_delta_merged(from, msg)).await?;
         }
@@ -440,6 +440,12 @@ pub trait Participant: Send {
     /// What your code fails with; an `Err` cancels the session, and every peer
     /// is told the error's text.
     type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+    /// Called first in every session, before any other method: this code runs
+    /// as member `index` of `Participant` (counting from 0). The default does nothing.
+    fn joined(&mut self, index: u32) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = index;
+        std::future::ready(Ok(()))
+    }
     /// `EpochRotationProposal` received from `from` (`Coordinator`).
     fn on_epoch_rotation_proposal(
         &mut self,
@@ -492,6 +498,7 @@ async fn run_participant_0<C: Participant, N: rt::Transport>(
     _params: &Params,
     role: &mut C,
 ) -> Result<(), rt::RunError<C::Error>> {
+    s.call(role.joined(0)).await?;
     {
         let from = s.single(0)?;
         let msg: <C::Types as Types>::EpochRotationProposal =
@@ -542,6 +549,10 @@ async fn run_participant_others<C: Participant, N: rt::Transport>(
     _params: &Params,
     role: &mut C,
 ) -> Result<(), rt::RunError<C::Error>> {
+    let Some(index) = s.me().index() else {
+        return Err(rt::RunError::Session(s.not_a_party()));
+    };
+    s.call(role.joined(index)).await?;
     {
         let from = s.single(0)?;
         let msg: <C::Types as Types>::EpochRotationProposal =
@@ -712,8 +723,9 @@ pub mod scripted {
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
     /// when they run out, the first branch and no further round), records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
-    /// fails at its `fail_at`-th call (counting from 0) if set.
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol and,
+    /// as a family member, the index it was told, and fails at its
+    /// `fail_at`-th call (counting from 0, the index not counted) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
@@ -722,6 +734,8 @@ pub mod scripted {
         pub trace: Vec<String>,
         /// Fail at this call of the role's code.
         pub fail_at: Option<usize>,
+        /// The member index it was told, when it plays a family member.
+        pub member: Option<u32>,
         calls: usize,
     }
 
@@ -855,6 +869,10 @@ pub mod scripted {
     impl super::Participant for Script {
         type Types = Defaults;
         type Error = ScriptError;
+        async fn joined(&mut self, index: u32) -> Result<(), ScriptError> {
+            self.member = Some(index);
+            Ok(())
+        }
         async fn on_epoch_rotation_proposal(
             &mut self,
             from: rt::Peer,

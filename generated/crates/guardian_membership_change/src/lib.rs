@@ -429,6 +429,12 @@ pub trait Guardian: Send {
     /// What your code fails with; an `Err` cancels the session, and every peer
     /// is told the error's text.
     type Error: std::fmt::Display + std::fmt::Debug + Send + 'static;
+    /// Called first in every session, before any other method: this code runs
+    /// as member `index` of `Guardian` (counting from 0). The default does nothing.
+    fn joined(&mut self, index: u32) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = index;
+        std::future::ready(Ok(()))
+    }
     /// `MembershipProposal` received from `from` (`Account`).
     fn on_membership_proposal(
         &mut self,
@@ -465,6 +471,10 @@ async fn run_guardian<C: Guardian, N: rt::Transport>(
     _params: &Params,
     role: &mut C,
 ) -> Result<(), rt::RunError<C::Error>> {
+    let Some(index) = s.me().index() else {
+        return Err(rt::RunError::Session(s.not_a_party()));
+    };
+    s.call(role.joined(index)).await?;
     {
         let from = s.single(0)?;
         let msg: <C::Types as Types>::MembershipChangeProposal =
@@ -689,8 +699,9 @@ pub mod scripted {
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
     /// when they run out, the first branch and no further round), records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
-    /// fails at its `fail_at`-th call (counting from 0) if set.
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol and,
+    /// as a family member, the index it was told, and fails at its
+    /// `fail_at`-th call (counting from 0, the index not counted) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
@@ -699,6 +710,8 @@ pub mod scripted {
         pub trace: Vec<String>,
         /// Fail at this call of the role's code.
         pub fail_at: Option<usize>,
+        /// The member index it was told, when it plays a family member.
+        pub member: Option<u32>,
         calls: usize,
     }
 
@@ -827,6 +840,10 @@ pub mod scripted {
     impl super::Guardian for Script {
         type Types = Defaults;
         type Error = ScriptError;
+        async fn joined(&mut self, index: u32) -> Result<(), ScriptError> {
+            self.member = Some(index);
+            Ok(())
+        }
         async fn on_membership_proposal(
             &mut self,
             from: rt::Peer,

@@ -712,8 +712,9 @@ pub mod scripted {
     /// Plays any role: sends default payloads, takes each decision from
     /// `decisions` (a branch label, or `Continue`/`Done` for a loop it decides;
     /// when they run out, the first branch and no further round), records
-    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol, and
-    /// fails at its `fail_at`-th call (counting from 0) if set.
+    /// `!Peer.Label` / `?Peer.Label` for every message of the protocol and,
+    /// as a family member, the index it was told, and fails at its
+    /// `fail_at`-th call (counting from 0, the index not counted) if set.
     #[derive(Clone, Debug, Default)]
     pub struct Script {
         /// Decisions still to take, in order.
@@ -722,6 +723,8 @@ pub mod scripted {
         pub trace: Vec<String>,
         /// Fail at this call of the role's code.
         pub fail_at: Option<usize>,
+        /// The member index it was told, when it plays a family member.
+        pub member: Option<u32>,
         calls: usize,
     }
 
