@@ -91,6 +91,7 @@ pub mod demo;
 pub mod error;
 pub mod invitation;
 pub mod journal;
+pub mod process;
 pub mod recovery;
 pub mod rendezvous;
 pub mod shamir;

@@ -1,40 +1,45 @@
-//! `cargo xtask codegen [--check]`: regenerates everything under `generated/`
-//! from `protocols/` with the choreoc library, or (with `--check`) writes
-//! nothing and exits 1 when anything there is stale, missing or extra.
+//! Project automation.
+//!
+//! - `cargo xtask codegen [--check]`: regenerates everything under
+//!   `generated/` from `protocols/` ([`codegen`]).
+//! - `cargo xtask demo guardian-ceremony`: runs a GuardianCeremony between
+//!   four processes over TLS on 127.0.0.1 ([`demo`]).
 //!
 //! The audit document needs the evidence of the entry points' tests
-//! (`evidence`): after the other files are written, those tests run with
+//! ([`evidence`]): after the other files are written, those tests run with
 //! evidence on (or the evidence of a run of the same sources is reused), and
 //! the audit is computed from it.
 //!
-//! Exit codes: 0 up to date (or regenerated), 1 stale or missing files,
+//! Exit codes: 0 success, 1 stale files (codegen --check) or a failed demo,
 //! 2 errors (in the protocols, the manifest, the entry points' tests, usage
 //! or I/O).
 
+mod codegen;
+mod demo;
 mod evidence;
 
-use choreoc::diag::render_human;
-use choreoc::driver;
-use choreoc::emit::{self, rust::RuntimeDep};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask codegen [--check]
+       cargo xtask demo guardian-ceremony
 
-  codegen          regenerate generated/ from protocols/
-  codegen --check  write nothing; exit 1 if generated/ is not up to date";
+  codegen                 regenerate generated/ from protocols/
+  codegen --check         write nothing; exit 1 if generated/ is not up to date
+  demo guardian-ceremony  an Initiator and 3 Guardians as processes over TLS on
+                          127.0.0.1; exit 0 only if all four succeed";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let check = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let check = match args.as_slice() {
         ["codegen"] => false,
         ["codegen", "--check"] => true,
+        ["demo", "guardian-ceremony"] => return demo::guardian_ceremony(&root),
         ["--help"] | ["-h"] | ["help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -44,270 +49,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf();
-    match codegen(&root, check) {
+    match codegen::codegen(&root, check) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
-}
-
-/// What is generated from one folder of `.choreo` files.
-struct Set {
-    /// The folder of `.choreo` files.
-    sources: &'static str,
-    /// Where projections go, if anywhere.
-    projections: Option<&'static str>,
-    /// Where crates go.
-    crates: &'static str,
-    /// Where diagrams go, if anywhere.
-    diagrams: Option<&'static str>,
-    /// The runtime, as seen from a crate there.
-    runtime: &'static str,
-}
-
-/// The project's protocols, and the code generation fixtures of the tests.
-const SETS: [Set; 2] = [
-    Set {
-        sources: "protocols",
-        projections: Some("generated/projections"),
-        crates: "generated/crates",
-        diagrams: Some("generated/diagrams"),
-        runtime: "../../../runtime",
-    },
-    Set {
-        sources: "tests/fixtures",
-        projections: None,
-        crates: "tests/fixtures/generated",
-        diagrams: None,
-        runtime: "../../../../runtime",
-    },
-];
-
-/// The directories whose files are all generated.
-fn generated_dirs() -> Vec<&'static str> {
-    SETS.iter()
-        .flat_map(|s| s.projections.into_iter().chain([s.crates]))
-        .collect()
-}
-
-/// Every generated file, by path relative to the workspace root.
-fn render(root: &Path) -> Result<Option<BTreeMap<PathBuf, String>>, String> {
-    let mut out = BTreeMap::new();
-    let mut failed = false;
-    for set in &SETS {
-        let dir = root.join(set.sources);
-        let files = driver::find_sources(std::slice::from_ref(&dir)).map_err(|e| e.to_string())?;
-        for path in files {
-            let rel = path
-                .strip_prefix(root)
-                .map_err(|e| e.to_string())?
-                .to_path_buf();
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
-            let unit = driver::compile(&rel.display().to_string(), &bytes);
-            for d in &unit.diagnostics {
-                eprint!("{}", render_human(d, &unit.file, false));
-            }
-            if unit.has_errors() {
-                failed = true;
-                continue;
-            }
-            let module = unit
-                .module
-                .as_ref()
-                .expect("a file without errors has a module");
-            if let Some(projections) = set.projections {
-                let mut text = format!(
-                    "# @generated by `cargo xtask codegen` from {}: do not edit.\n# Local types, one line per role (see docs: choreoc project).\n",
-                    rel.display()
-                );
-                for (i, proj) in &unit.projections {
-                    text += &format!(
-                        "\n# {}\n{}",
-                        module.protocols[*i].name,
-                        proj.display(&module.protocols[*i])
-                    );
-                }
-                let name = rel
-                    .strip_prefix(set.sources)
-                    .unwrap_or(&rel)
-                    .with_extension("txt");
-                out.insert(Path::new(projections).join(name), text);
-            }
-            let source = rel.display().to_string().replace('\\', "/");
-            if let Some(diagrams) = set.diagrams {
-                for (i, proj) in &unit.projections {
-                    for (name, content) in
-                        emit::diagram::files(&module.protocols[*i], proj, &source)
-                    {
-                        out.insert(Path::new(diagrams).join(name), content);
-                    }
-                }
-            }
-            // One crate per protocol, depending on the workspace's runtime.
-            let line_of = |offset: usize| unit.file.line_col(offset).line;
-            let runtime = RuntimeDep::Path(set.runtime.into());
-            for (i, proj) in &unit.projections {
-                for file in
-                    emit::rust::render(&module.protocols[*i], proj, &source, &line_of, &runtime)
-                {
-                    out.insert(Path::new(set.crates).join(&file.path), file.content);
-                }
-            }
-        }
-    }
-    Ok((!failed).then_some(out))
-}
-
-/// The audit and wiring tables, computed from protocols/, the manifest, the
-/// call sites in the code and the evidence of the entry points' tests.
-/// `Ok(None)`: errors, already reported.
-fn audit(root: &Path) -> Result<Option<String>, String> {
-    let evidence = evidence::collect(root)?;
-    eprintln!(
-        "audit: reading the workspace's code{}",
-        if evidence.is_some() {
-            " and the evidence"
-        } else {
-            ""
-        }
-    );
-    match choreoc::audit::audit(root, evidence.as_deref()) {
-        Ok((rows, text)) => {
-            let wired = rows
-                .iter()
-                .filter(|r| r.status == choreoc::audit::Status::Wired)
-                .count();
-            eprintln!("audit: {wired} of {} protocols Wired", rows.len());
-            Ok(Some(text))
-        }
-        Err(failure) => match *failure {
-            choreoc::audit::Failure::Invalid { file, diagnostics } => {
-                for d in &diagnostics {
-                    eprint!("{}", render_human(d, &file, false));
-                }
-                Ok(None)
-            }
-            choreoc::audit::Failure::Io(e) => Err(e),
-        },
-    }
-}
-
-fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
-    let Some(mut files) = render(root)? else {
-        eprintln!("error: protocols/ or tests/fixtures/ has errors; nothing was generated");
-        return Ok(ExitCode::from(2));
-    };
-    // The crates are written before the entry points' tests build on them.
-    let (mut written, mut removed) = (0, 0);
-    if !check {
-        let (_, w, r) = sync(root, &files, false)?;
-        (written, removed) = (w, r);
-    }
-    let text = match audit(root) {
-        Ok(Some(text)) => text,
-        Ok(None) => {
-            eprintln!(
-                "error: the audit manifest or the evidence has errors; the audit was not written"
-            );
-            return Ok(ExitCode::from(2));
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let output = PathBuf::from(choreoc::audit::OUTPUT);
-    let current = std::fs::read_to_string(root.join(&output)).ok();
-    let same = current
-        .as_deref()
-        .is_some_and(|c| choreoc::audit::normalized(c) == choreoc::audit::normalized(&text));
-    // In a check, lines and session counts that moved are not staleness.
-    files.insert(
-        output,
-        if check && same {
-            current.unwrap_or_default()
-        } else {
-            text
-        },
-    );
-    let (stale, w, r) = sync(root, &files, check)?;
-    (written, removed) = (written + w, removed + r);
-    if check && !stale.is_empty() {
-        eprintln!("generated/ is not up to date:");
-        for s in &stale {
-            eprintln!("  {s}");
-        }
-        eprintln!("run `cargo xtask codegen` to regenerate it");
-        return Ok(ExitCode::from(1));
-    }
-    if !check {
-        eprintln!(
-            "generated/: {written} written, {} unchanged, {removed} removed",
-            files.len().saturating_sub(written)
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Compares (`check`) or writes `files`, and removes (or, checking, reports)
-/// files of the generated directories that are no longer generated: what is
-/// stale, and how many files were written and removed.
-fn sync(
-    root: &Path,
-    files: &BTreeMap<PathBuf, String>,
-    check: bool,
-) -> Result<(Vec<String>, usize, usize), String> {
-    let mut existing: Vec<PathBuf> = Vec::new();
-    for dir in generated_dirs().into_iter().map(|d| root.join(d)) {
-        if !dir.exists() {
-            continue;
-        }
-        existing.extend(
-            walkdir::WalkDir::new(&dir)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file())
-                .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf)),
-        );
-    }
-    let mut stale = Vec::new();
-    let mut written = 0;
-    for (rel, text) in files {
-        let path = root.join(rel);
-        let current = std::fs::read_to_string(&path).ok();
-        if current.as_deref() == Some(text.as_str()) {
-            continue;
-        }
-        stale.push(format!(
-            "{} ({})",
-            rel.display(),
-            if current.is_some() {
-                "stale"
-            } else {
-                "missing"
-            }
-        ));
-        if !check {
-            driver::write_if_changed(&path, text)
-                .map_err(|e| format!("cannot write {}: {e}", rel.display()))?;
-            written += 1;
-        }
-    }
-    let mut removed = 0;
-    for rel in existing.iter().filter(|p| !files.contains_key(*p)) {
-        stale.push(format!("{} (no longer generated)", rel.display()));
-        if !check {
-            std::fs::remove_file(root.join(rel)).map_err(|e| e.to_string())?;
-            removed += 1;
-        }
-    }
-    Ok((stale, written, removed))
 }

@@ -1,5 +1,5 @@
 //! Frames flow both ways between two and four nodes, in order per pair, over
-//! exactly one connection per pair.
+//! exactly one connection per pair; a closing node writes what it holds first.
 
 use choreo_runtime::transport::contract::{NodeId, Transport};
 use choreo_runtime::transport::tls::LinkEvent;
@@ -124,4 +124,28 @@ async fn a_shut_down_node_is_a_lost_link_and_refuses_sends() {
         weak.upgrade().is_none(),
         "a weak handle does not keep it alive"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_node_writes_everything_queued_before_its_links_close() {
+    let dir = scratch();
+    let (cluster, mut listeners) = cluster(dir.path(), &["p", "q"]);
+    let p = start(&cluster, &mut listeners, "p");
+    // q is not running yet: p's frames wait for the link (shutdown would drop them).
+    let n = 200;
+    for i in 0..n {
+        send(&p.transport, "q", numbered("p", i)).await;
+    }
+    let closing = {
+        let transport = p.transport.clone();
+        tokio::spawn(async move { transport.close(crate::harness::PATIENCE).await })
+    };
+    let mut q = start(&cluster, &mut listeners, "q");
+    expect_in_order(&mut q.received, &[("p", "p")], n).await;
+    let (node, reason) = q.received.down().await;
+    assert_eq!(node.as_str(), "p");
+    assert!(reason.contains("closed by the peer"), "{reason}");
+    assert!(closing.await.unwrap(), "every link closed in time");
+    // Closed is closed: later sends are refused.
+    assert!(p.transport.reserve(&NodeId::new("q")).await.is_err());
 }

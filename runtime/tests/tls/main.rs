@@ -1,6 +1,7 @@
 //! The TLS transport on loopback: exchange between nodes, refusals of bad
-//! peers, network faults through a proxy, a node in a child process, and the
-//! configuration file. Every wait is bounded by `harness::PATIENCE`.
+//! peers, network faults through a proxy (for frames and for sessions), bad
+//! input at the session level, a node in a child process, and the
+//! configuration file with its roster sections. Every wait is bounded by `harness::PATIENCE`.
 #![cfg(feature = "tls")]
 
 mod config;
@@ -10,4 +11,6 @@ mod harness;
 mod process;
 mod proxy;
 mod refusals;
+mod roster;
 mod session;
+mod session_faults;

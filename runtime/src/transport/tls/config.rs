@@ -2,7 +2,7 @@
 //! its certificate and key, limits and timeouts, and each peer's name, address
 //! and expected identity. See `docs/deployment.md` for the format.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use crate::transport::contract::NodeId;
 
 use super::handshake::{VersionPolicy, PROTOCOL_VERSION};
 use super::identity::Fingerprint;
+use super::roster::{self, FileRoster, RosterConfig};
 
 /// The default largest frame, in bytes (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
@@ -43,6 +44,9 @@ pub struct NodeConfig {
     pub protocol: VersionPolicy,
     /// The other nodes, sorted by name.
     pub peers: Vec<PeerConfig>,
+    /// Per protocol name, the `[roster.NAME]` section: how that protocol's
+    /// sessions are laid out and which peers this node plays (see [`roster`](super::roster)).
+    pub rosters: BTreeMap<String, RosterConfig>,
 }
 
 /// Timeouts of a node, and its reconnection backoff.
@@ -177,6 +181,23 @@ pub enum ConfigProblem {
         /// The version.
         version: String,
     },
+    /// A roster section names a peer that is not `Role` or `Family[k]`.
+    #[error("roster.{protocol}.nodes: {peer:?} is not a peer name (Role or Family[k])")]
+    RosterPeer {
+        /// The section's protocol.
+        protocol: String,
+        /// The name given.
+        peer: String,
+    },
+    /// A roster section is inconsistent (an empty family, a zero timeout, a
+    /// node that is neither this node nor one of its peers).
+    #[error("roster.{protocol}: {what}")]
+    Roster {
+        /// The section's protocol.
+        protocol: String,
+        /// What is wrong.
+        what: String,
+    },
 }
 
 /// The file as written (all optional fields optional).
@@ -197,6 +218,8 @@ struct File {
     protocol: FileProtocol,
     #[serde(default, rename = "peer")]
     peers: Vec<FilePeer>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    roster: BTreeMap<String, FileRoster>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -280,6 +303,7 @@ impl NodeConfig {
             timeouts: Timeouts::default(),
             protocol: VersionPolicy::default(),
             peers: Vec::new(),
+            rosters: BTreeMap::new(),
         }
     }
 
@@ -323,7 +347,7 @@ impl NodeConfig {
             });
         }
         let mut names = BTreeSet::new();
-        let mut prints = std::collections::BTreeMap::new();
+        let mut prints = BTreeMap::new();
         for peer in &self.peers {
             check_name(peer.name.as_str())?;
             if peer.name == self.name {
@@ -344,7 +368,7 @@ impl NodeConfig {
                 }
             }
         }
-        Ok(())
+        roster::check(self)
     }
 
     /// The configuration as TOML, in the format [`NodeConfig::load`] reads.
@@ -386,6 +410,11 @@ impl NodeConfig {
                         ExpectedIdentity::Certificate(path) => Some(path.clone()),
                     },
                 })
+                .collect(),
+            roster: self
+                .rosters
+                .iter()
+                .map(|(name, r)| (name.clone(), FileRoster::write(r)))
                 .collect(),
         };
         // Serializing plain strings, integers and tables cannot fail.
@@ -442,6 +471,11 @@ fn from_file(raw: File, base: &Path) -> Result<NodeConfig, ConfigProblem> {
         });
     }
     peers.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut rosters = BTreeMap::new();
+    for (protocol, section) in raw.roster {
+        let section = section.read(&protocol)?;
+        rosters.insert(protocol, section);
+    }
     Ok(NodeConfig {
         name: NodeId::new(raw.name),
         listen: raw.listen,
@@ -456,6 +490,7 @@ fn from_file(raw: File, base: &Path) -> Result<NodeConfig, ConfigProblem> {
             capabilities,
         },
         peers,
+        rosters,
     })
 }
 

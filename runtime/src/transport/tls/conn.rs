@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use std::pin::pin;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, watch};
 use tokio::time::{timeout, MissedTickBehavior};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::codec::Framed;
@@ -147,7 +149,8 @@ impl Queues {
         }
     }
 
-    fn try_next(&mut self) -> Option<Bytes> {
+    /// The next waiting frame (control first), if one is waiting.
+    pub fn try_next(&mut self) -> Option<Bytes> {
         self.ctrl.try_recv().or_else(|_| self.data.try_recv()).ok()
     }
 
@@ -171,10 +174,21 @@ pub(crate) enum End {
     Shutdown,
 }
 
+/// How the writer of a connection stopped without an error.
+enum Stopped {
+    /// Every queue sender is gone: the transport was dropped.
+    Gone,
+    /// The transport closes: everything was written and the connection closed.
+    Closed,
+}
+
 /// Runs `conn` until it fails: sends `held` then queued frames and a ping
 /// every keep-alive interval, hands arriving data frames to `inbound`
 /// (waiting while it is full), and fails when nothing arrives within the
 /// keep-alive timeout (time spent waiting on `inbound` does not count).
+/// When `closing` is set, writes whatever is queued, closes the connection
+/// (TLS `close_notify`) and reads on until the peer closes its side too
+/// (at most the handshake timeout).
 pub(crate) async fn drive<I: Inbound>(
     ctx: &Context,
     conn: Established,
@@ -182,6 +196,7 @@ pub(crate) async fn drive<I: Inbound>(
     queues: &mut Queues,
     inbound: &I,
     incoming: &mut mpsc::Receiver<Box<Established>>,
+    closing: &mut watch::Receiver<bool>,
 ) -> End {
     let peer = conn.peer;
     let (mut sink, mut stream) = conn.framed.split();
@@ -217,6 +232,12 @@ pub(crate) async fn drive<I: Inbound>(
             }
         }
     };
+    // Resolves once the transport closes (never, if it is dropped instead).
+    let mut closed = pin!(async {
+        if closing.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    });
     let writer = async {
         let fail = |e: std::io::Error| TlsError::io("writing", &e, max_frame);
         let mut ping = tokio::time::interval(timeouts.keepalive_interval);
@@ -230,8 +251,16 @@ pub(crate) async fn drive<I: Inbound>(
                 biased;
                 frame = queues.next() => match frame {
                     Some(f) => Frame::data(f),
-                    None => return Ok::<(), TlsError>(()),
+                    None => return Ok::<Stopped, TlsError>(Stopped::Gone),
                 },
+                () = &mut closed => {
+                    while let Some(frame) = queues.try_next() {
+                        sink.feed(Frame::data(frame)).await.map_err(fail)?;
+                        ctx.stats.sent.inc();
+                    }
+                    sink.close().await.map_err(fail)?;
+                    return Ok(Stopped::Closed);
+                }
                 _ = ping.tick() => Frame { kind: PING, payload: Bytes::new() },
             };
             let is_data = first.kind == DATA;
@@ -247,18 +276,25 @@ pub(crate) async fn drive<I: Inbound>(
             sink.flush().await.map_err(fail)?;
         }
     };
-    tokio::select! {
-        err = reader => End::Failed(err),
-        res = writer => match res {
-            Ok(()) => End::Shutdown,
-            Err(err) => End::Failed(err),
-        },
-        newer = incoming.recv() => match newer {
+    let mut reader = pin!(reader);
+    let stopped = tokio::select! {
+        err = &mut reader => return End::Failed(err),
+        res = writer => res,
+        newer = incoming.recv() => return match newer {
             Some(conn) => {
                 debug!(node = %ctx.config.name, peer = %conn.peer, "a newer connection replaces the current one");
                 End::Replaced(conn)
             }
             None => End::Shutdown,
         },
+    };
+    match stopped {
+        Ok(Stopped::Gone) => End::Shutdown,
+        Ok(Stopped::Closed) => {
+            // Frames the peer sent before it saw the close still arrive.
+            let _ = timeout(timeouts.handshake, &mut reader).await;
+            End::Shutdown
+        }
+        Err(err) => End::Failed(err),
     }
 }

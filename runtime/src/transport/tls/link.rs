@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
@@ -24,6 +24,7 @@ enum Step {
     Failure(TlsError),
     Frame(Option<Bytes>),
     Expired,
+    Closing(bool),
 }
 
 /// The task behind one peer's link.
@@ -38,6 +39,10 @@ pub(crate) struct Link<I> {
     /// Wakes the dialer when the connection is lost.
     pub lost: Arc<Notify>,
     pub inbound: Arc<I>,
+    /// Set when the transport closes gracefully.
+    pub closing: watch::Receiver<bool>,
+    /// Dropped when the task ends (the transport's `close` waits for that).
+    pub _alive: mpsc::Sender<()>,
 }
 
 impl<I: Inbound> Link<I> {
@@ -61,6 +66,7 @@ impl<I: Inbound> Link<I> {
                 &mut self.queues,
                 &*self.inbound,
                 &mut self.incoming,
+                &mut self.closing,
             )
             .await;
             let reason = match end {
@@ -86,9 +92,23 @@ impl<I: Inbound> Link<I> {
         let mut deadline = held.as_ref().map(|_| Instant::now() + bound);
         let mut last: Option<TlsError> = None;
         loop {
+            // Closing: a link with nothing to send has nothing to wait for.
+            if *self.closing.borrow() && held.is_none() {
+                match self.queues.try_next() {
+                    None => return None,
+                    Some(frame) => {
+                        *held = Some(frame);
+                        deadline.get_or_insert(Instant::now() + bound);
+                    }
+                }
+            }
             let step = {
-                let (failures, incoming, queues) =
-                    (&mut self.failures, &mut self.incoming, &mut self.queues);
+                let (failures, incoming, queues, closing) = (
+                    &mut self.failures,
+                    &mut self.incoming,
+                    &mut self.queues,
+                    &mut self.closing,
+                );
                 let expiry = async {
                     match deadline {
                         Some(d) => sleep_until(d).await,
@@ -107,6 +127,7 @@ impl<I: Inbound> Link<I> {
                     Some(err) = failure => Step::Failure(err),
                     frame = queues.next(), if held.is_none() => Step::Frame(frame),
                     () = expiry => Step::Expired,
+                    changed = closing.changed(), if !*closing.borrow() => Step::Closing(changed.is_ok()),
                 }
             };
             match step {
@@ -126,6 +147,12 @@ impl<I: Inbound> Link<I> {
                 Step::Expired => {
                     self.give_up(held, &last, bound);
                     deadline = None;
+                }
+                // Looked at on the next turn; a dropped sender means the transport is gone.
+                Step::Closing(open) => {
+                    if !open {
+                        return None;
+                    }
                 }
             }
         }

@@ -32,6 +32,7 @@ pub mod error;
 pub mod handshake;
 pub mod identity;
 mod link;
+pub mod roster;
 pub mod testing;
 pub mod wire;
 
@@ -42,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
@@ -53,6 +54,7 @@ pub use config::{ConfigError, ConfigProblem, ExpectedIdentity, NodeConfig, PeerC
 pub use error::TlsError;
 pub use handshake::{Incompatibility, Negotiated, VersionPolicy};
 pub use identity::{Fingerprint, GeneratedIdentity, LocalIdentity, PeerBook};
+pub use roster::{PeerName, Placement, RosterConfig, RosterProblem};
 
 use conn::{accept, Established, Queues};
 use handshake::NonceCache;
@@ -184,6 +186,11 @@ struct Inner {
     local_addr: SocketAddr,
     tasks: Vec<AbortHandle>,
     closed: std::sync::atomic::AtomicBool,
+    /// Set by [`TlsTransport::close`]: every link writes what it holds and
+    /// closes its connection.
+    closing: watch::Sender<bool>,
+    /// Closed once every link task has ended (each holds a sender).
+    links_alive: Mutex<Option<mpsc::Receiver<()>>>,
 }
 
 impl Drop for Inner {
@@ -249,6 +256,8 @@ impl TlsTransport {
         let mut tasks = Vec::new();
         let mut links = BTreeMap::new();
         let mut incoming = BTreeMap::new();
+        let (closing, closing_rx) = watch::channel(false);
+        let (alive, links_alive) = mpsc::channel(1);
         for peer in &ctx.config.peers {
             let (data_tx, data_rx) = mpsc::channel(ctx.config.send_buffer);
             let (ctrl_tx, ctrl_rx) = mpsc::channel(CONTROL_BUFFER);
@@ -285,6 +294,8 @@ impl TlsTransport {
                 failures,
                 lost,
                 inbound: inbound.clone(),
+                closing: closing_rx.clone(),
+                _alive: alive.clone(),
             };
             tasks.push(runtime.spawn(link.run()).abort_handle());
             links.insert(
@@ -296,6 +307,7 @@ impl TlsTransport {
             );
             incoming.insert(peer.name.clone(), conn_tx);
         }
+        drop(alive);
         let listen = listen_loop(ctx.clone(), listener, acceptor, Arc::new(incoming));
         tasks.push(runtime.spawn(listen).abort_handle());
         info!(node = %ctx.config.name, address = %local_addr, peers = ctx.config.peers.len(), "listening");
@@ -306,6 +318,8 @@ impl TlsTransport {
                 local_addr,
                 tasks,
                 closed: std::sync::atomic::AtomicBool::new(false),
+                closing,
+                links_alive: Mutex::new(Some(links_alive)),
             }),
         })
     }
@@ -357,6 +371,30 @@ impl TlsTransport {
         for task in &self.inner.tasks {
             task.abort();
         }
+    }
+
+    /// Stops the node gracefully, for a process about to exit once its
+    /// sessions have ended: every frame already handed to the transport is
+    /// written, each connection is closed with a TLS `close_notify` (its peer
+    /// sees the link close, after everything sent before), and this waits
+    /// for the peers to close their side. Frames waiting for a link that is
+    /// down keep waiting for it. After `within` at most, the node stops as
+    /// [`TlsTransport::shutdown`] does; returns whether every link closed in time.
+    pub async fn close(&self, within: std::time::Duration) -> bool {
+        self.inner.closing.send_replace(true);
+        let alive = self
+            .inner
+            .links_alive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let closed = match alive {
+            // `None` once every link task has ended and dropped its sender.
+            Some(mut alive) => tokio::time::timeout(within, alive.recv()).await.is_ok(),
+            None => true,
+        };
+        self.shutdown();
+        closed
     }
 
     /// A handle that does not keep the transport alive, for an [`Inbound`]

@@ -131,6 +131,46 @@ impl Cluster {
     pub fn names(&self) -> impl Iterator<Item = &NodeId> {
         self.nodes.keys()
     }
+
+    /// Writes the configuration of `name`, runs `program --config FILE` with
+    /// `args` after it, waits (at most `ready_within`) for its ready line and
+    /// records the address it reported in every other node's peer list.
+    pub async fn spawn(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+        ready_within: Duration,
+    ) -> std::io::Result<NodeProcess> {
+        let config = self.write_config(name)?;
+        let mut all: Vec<std::ffi::OsString> = vec!["--config".into(), config.into_os_string()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        let process = NodeProcess::spawn(program, all, ready_within).await?;
+        self.set_address(name, process.address);
+        Ok(process)
+    }
+
+    /// Starts every node as a process (see [`Cluster::spawn`]), from the
+    /// greatest name down so that each one's configuration has the addresses
+    /// of the nodes it dials; `args` gives each node's extra arguments. If
+    /// one fails to start, those already started are killed (dropped).
+    pub async fn spawn_all(
+        &mut self,
+        program: &Path,
+        mut args: impl FnMut(&NodeId) -> Vec<std::ffi::OsString>,
+        ready_within: Duration,
+    ) -> std::io::Result<BTreeMap<NodeId, NodeProcess>> {
+        let names: Vec<NodeId> = self.nodes.keys().rev().cloned().collect();
+        let mut started = BTreeMap::new();
+        for name in names {
+            let extra = args(&name);
+            let process = self
+                .spawn(name.as_str(), program, extra, ready_within)
+                .await?;
+            started.insert(name, process);
+        }
+        Ok(started)
+    }
 }
 
 /// The line a node process prints on its standard output once it listens.
@@ -147,6 +187,16 @@ pub struct NodeProcess {
     /// The address it listens on, as it reported it.
     pub address: SocketAddr,
     lines: mpsc::UnboundedReceiver<String>,
+    transcript: Vec<String>,
+}
+
+/// How a [`NodeProcess`] ended: its exit status and every line it printed.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// Every line of its standard output, the ready line included.
+    pub transcript: Vec<String>,
 }
 
 impl NodeProcess {
@@ -177,15 +227,20 @@ impl NodeProcess {
                 }
             }
         });
+        let mut transcript = Vec::new();
         let ready = tokio::time::timeout(ready_within, async {
             while let Some(line) = rx.recv().await {
                 let mut words = line.split_whitespace();
-                if let (Some("listening"), Some(name), Some(addr)) =
-                    (words.next(), words.next(), words.next())
-                {
-                    if let Ok(address) = addr.parse() {
-                        return Some((NodeId::new(name), address));
-                    }
+                let ready = match (words.next(), words.next(), words.next()) {
+                    (Some("listening"), Some(name), Some(addr)) => addr
+                        .parse()
+                        .ok()
+                        .map(|address: SocketAddr| (NodeId::new(name), address)),
+                    _ => None,
+                };
+                transcript.push(line);
+                if ready.is_some() {
+                    return ready;
                 }
             }
             None
@@ -197,6 +252,7 @@ impl NodeProcess {
                 name,
                 address,
                 lines: rx,
+                transcript,
             }),
             Ok(None) => {
                 let status = child.wait().await?;
@@ -220,10 +276,61 @@ impl NodeProcess {
 
     /// The next line the process printed, waiting at most `within`.
     pub async fn next_line(&mut self, within: Duration) -> Option<String> {
-        tokio::time::timeout(within, self.lines.recv())
+        let line = tokio::time::timeout(within, self.lines.recv())
             .await
             .ok()
-            .flatten()
+            .flatten()?;
+        self.transcript.push(line.clone());
+        Some(line)
+    }
+
+    /// Reads lines until one satisfies `pick` (returned), waiting at most
+    /// `within` in all; `None` if the time runs out or the output ends first.
+    pub async fn line_where(
+        &mut self,
+        within: Duration,
+        mut pick: impl FnMut(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let line = self.next_line(left).await?;
+            if pick(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Every line read so far (the ready line and those before it included).
+    pub fn transcript(&self) -> &[String] {
+        &self.transcript
+    }
+
+    /// Waits (at most `within`) for the process to close its output and
+    /// exit, and returns how it ended with everything it printed; if it has
+    /// not exited in time it is killed and the error says so.
+    pub async fn wait(mut self, within: Duration) -> std::io::Result<Finished> {
+        let ended = tokio::time::timeout(within, async {
+            while let Some(line) = self.lines.recv().await {
+                self.transcript.push(line);
+            }
+            self.child.wait().await
+        })
+        .await;
+        match ended {
+            Ok(status) => Ok(Finished {
+                status: status?,
+                transcript: self.transcript,
+            }),
+            Err(_) => {
+                self.child.start_kill()?;
+                let _ = self.child.wait().await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("node {} did not exit within {within:?}", self.name),
+                ))
+            }
+        }
     }
 
     /// Kills the process with SIGKILL (no chance to clean up) and reaps it.
