@@ -94,6 +94,7 @@ pub mod journal;
 pub mod recovery;
 pub mod rendezvous;
 pub mod shamir;
+pub mod stand_in;
 pub mod sync;
 pub mod transport;
 

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{digest, Digest};
+use crate::stand_in::{digest, Digest};
 
 /// One share: the polynomial evaluated at `index` (never 0).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use choreo_services::consensus::aura_consensus::{
     run_coordinator, run_witness, ConsensusFact, ConsensusOutcome, ConsensusParams,
     CoordinatorState, Operation, WitnessOutcome, WitnessState, WitnessView,
 };
-use choreo_services::crypto::{self, Digest};
+use choreo_services::stand_in::{self as crypto, Digest};
 use choreo_services::ServiceError;
 use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
 use futures_util::future::join_all;
@@ -185,7 +185,7 @@ async fn too_few_valid_shares_cancel_the_instance_and_nothing_is_applied() {
 }
 
 /// The id of the instance a journal proposed.
-fn consensus_id(journal: &choreo_services::journal::Journal<ConsensusFact>) -> Digest {
+fn consensus_id(journal: &choreo_services::stand_in::Journal<ConsensusFact>) -> Digest {
     match journal.facts().first() {
         Some(ConsensusFact::Proposed(id)) => *id,
         other => panic!("the journal starts with the proposal: {other:?}"),

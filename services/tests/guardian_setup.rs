@@ -6,11 +6,11 @@
 mod common;
 
 use choreo_runtime::Peer;
-use choreo_services::crypto;
 use choreo_services::recovery::guardian_setup::{
     group_public_key, run_account, run_guardian, AccountState, GuardianPolicy, GuardianState,
     Guardianship, SetupFact, SetupOutcome,
 };
+use choreo_services::stand_in as crypto;
 use choreo_services::{shamir, ServiceError};
 use common::{assert_stopped_by, Harness, TIMEOUT};
 use futures_util::future::join_all;

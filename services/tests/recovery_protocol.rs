@@ -6,12 +6,12 @@
 mod common;
 
 use choreo_runtime::Peer;
-use choreo_services::crypto::{self, Digest};
 use choreo_services::recovery::guardian_setup::{group_public_key, Guardianship};
 use choreo_services::recovery::recovery_protocol::{
     run_coordinator, run_guardian, run_requester, ApprovalPolicy, CoordinatorState, GuardianState,
     RecoveryFact, RecoveryOutcome, RequesterState,
 };
+use choreo_services::stand_in::{self as crypto, Digest};
 use choreo_services::{shamir, ServiceError};
 use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
 use futures_util::future::join_all;

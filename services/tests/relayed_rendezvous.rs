@@ -6,11 +6,11 @@
 mod common;
 
 use choreo_runtime::Peer;
-use choreo_services::crypto::{self, Digest};
 use choreo_services::rendezvous::relayed_rendezvous::{
     run_initiator, run_relay, run_responder, PeerState, RelayFact, RelayOutcome, RelayPolicy,
     RelayState, RelayedChannel,
 };
+use choreo_services::stand_in::{self as crypto, Digest};
 use choreo_services::ServiceError;
 use common::{assert_stopped_by, Harness, TIMEOUT};
 use tokio::time::Instant;

@@ -17,8 +17,8 @@ use choreo_dkd_choreography::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::{index_of, own_index, reject, ServiceError};
 
 /// The derivation context and path.

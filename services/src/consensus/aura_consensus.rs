@@ -16,8 +16,8 @@ use choreo_aura_consensus::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// An account-level operation to agree on.

@@ -14,8 +14,8 @@ use choreo_invitation_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// The offer presented to the Receiver.

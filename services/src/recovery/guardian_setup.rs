@@ -16,9 +16,9 @@ use choreo_guardian_setup::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
 use crate::shamir::{self, Share};
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The Account's invitation into the setup.

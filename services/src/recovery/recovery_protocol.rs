@@ -19,10 +19,10 @@ use choreo_recovery_protocol::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
 use crate::recovery::guardian_setup::{group_public_key, Guardianship};
 use crate::shamir::{self, Share};
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::{index_of, own_index, reject, ServiceError};
 
 /// The new device's request to recover the account.

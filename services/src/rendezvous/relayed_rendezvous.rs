@@ -16,8 +16,8 @@ use choreo_relayed_rendezvous::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::{reject, ServiceError};
 
 /// A relay slot identifier.

@@ -19,8 +19,8 @@ use choreo_rendezvous_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// The version both peers use and the capabilities both have (the

@@ -19,8 +19,8 @@ use choreo_amp_transport::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
+use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// Plaintexts are padded to a multiple of this many bytes.
