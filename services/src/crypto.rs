@@ -343,6 +343,14 @@ impl SealKey {
     }
 }
 
+/// The 32 bytes of a FROST (Ed25519) verifying key.
+pub fn group_key_bytes(key: &frost::VerifyingKey) -> Result<[u8; 32], CryptoError> {
+    key.serialize()
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or(CryptoError::Encoding)
+}
+
 /// The canonical bytes of `value` (postcard), as signed and hashed.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // postcard fails only on types serde cannot express (maps with unknown
