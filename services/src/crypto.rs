@@ -84,15 +84,15 @@ fn absorb(hasher: &mut blake3::Hasher, parts: &[&[u8]]) {
     }
 }
 
-/// A keyed BLAKE3 MAC of `parts` under `key`.
-pub fn mac(key: &SecretKey, parts: &[&[u8]]) -> Digest {
-    let mut hasher = blake3::Hasher::new_keyed(key.expose());
+/// A keyed BLAKE3 MAC of `parts` under the 32-byte key `key`.
+pub fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Digest {
+    let mut hasher = blake3::Hasher::new_keyed(key);
     absorb(&mut hasher, parts);
     *hasher.finalize().as_bytes()
 }
 
 /// Checks `tag` against the MAC of `parts` under `key`, in constant time.
-pub fn verify_mac(key: &SecretKey, parts: &[&[u8]], tag: &Digest) -> Result<(), CryptoError> {
+pub fn verify_mac(key: &[u8; 32], parts: &[&[u8]], tag: &Digest) -> Result<(), CryptoError> {
     ensure_eq(&mac(key, parts), tag)
 }
 
@@ -180,6 +180,27 @@ pub fn aead_open(
         )
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::Open)
+}
+
+/// Encrypts `plaintext` under the shared key `key` (ChaCha20-Poly1305, a
+/// fresh random nonce prepended), authenticating `context`.
+pub fn seal_with(key: &[u8; 32], context: &[&[u8]], plaintext: &[u8]) -> Vec<u8> {
+    let nonce = random::<12>();
+    let key = SecretKey::from_bytes(*key);
+    let mut out = nonce.to_vec();
+    out.extend(aead_seal(&key, &nonce, context, plaintext));
+    out
+}
+
+/// Opens what [`seal_with`] sealed under `key` with the same `context`.
+pub fn open_with(
+    key: &[u8; 32],
+    context: &[&[u8]],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (nonce, body) = sealed.split_at_checked(12).ok_or(CryptoError::Open)?;
+    let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Open)?;
+    aead_open(&SecretKey::from_bytes(*key), &nonce, context, body)
 }
 
 /// An Ed25519 signature.
@@ -379,7 +400,7 @@ mod tests {
 
     #[test]
     fn macs_verify_only_under_their_key_and_parts() {
-        let (key, other) = (SecretKey::generate(), SecretKey::generate());
+        let (key, other) = (random::<32>(), random::<32>());
         let tag = mac(&key, &[b"m"]);
         assert_eq!(verify_mac(&key, &[b"m"], &tag), Ok(()));
         assert_eq!(
@@ -429,6 +450,22 @@ mod tests {
         assert_ne!(
             seal_to(&bob.public(), &[b"ctx"], text).expect("seals"),
             sealed
+        );
+    }
+
+    #[test]
+    fn a_shared_key_seal_opens_only_under_its_key_and_context() {
+        let (key, other) = (random::<32>(), random::<32>());
+        let sealed = seal_with(&key, &[b"c"], b"hello");
+        assert_eq!(
+            open_with(&key, &[b"c"], &sealed).expect("opens").as_slice(),
+            b"hello"
+        );
+        assert_eq!(open_with(&other, &[b"c"], &sealed), Err(CryptoError::Open));
+        assert_eq!(open_with(&key, &[b"d"], &sealed), Err(CryptoError::Open));
+        assert_eq!(
+            open_with(&key, &[b"c"], &sealed[..11]),
+            Err(CryptoError::Open)
         );
     }
 

@@ -10,7 +10,7 @@ use choreo_services::authentication::guardian_auth_relational::{
     run_account, run_guardian, AccountState, AuthFact, AuthenticatedSession, GuardedAccount,
     GuardianState,
 };
-use choreo_services::stand_in::{self as crypto, Digest};
+use choreo_services::crypto::{self, Digest};
 use choreo_services::ServiceError;
 use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
 use tokio::time::Instant;

@@ -6,11 +6,11 @@
 mod common;
 
 use choreo_runtime::Peer;
+use choreo_services::crypto::{self, Digest};
 use choreo_services::invitation::guardian_invitation::{
     run_guardian, run_invitee, run_inviter, GuardianInvitationFact, GuardianRelationship,
     GuardianState, InviteePolicy, InviteeState, InviterState,
 };
-use choreo_services::stand_in::{self as crypto, Digest};
 use choreo_services::ServiceError;
 use common::{assert_stopped_by, Harness, TIMEOUT};
 use futures_util::future::join_all;

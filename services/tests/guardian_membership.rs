@@ -7,11 +7,11 @@
 mod common;
 
 use choreo_runtime::Peer;
+use choreo_services::crypto::{self, Digest};
 use choreo_services::recovery::guardian_membership::{
     run_account, run_candidate, run_guardian, AccountState, CandidateState, GuardianState,
     MembershipChange, MembershipFact, RosterView, VotePolicy,
 };
-use choreo_services::stand_in::{self as crypto, Digest};
 use choreo_services::ServiceError;
 use common::{assert_stopped_by, Harness, TIMEOUT};
 use futures_util::future::join_all;

@@ -6,11 +6,11 @@
 mod common;
 
 use choreo_runtime::Peer;
+use choreo_services::crypto;
 use choreo_services::invitation::invitation_exchange::{
     run_receiver, run_sender, Contact, ContactDescriptor, InvitationFact, IssuedInvitation,
     UserState,
 };
-use choreo_services::stand_in as crypto;
 use choreo_services::ServiceError;
 use common::{assert_cancelled, assert_refused, Harness, BUDGET, TIMEOUT};
 use tokio::time::Instant;

@@ -7,10 +7,10 @@
 mod common;
 
 use choreo_runtime::Peer;
+use choreo_services::crypto::{self, Digest};
 use choreo_services::rendezvous::rendezvous_exchange::{
     run_initiator, run_responder, RendezvousFact, RendezvousOutcome, RendezvousState, VersionInfo,
 };
-use choreo_services::stand_in::{self as crypto, Digest};
 use choreo_services::ServiceError;
 use common::{assert_stopped_by, Harness, TIMEOUT};
 use tokio::time::Instant;

@@ -7,11 +7,11 @@
 mod common;
 
 use choreo_runtime::Peer;
+use choreo_services::crypto;
 use choreo_services::demo::coordination::{
     run_coordinator, run_participant, CoordinatorOutcome, CoordinatorPolicy, CoordinatorState,
     ParticipantOutcome, ParticipantPolicy, ParticipantState, SessionFact,
 };
-use choreo_services::stand_in as crypto;
 use choreo_services::ServiceError;
 use common::{assert_cancelled, Harness, TIMEOUT};
 use futures_util::future::join_all;

@@ -17,8 +17,8 @@ use choreo_dkd_choreography::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::{index_of, own_index, reject, ServiceError};
 
 /// The derivation context and path.
@@ -214,7 +214,9 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         let who = index_of(from)?;
         let committed = self.commitments.iter().find(|(p, _)| *p == who);
         match (msg.reveal, committed) {
-            (Reveal::Share(share, salt), Some((_, c))) if commitment(&share, &salt) == *c => {
+            (Reveal::Share(share, salt), Some((_, c)))
+                if crypto::ensure_eq(&commitment(&share, &salt), c).is_ok() =>
+            {
                 self.valid.push((who, share));
             }
             // A reveal that does not open its commitment counts as invalid.
@@ -237,7 +239,7 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         msg: msg::DerivationAck,
     ) -> Result<(), ServiceError> {
         let key = self.result()?.public_key;
-        if crypto::digest("dkd/ack", &[&key]) != msg.key_digest {
+        if crypto::ensure_eq(&crypto::digest("dkd/ack", &[&key]), &msg.key_digest).is_err() {
             return Err(ServiceError::Refused(format!(
                 "{from} acknowledges another key"
             )));

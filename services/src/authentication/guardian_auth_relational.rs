@@ -15,8 +15,8 @@ use choreo_guardian_auth_relational::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// A session identifier.
@@ -353,7 +353,12 @@ impl GuardianSession<'_> {
         if proof.nonce != challenge.nonce || self.state.now > challenge.expires_at {
             return Ok(Err("stale challenge".into()));
         }
-        if proof.proof != device_proof(key, &challenge.nonce, &req.context_id, req.epoch) {
+        if crypto::ensure_eq(
+            &proof.proof,
+            &device_proof(key, &challenge.nonce, &req.context_id, req.epoch),
+        )
+        .is_err()
+        {
             return Ok(Err("proof does not verify".into()));
         }
         Ok(Ok(()))

@@ -15,8 +15,8 @@ use choreo_session_coordination_choreography::choice::{AcceptOrReject, FailureOr
 use choreo_session_coordination_choreography::{msg, Role};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// A session identifier.

@@ -15,8 +15,8 @@ use choreo_guardian_invitation::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// The invitation to become a guardian.

@@ -14,8 +14,8 @@ use choreo_invitation_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// The offer presented to the Receiver.
@@ -279,10 +279,9 @@ impl ReceiverSession<'_> {
     /// Why the Receiver declines `offer`, if it does.
     fn objection(&self, offer: &InvitationOffer) -> Option<&'static str> {
         let codes = &self.state.received_codes;
-        if !codes
-            .iter()
-            .any(|c| code_digest(c, &offer.sender_id) == offer.code_digest)
-        {
+        if !codes.iter().any(|c| {
+            crypto::ensure_eq(&code_digest(c, &offer.sender_id), &offer.code_digest).is_ok()
+        }) {
             Some("invitation code does not match")
         } else if self.state.now > offer.expires_at {
             Some("invitation expired")

@@ -18,8 +18,8 @@ use choreo_guardian_membership_change::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::{reject, ServiceError};
 
 /// A guardian roster: who, how many to recover, since when.

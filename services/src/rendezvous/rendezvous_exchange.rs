@@ -19,8 +19,8 @@ use choreo_rendezvous_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// The version both peers use and the capabilities both have (the
@@ -159,7 +159,7 @@ impl RendezvousState {
         let mac = descriptor_mac(&self.context_key, &d.peer_id, &d.addresses, d.expires_at);
         if expected.is_some_and(|e| *e != d.peer_id) {
             Some("descriptor of an unexpected peer".into())
-        } else if mac != d.signature {
+        } else if crypto::ensure_eq(&mac, &d.signature).is_err() {
             Some("descriptor signature does not verify".into())
         } else if d.expires_at < self.now {
             Some("descriptor has expired".into())
@@ -345,7 +345,12 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
         _from: Peer,
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
-        if msg.transcript != self.transcript.digest(Some(&msg.ephemeral))? {
+        if crypto::ensure_eq(
+            &msg.transcript,
+            &self.transcript.digest(Some(&msg.ephemeral))?,
+        )
+        .is_err()
+        {
             return Err(ServiceError::Refused("transcripts differ".into()));
         }
         let channel = self
@@ -531,7 +536,7 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
         self.transcript.initiator_ephemeral = Some(msg.ephemeral);
-        if msg.transcript != self.transcript.digest(None)? {
+        if crypto::ensure_eq(&msg.transcript, &self.transcript.digest(None)?).is_err() {
             return Err(ServiceError::Refused("transcripts differ".into()));
         }
         Ok(())

@@ -19,8 +19,8 @@ use choreo_epoch_rotation_protocol::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The Coordinator's proposal to rotate.

@@ -19,8 +19,9 @@ use choreo_amp_transport::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Digest};
+use crate::error::Check;
 use crate::stand_in::Journal;
-use crate::stand_in::{self as crypto, Digest};
 use crate::ServiceError;
 
 /// Plaintexts are padded to a multiple of this many bytes.
@@ -229,7 +230,11 @@ impl choreo_amp_transport::Sender for SenderSession<'_> {
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
         let key = ratchet_key(&self.state.config, self.state.generation);
-        let sealed = crypto::seal(&key, &seq.to_le_bytes(), &pad(body.as_deref()));
+        let sealed = crypto::seal_with(
+            &key,
+            &[&self.channel_id, &seq.to_le_bytes()],
+            &pad(body.as_deref()),
+        );
         let mac = envelope_mac(&key, &self.channel_id, seq, &sealed);
         let envelope = AmpEnvelope {
             channel_id: self.channel_id,
@@ -448,7 +453,8 @@ impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
         let key = ratchet_key(&self.state.config, self.state.generation);
         let mac = envelope_mac(&key, &msg.channel_id, msg.seq, &msg.sealed);
         let in_order = msg.channel_id == channel && msg.seq == self.state.next_seq;
-        if !(in_order && msg.generation == self.state.generation && mac == msg.mac) {
+        let authentic = crypto::ensure_eq(&mac, &msg.mac).is_ok();
+        if !(in_order && msg.generation == self.state.generation && authentic) {
             return Err(ServiceError::Refused(format!(
                 "message {} does not verify",
                 msg.seq
@@ -456,7 +462,10 @@ impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
         }
         self.state.next_seq += 1;
         // Padding is receipted too; it carries nothing to deliver.
-        let plain = crypto::open(&key, &msg.seq.to_le_bytes(), &msg.sealed);
+        let plain = crypto::open_with(&key, &[&channel, &msg.seq.to_le_bytes()], &msg.sealed)
+            .map_err(|_| {
+                ServiceError::unverified(Check::Decryption, format!("message {}", msg.seq))
+            })?;
         if let Some(body) = unpad(&plain) {
             self.state.inbox.push(body);
             self.delivered += 1;
