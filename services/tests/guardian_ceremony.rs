@@ -392,6 +392,10 @@ enum Lie {
     OthersShare,
     /// Seals Guardian[1]'s share to a key Guardian[1] does not hold.
     MisSealed,
+    /// Skips Guardian[1], which accepted.
+    SkipsAccepted,
+    /// Aborts, naming another ceremony.
+    ForeignAbort,
 }
 
 /// An Initiator of the test's own: honest but for one `lie`.
@@ -485,6 +489,9 @@ impl choreo_guardian_ceremony::Initiator for HostileInitiator {
     }
 
     async fn choose_abort_or_commit(&mut self) -> Result<AbortOrCommit, ServiceError> {
+        if self.lie == Lie::ForeignAbort {
+            return Ok(AbortOrCommit::Abort);
+        }
         let (shares, group_key) = deal(&[0, 1]);
         (self.shares, self.group_key) = (shares, group_key);
         self.foreign = deal(&[0, 1]).0;
@@ -498,7 +505,12 @@ impl choreo_guardian_ceremony::Initiator for HostileInitiator {
     }
 
     async fn abort_ceremony(&mut self, _to: Peer) -> Result<CeremonyAbort, ServiceError> {
-        unreachable!("the hostile Initiator commits")
+        Ok(CeremonyAbort {
+            ceremony_id: crypto::digest("another ceremony", &[]),
+            reason: "changed my mind".into(),
+            signature: unsigned(),
+        }
+        .sign(&self.identity))
     }
 
     async fn commit_ceremony(&mut self, _to: Peer) -> Result<CeremonyCommit, ServiceError> {
@@ -515,7 +527,11 @@ impl choreo_guardian_ceremony::Initiator for HostileInitiator {
 
     async fn choose_deliver_or_skip(&mut self) -> Result<DeliverOrSkip, ServiceError> {
         self.round += 1;
-        Ok(DeliverOrSkip::Deliver)
+        Ok(if self.lie == Lie::SkipsAccepted && self.round == 2 {
+            DeliverOrSkip::Skip
+        } else {
+            DeliverOrSkip::Deliver
+        })
     }
 
     async fn key_share_delivery(&mut self, to: Peer) -> Result<EncryptedKeyShare, ServiceError> {
@@ -542,12 +558,14 @@ impl choreo_guardian_ceremony::Initiator for HostileInitiator {
     }
 
     async fn no_share(&mut self, _to: Peer) -> Result<msg::NoShare, ServiceError> {
-        unreachable!("the hostile Initiator delivers to everyone")
+        Ok(msg::NoShare {
+            ceremony_id: self.proposal.ceremony_id,
+        })
     }
 }
 
 /// Runs `lie` against two honest guardians; returns their runs.
-async fn against_hostile_initiator(lie: Lie) -> (Harness, Vec<GuardianRun>, ServiceError) {
+async fn against_hostile_initiator(lie: Lie) -> (Harness, Vec<GuardianRun>, Option<ServiceError>) {
     let mut h = harness(2);
     let keys = Keys::new(2);
     let mut hostile = HostileInitiator::new(lie, &keys, &h).await;
@@ -570,7 +588,12 @@ async fn against_hostile_initiator(lie: Lie) -> (Harness, Vec<GuardianRun>, Serv
                 .map(|(s, state)| run_guardian(s, state))
         ),
     );
-    let hostile_end = ServiceError::from(run.expect_err("the hostile Initiator is stopped"));
+    // When the refused message is the Initiator's last, it has ended before
+    // the refusal: its run is then Ok and the refusal shows on the guardian.
+    let hostile_end = match run {
+        Ok(_) => None,
+        Err(e) => Some(ServiceError::from(e)),
+    };
     let runs = outcomes.into_iter().zip(guardians).collect();
     (h, runs, hostile_end)
 }
@@ -582,7 +605,7 @@ async fn against_hostile_initiator(lie: Lie) -> (Harness, Vec<GuardianRun>, Serv
 fn assert_refused_by(
     h: &Harness,
     runs: &[GuardianRun],
-    hostile_end: &ServiceError,
+    hostile_end: &Option<ServiceError>,
     k: usize,
     check: Check,
     forbidden: fn(&CeremonyFact) -> bool,
@@ -599,11 +622,18 @@ fn assert_refused_by(
         !theirs.iter().any(forbidden),
         "Guardian[{k}] recorded {theirs:?}"
     );
-    assert_eq!(
-        hostile_end.cancelled_by(),
-        Some(guardian_peer(k)),
-        "{hostile_end}"
-    );
+    if let Some(end) = hostile_end {
+        assert_eq!(end.cancelled_by(), Some(guardian_peer(k)), "{end}");
+    }
+}
+
+/// The first guardian that refused.
+fn refuser(runs: &[GuardianRun]) -> Peer {
+    let k = runs
+        .iter()
+        .position(|(o, _)| o.as_ref().is_err_and(|e| e.failed_check().is_some()))
+        .expect("a guardian refused");
+    guardian_peer(k)
 }
 
 fn installed(f: &CeremonyFact) -> bool {
@@ -625,7 +655,7 @@ fn committed(f: &CeremonyFact) -> bool {
 async fn guardians_refuse_a_proposal_the_initiator_did_not_sign() {
     let (h, runs, end) = against_hostile_initiator(Lie::ForgedProposal).await;
     // Both guardians refuse; whichever refused first cancelled the session.
-    let first = end.cancelled_by().expect("a guardian cancelled");
+    let first = refuser(&runs);
     let k = first.index().unwrap() as usize;
     assert_refused_by(&h, &runs, &end, k, Check::Signature, any_fact);
     for k in 0..2 {
@@ -636,22 +666,14 @@ async fn guardians_refuse_a_proposal_the_initiator_did_not_sign() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guardians_refuse_a_commit_to_another_epoch() {
     let (h, runs, end) = against_hostile_initiator(Lie::StaleCommit).await;
-    let k = end
-        .cancelled_by()
-        .expect("a guardian cancelled")
-        .index()
-        .unwrap() as usize;
+    let k = refuser(&runs).index().unwrap() as usize;
     assert_refused_by(&h, &runs, &end, k, Check::Epoch, committed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guardians_refuse_a_commit_missing_from_the_initiators_journal() {
     let (h, runs, end) = against_hostile_initiator(Lie::UnrecordedCommit).await;
-    let k = end
-        .cancelled_by()
-        .expect("a guardian cancelled")
-        .index()
-        .unwrap() as usize;
+    let k = refuser(&runs).index().unwrap() as usize;
     assert_refused_by(&h, &runs, &end, k, Check::Supersession, committed);
 }
 
@@ -670,14 +692,39 @@ async fn a_guardian_refuses_another_guardians_share() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardian_that_accepted_refuses_to_be_skipped() {
+    let (h, runs, end) = against_hostile_initiator(Lie::SkipsAccepted).await;
+    assert_refused_by(&h, &runs, &end, 1, Check::Binding, installed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardians_refuse_an_abort_of_another_ceremony() {
+    let (h, runs, end) = against_hostile_initiator(Lie::ForeignAbort).await;
+    let k = refuser(&runs).index().unwrap() as usize;
+    let aborted = |f: &CeremonyFact| matches!(f, CeremonyFact::Aborted { .. });
+    assert_refused_by(&h, &runs, &end, k, Check::Binding, aborted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guardian_refuses_a_share_sealed_to_another_key() {
     let (h, runs, end) = against_hostile_initiator(Lie::MisSealed).await;
     assert_refused_by(&h, &runs, &end, 1, Check::Decryption, installed);
 }
 
-/// A guardian of the test's own that answers with a forged or replayed response.
+/// What a hostile guardian gets wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GuardianLie {
+    /// Signs its response with a key the Initiator does not know.
+    Forged,
+    /// Replays a response it signed for an earlier ceremony.
+    Replayed,
+    /// Accepts honestly, then confirms a share it was not sent.
+    WrongConfirmation,
+}
+
+/// A guardian of the test's own that lies as `lie` says.
 struct HostileGuardian {
-    forged: bool,
+    lie: GuardianLie,
     identity: SigningKey,
     proposal: Option<CeremonyProposal>,
 }
@@ -697,14 +744,14 @@ impl choreo_guardian_ceremony::Guardian for HostileGuardian {
 
     async fn ceremony_response(&mut self, _to: Peer) -> Result<CeremonyResponse, ServiceError> {
         let p = self.proposal.as_ref().expect("a proposal");
-        let (ceremony_id, key) = if self.forged {
-            (p.ceremony_id, SigningKey::generate())
-        } else {
+        let (ceremony_id, key) = match self.lie {
+            GuardianLie::Forged => (p.ceremony_id, SigningKey::generate()),
             // A response it signed for an earlier ceremony, replayed.
-            (
+            GuardianLie::Replayed => (
                 crypto::digest("an earlier ceremony", &[]),
                 self.identity.clone(),
-            )
+            ),
+            GuardianLie::WrongConfirmation => (p.ceremony_id, self.identity.clone()),
         };
         Ok(CeremonyResponse {
             ceremony_id,
@@ -731,7 +778,12 @@ impl choreo_guardian_ceremony::Guardian for HostileGuardian {
     }
 
     async fn share_installed(&mut self, _to: Peer) -> Result<msg::ShareInstalled, ServiceError> {
-        Err(ServiceError::Missing("share"))
+        let p = self.proposal.as_ref().expect("a proposal");
+        // Guardian[1]'s share index is 2.
+        Ok(msg::ShareInstalled {
+            ceremony_id: p.ceremony_id,
+            share_index: 1,
+        })
     }
 
     async fn on_no_share(&mut self, _: Peer, _: msg::NoShare) -> Result<(), ServiceError> {
@@ -741,13 +793,17 @@ impl choreo_guardian_ceremony::Guardian for HostileGuardian {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_initiator_refuses_a_forged_or_replayed_response() {
-    for (forged, check) in [(true, Check::Signature), (false, Check::Binding)] {
+    for (lie, check) in [
+        (GuardianLie::Forged, Check::Signature),
+        (GuardianLie::Replayed, Check::Binding),
+        (GuardianLie::WrongConfirmation, Check::Binding),
+    ] {
         let mut h = harness(2);
         let keys = Keys::new(2);
         let mut initiator = keys.initiator(&h, 2);
         let mut honest = keys.guardian(0, false);
         let mut hostile = HostileGuardian {
-            forged,
+            lie,
             identity: keys.guardians[1].clone(),
             proposal: None,
         };
@@ -768,21 +824,34 @@ async fn the_initiator_refuses_a_forged_or_replayed_response() {
         );
         let e = outcome.expect_err("the Initiator refuses");
         assert_eq!(e.failed_check(), Some(check), "{e}");
-        assert_cancelled(&o0, INITIATOR, "Guardian[1]");
-        assert_eq!(
-            ServiceError::from(o1.expect_err("cancelled")).cancelled_by(),
-            Some(INITIATOR)
-        );
-        // Nothing of the refused response, and no commit, was recorded.
+        if lie != GuardianLie::WrongConfirmation {
+            // Otherwise Guardian[0]'s round and the hostile guardian's last
+            // send were over before the refusal.
+            assert_cancelled(&o0, INITIATOR, "Guardian[1]");
+            assert_eq!(
+                ServiceError::from(o1.expect_err("cancelled")).cancelled_by(),
+                Some(INITIATOR)
+            );
+        }
         let mine = ceremony_facts(&h, INITIATOR);
-        assert!(!mine.contains(&CeremonyFact::Responded {
-            guardian: 1,
-            accepted: true
-        }));
-        assert!(!mine
-            .iter()
-            .any(|f| matches!(f, CeremonyFact::Committed { .. })));
+        // Nothing of the refused step was recorded.
+        if lie == GuardianLie::WrongConfirmation {
+            assert!(!mine.contains(&CeremonyFact::ShareInstalled {
+                guardian: 1,
+                new_epoch: 8
+            }));
+        } else {
+            assert!(!mine.contains(&CeremonyFact::Responded {
+                guardian: 1,
+                accepted: true
+            }));
+            assert!(!mine
+                .iter()
+                .any(|f| matches!(f, CeremonyFact::Committed { .. })));
+        }
         assert_eq!(initiator.account.epoch, 7);
-        assert_eq!(honest.share, None);
+        if lie != GuardianLie::WrongConfirmation {
+            assert_eq!(honest.share, None);
+        }
     }
 }
