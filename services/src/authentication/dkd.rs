@@ -12,6 +12,17 @@
 //! shares arrived, refusing (and so cancelling the derivation everywhere)
 //! otherwise; the key is bound to its contributors, which the final payload
 //! names with the invalid ones.
+//!
+//! # Who learns what
+//!
+//! - Commitments are BLAKE3 digests of a share and a fresh salt: they hide
+//!   the share (`leak` allows unlinkable commitments) and bind the reveal,
+//!   which the Initiator checks in constant time.
+//! - Revealed derivation shares go to the Initiator only (`leak = "Group"`,
+//!   budget `[0, 0, 1]`), over the authenticated session link; the root
+//!   shares never leave the participants. The derived key is public.
+//! - Not yet done: the derivation shares are BLAKE3 derivations, not FROST
+//!   key derivation, and the reveals travel unsealed over the session link.
 
 use choreo_dkd_choreography::msg;
 use choreo_runtime::{Peer, Session, Transport};

@@ -9,6 +9,14 @@
 //! the exchange and tells the Sender why. Contact descriptors are exchanged
 //! only after an acceptance, and both sides record the relational context
 //! only when they derived the same one (a differing one cancels the exchange).
+//!
+//! # Who learns what
+//!
+//! - The offer carries a BLAKE3 digest of the out-of-band code and the
+//!   sender (never the code), compared in constant time; outsiders learn the
+//!   offer's existence (`leak = "External"`, budget `[1, 0, 0]`).
+//! - Contact descriptors are exchanged only after an acceptance, between
+//!   the two parties.
 
 use choreo_invitation_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};

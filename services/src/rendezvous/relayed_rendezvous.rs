@@ -11,6 +11,17 @@
 //! initiator or a confirmation that does not verify makes the role that
 //! finds it refuse: the session is cancelled for all three, and a slot the
 //! Relay had granted is released.
+//!
+//! # Who learns what
+//!
+//! - The hello and the reply are sealed with ChaCha20-Poly1305 under the
+//!   peers' pairwise key (a fresh random nonce, the slot and direction as
+//!   associated data): the Relay forwards ciphertexts it cannot open
+//!   (`leak = "neighbor:1"`), and learns only slot ids, routes and sizes.
+//! - The confirmations are keyed BLAKE3 MACs under the derived channel key,
+//!   compared in constant time.
+//! - Not yet done: the channel key derives from the pairwise key and the
+//!   exchanged values, without an X25519 exchange (no forward secrecy).
 
 use choreo_relayed_rendezvous::msg;
 use choreo_runtime::{Peer, Session, Transport};

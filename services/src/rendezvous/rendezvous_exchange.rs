@@ -13,6 +13,15 @@
 //! expiry, expected peer) and handshake transcript; one that does not check
 //! out makes that side refuse, which cancels the session for both. Both
 //! derive the channel from the handshake transcript and record it.
+//!
+//! # Who learns what
+//!
+//! - Descriptors (addresses, expiry) are public to outsiders as the
+//!   protocol says (`leak = "External"`), authenticated by a keyed BLAKE3
+//!   MAC under the context key; handshake transcripts are BLAKE3 digests of
+//!   everything exchanged. Both are compared in constant time.
+//! - Not yet done: the handshake's ephemeral values are not X25519 keys
+//!   (no Noise handshake), so the channel id is agreed, not secret.
 
 use choreo_rendezvous_exchange::choice::CompatibleOrIncompatible;
 use choreo_rendezvous_exchange::msg;
