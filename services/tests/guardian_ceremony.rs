@@ -392,6 +392,8 @@ enum Lie {
     OthersShare,
     /// Seals Guardian[1]'s share to a key Guardian[1] does not hold.
     MisSealed,
+    /// Labels Guardian[1]'s share with another index.
+    WrongIndex,
     /// Skips Guardian[1], which accepted.
     SkipsAccepted,
     /// Aborts, naming another ceremony.
@@ -541,6 +543,11 @@ impl choreo_guardian_ceremony::Initiator for HostileInitiator {
         Ok(match (g, self.lie) {
             (1, Lie::ForeignShare) => EncryptedKeyShare::seal(id, g, &self.foreign[&g], &key)?,
             (1, Lie::OthersShare) => EncryptedKeyShare::seal(id, g, &self.shares[&0], &key)?,
+            (1, Lie::WrongIndex) => {
+                let mut sealed = EncryptedKeyShare::seal(id, g, &self.shares[&g], &key)?;
+                sealed.share_index = 5;
+                sealed
+            }
             (1, Lie::MisSealed) => {
                 let stranger = crypto::SealKey::generate().public();
                 EncryptedKeyShare::seal(id, g, &self.shares[&g], &stranger)?
@@ -688,6 +695,12 @@ async fn a_guardian_refuses_a_share_of_another_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guardian_refuses_another_guardians_share() {
     let (h, runs, end) = against_hostile_initiator(Lie::OthersShare).await;
+    assert_refused_by(&h, &runs, &end, 1, Check::Binding, installed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardian_refuses_a_share_labelled_for_another_index() {
+    let (h, runs, end) = against_hostile_initiator(Lie::WrongIndex).await;
     assert_refused_by(&h, &runs, &end, 1, Check::Binding, installed);
 }
 

@@ -201,10 +201,22 @@ async fn the_setup_completes_among_the_guardians_that_serve() {
 /// An Account of the test's own that deals Guardian[1] a share of another
 /// secret (its own commitment, consistent) and announces the real group key.
 struct HostileAccount {
+    lie: SetupLie,
     invitation: choreo_services::recovery::guardian_setup::SetupInvitation,
     real: Vec<frost::keys::SecretShare>,
     foreign: Vec<frost::keys::SecretShare>,
     keys: std::collections::BTreeMap<u16, choreo_services::crypto::SealPublic>,
+}
+
+/// What the hostile Account gets wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SetupLie {
+    /// Deals Guardian[1] a share of another secret.
+    ForeignShare,
+    /// Labels Guardian[1]'s share with another index.
+    WrongIndex,
+    /// Completes the setup for another epoch.
+    StaleComplete,
 }
 
 fn split(secret: &frost::SigningKey, n: u16) -> Vec<frost::keys::SecretShare> {
@@ -251,17 +263,20 @@ impl choreo_guardian_setup::Account for HostileAccount {
         to: Peer,
     ) -> Result<choreo_services::recovery::guardian_setup::EncryptedKeyShare, ServiceError> {
         let g = to.index().unwrap() as u16;
-        let share = if g == 1 {
-            &self.foreign[1]
-        } else {
-            &self.real[0]
+        let share = match (g, self.lie) {
+            (1, SetupLie::ForeignShare) => &self.foreign[1],
+            _ => &self.real[usize::from(g)],
         };
-        choreo_services::recovery::guardian_setup::EncryptedKeyShare::seal(
+        let mut sealed = choreo_services::recovery::guardian_setup::EncryptedKeyShare::seal(
             self.invitation.setup_id,
             g,
             share,
             &self.keys[&g],
-        )
+        )?;
+        if (g, self.lie) == (1, SetupLie::WrongIndex) {
+            sealed.share_index = 5;
+        }
+        Ok(sealed)
     }
 
     async fn on_share_accepted(
@@ -279,60 +294,174 @@ impl choreo_guardian_setup::Account for HostileAccount {
         Ok(choreo_guardian_setup::msg::SetupComplete {
             group_public_key: group_public_key(secret()),
             threshold: 2,
-            epoch: 1,
+            epoch: if self.lie == SetupLie::StaleComplete { 2 } else { 1 },
         })
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guardian_refuses_a_share_of_another_secret_than_the_announced_one() {
+async fn guardians_refuse_a_hostile_accounts_share_or_completion() {
+    use choreo_services::error::Check;
+    for (lie, check) in [
+        (SetupLie::ForeignShare, Check::Commitment),
+        (SetupLie::WrongIndex, Check::Binding),
+        (SetupLie::StaleComplete, Check::Epoch),
+    ] {
+        let mut h = Harness::new(&choreo_guardian_setup::PROTOCOL, &[("Guardian", 2)], CAPS);
+        let other = frost::SigningKey::new(&mut choreo_services::crypto::rng());
+        let mut hostile = HostileAccount {
+            lie,
+            invitation: choreo_services::recovery::guardian_setup::SetupInvitation {
+                setup_id: choreo_services::crypto::digest("setup", &[]),
+                account_id: choreo_services::crypto::digest("account", &[]),
+                threshold: 2,
+                total: 2,
+                epoch: 1,
+            },
+            real: split(secret(), 2),
+            foreign: split(&other, 2),
+            keys: Default::default(),
+        };
+        let mut guardians: Vec<GuardianState> = (0..2).map(|k| guardian(k, false)).collect();
+        let params = choreo_guardian_setup::Params::default();
+        let mut sessions = h.join();
+        let lead = sessions.take(ACCOUNT);
+        let members = sessions.members("Guardian", 2);
+        sessions.done();
+        let (_, outcomes) = tokio::join!(
+            choreo_guardian_setup::execute_as(
+                choreo_guardian_setup::As::Account(&mut hostile),
+                lead,
+                &params
+            ),
+            join_all(
+                members
+                    .into_iter()
+                    .zip(guardians.iter_mut())
+                    .map(|(s, g)| run_guardian(s, g))
+            ),
+        );
+        // The refused value may be the Account's last send, so the refusal
+        // shows on the guardian's side.
+        let refused = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().err())
+            .find(|e| e.failed_check().is_some())
+            .unwrap_or_else(|| panic!("{lie:?}: no guardian refused: {outcomes:?}"));
+        assert_eq!(refused.failed_check(), Some(check), "{lie:?}: {refused}");
+        assert!(
+            guardians[1].guardianships.is_empty(),
+            "{lie:?}: Guardian[1] keeps nothing"
+        );
+        let kept = |k: usize| !guardians[k].guardianships.is_empty();
+        // Only Guardian[0], given a share of the announced key, may keep it.
+        assert!(lie != SetupLie::StaleComplete || !kept(0), "{lie:?}");
+    }
+}
+
+/// A guardian of the test's own that confirms a share it was not sent.
+struct FalseConfirmer {
+    key: choreo_services::crypto::SealKey,
+}
+
+impl choreo_guardian_setup::Guardian for FalseConfirmer {
+    type Types = choreo_services::recovery::guardian_setup::SetupTypes;
+    type Error = ServiceError;
+
+    async fn on_setup_invitation(
+        &mut self,
+        _: Peer,
+        _: choreo_services::recovery::guardian_setup::SetupInvitation,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn guardian_key_announcement(
+        &mut self,
+        _: Peer,
+    ) -> Result<choreo_services::recovery::guardian_setup::GuardianPublicKey, ServiceError> {
+        Ok(choreo_services::recovery::guardian_setup::GuardianPublicKey {
+            sealing_key: self.key.public(),
+        })
+    }
+
+    async fn on_roster_announcement(
+        &mut self,
+        _: Peer,
+        _: choreo_services::recovery::guardian_setup::GuardianRoster,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn on_share_delivery(
+        &mut self,
+        _: Peer,
+        _: choreo_services::recovery::guardian_setup::EncryptedKeyShare,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn share_accepted(
+        &mut self,
+        _: Peer,
+    ) -> Result<choreo_guardian_setup::msg::ShareAccepted, ServiceError> {
+        // Its own index (Guardian[1] holds share 2), a made-up confirmation.
+        Ok(choreo_guardian_setup::msg::ShareAccepted {
+            share_index: 2,
+            commitment: choreo_services::crypto::digest("a share it never got", &[]),
+        })
+    }
+
+    async fn on_setup_complete(
+        &mut self,
+        _: Peer,
+        _: choreo_guardian_setup::msg::SetupComplete,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_refuses_a_confirmation_of_a_share_it_did_not_send() {
     let mut h = Harness::new(&choreo_guardian_setup::PROTOCOL, &[("Guardian", 2)], CAPS);
-    let other = frost::SigningKey::new(&mut choreo_services::crypto::rng());
-    let mut hostile = HostileAccount {
-        invitation: choreo_services::recovery::guardian_setup::SetupInvitation {
-            setup_id: choreo_services::crypto::digest("setup", &[]),
-            account_id: choreo_services::crypto::digest("account", &[]),
-            threshold: 2,
-            total: 2,
-            epoch: 1,
-        },
-        real: split(secret(), 2),
-        foreign: split(&other, 2),
-        keys: Default::default(),
+    let mut state = AccountState {
+        account_id: choreo_services::crypto::digest("account", &[]),
+        secret: secret().clone(),
+        threshold: 2,
+        epoch: 1,
+        guardians: Vec::new(),
     };
-    let mut guardians: Vec<GuardianState> = (0..2).map(|k| guardian(k, false)).collect();
+    let mut honest = guardian(0, false);
+    let mut hostile = FalseConfirmer {
+        key: choreo_services::crypto::SealKey::generate(),
+    };
     let params = choreo_guardian_setup::Params::default();
     let mut sessions = h.join();
     let lead = sessions.take(ACCOUNT);
-    let members = sessions.members("Guardian", 2);
+    let mut members = sessions.members("Guardian", 2);
     sessions.done();
-    let (end, outcomes) = tokio::join!(
+    let second = members.pop().unwrap();
+    let first = members.pop().unwrap();
+    drop(members);
+    let (outcome, _, end) = tokio::join!(
+        run_account(lead, &mut state),
+        run_guardian(first, &mut honest),
         choreo_guardian_setup::execute_as(
-            choreo_guardian_setup::As::Account(&mut hostile),
-            lead,
+            choreo_guardian_setup::As::Guardian(&mut hostile),
+            second,
             &params
         ),
-        join_all(
-            members
-                .into_iter()
-                .zip(guardians.iter_mut())
-                .map(|(s, g)| run_guardian(s, g))
-        ),
     );
-    // SetupComplete is the Account's last send: it has ended when Guardian[1]
-    // refuses, so only the guardian's side shows the refusal.
-    let _ = end;
-    let e = outcomes[1].as_ref().expect_err("Guardian[1] refuses");
+    let e = outcome.expect_err("the Account refuses");
     assert_eq!(
         e.failed_check(),
         Some(choreo_services::error::Check::Commitment),
         "{e}"
     );
-    assert!(e.to_string().contains("group key"), "{e}");
-    assert!(
-        guardians[1].guardianships.is_empty(),
-        "Guardian[1] keeps nothing"
-    );
-    // Guardian[0] got a share of the announced key and keeps it.
-    assert_eq!(guardians[0].guardianships.len(), 1);
+    let end = ServiceError::from(end.expect_err("cancelled"));
+    assert_eq!(end.cancelled_by(), Some(ACCOUNT));
+    assert!(state.guardians.is_empty());
+    let mine = setup_facts(&h, ACCOUNT);
+    assert!(!mine.contains(&SetupFact::ShareConfirmed(1)), "{mine:?}");
+    assert!(!mine.iter().any(|f| matches!(f, SetupFact::Completed(_))));
 }
