@@ -34,6 +34,78 @@ pub enum ServiceError {
     /// The generated runner asked for a payload that needs a message this
     /// role has not received (a runner out of step with the protocol).
     Missing(&'static str),
+    /// The node's journal could not record this role's facts.
+    Journal(choreo_runtime::JournalError),
+    /// A value a peer sent failed a check the protocol relies on (a
+    /// signature, MAC, commitment, transcript, nonce, epoch or threshold):
+    /// this role refused it, recorded nothing of the step, and cancelled
+    /// the session with this error's text as the reason.
+    Unverified {
+        /// Which check failed.
+        check: Check,
+        /// What failed it, in words.
+        what: String,
+    },
+}
+
+/// The kind of check a peer's value failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// A signature does not verify under the signer's key.
+    Signature,
+    /// A MAC does not verify.
+    Mac,
+    /// A value does not match its commitment, or a share its commitment.
+    Commitment,
+    /// A transcript or the digest of earlier messages does not match.
+    Transcript,
+    /// A nonce or challenge is not the one issued, or was seen before.
+    Nonce,
+    /// A value is for another epoch, or is stale.
+    Epoch,
+    /// Fewer valid contributions than the threshold.
+    Threshold,
+    /// A sealed value does not open for this role.
+    Decryption,
+    /// A value names another session, ceremony or instance.
+    Binding,
+    /// A ceremony was superseded, or its commit is not on record.
+    Supersession,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Check::Signature => "signature",
+            Check::Mac => "MAC",
+            Check::Commitment => "commitment",
+            Check::Transcript => "transcript",
+            Check::Nonce => "nonce",
+            Check::Epoch => "epoch",
+            Check::Threshold => "threshold",
+            Check::Decryption => "decryption",
+            Check::Binding => "binding",
+            Check::Supersession => "supersession",
+        })
+    }
+}
+
+impl ServiceError {
+    /// The refusal of a value that failed `check`.
+    pub fn unverified(check: Check, what: impl Into<String>) -> Self {
+        ServiceError::Unverified {
+            check,
+            what: what.into(),
+        }
+    }
+
+    /// The check that failed, when this is a refusal of an unverified value.
+    pub fn failed_check(&self) -> Option<Check> {
+        match self {
+            ServiceError::Unverified { check, .. } => Some(*check),
+            _ => None,
+        }
+    }
 }
 
 impl ServiceError {
@@ -65,6 +137,8 @@ impl fmt::Display for ServiceError {
             // The reason travels to every peer as is.
             ServiceError::Refused(why) => f.write_str(why),
             ServiceError::Missing(what) => write!(f, "no {what} received yet"),
+            ServiceError::Journal(e) => write!(f, "journal: {e}"),
+            ServiceError::Unverified { check, what } => write!(f, "{what} ({check} check failed)"),
         }
     }
 }
@@ -73,6 +147,7 @@ impl std::error::Error for ServiceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ServiceError::Runtime(e) => Some(e),
+            ServiceError::Journal(e) => Some(e),
             _ => None,
         }
     }

@@ -1,58 +1,88 @@
-//! A small append-only journal of a service's domain facts.
+//! The services' domain facts, recorded in the node's runtime journal.
 //!
-//! The runtime's guard chain keeps its own journal of annotated facts
-//! (`journal_facts`); this one records what the service decided and learned,
-//! with the data (ids, epochs, members) that the annotation keys leave out.
+//! Each service records what it decided and learned (ids, epochs, members)
+//! as facts of its node's [`Journal`], beside the facts the guard chain
+//! records for annotated sends. A fact's kind is `<Protocol>::<Variant>`
+//! (`GuardianCeremony::Committed`), its body the fact encoded with postcard,
+//! and its session the session that produced it. [`facts`] reads them back
+//! as the typed values.
 
-use serde::{Deserialize, Serialize};
+use choreo_runtime::{Journal, JournalError, NewFact, Session, SessionId, Transport};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-/// Facts in the order they were recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Journal<F> {
-    facts: Vec<F>,
+use crate::ServiceError;
+
+/// A service's fact type: one protocol's facts, one kind per variant.
+pub trait DomainFact: Serialize + DeserializeOwned {
+    /// The protocol the facts belong to, the kinds' prefix.
+    const PROTOCOL: &'static str;
+
+    /// The variant's name, the kind's suffix.
+    fn kind(&self) -> &'static str;
 }
 
-impl<F> Default for Journal<F> {
-    fn default() -> Self {
-        Journal { facts: Vec::new() }
+/// Where one session of a service records its facts: its node's journal.
+#[derive(Clone, Debug)]
+pub struct FactLog {
+    journal: Journal,
+    session: SessionId,
+}
+
+/// The journal kind of `fact`.
+fn kind_of<F: DomainFact>(fact: &F) -> String {
+    format!("{}::{}", F::PROTOCOL, fact.kind())
+}
+
+impl FactLog {
+    /// The log of `session`, on its node's journal.
+    pub fn of<T: Transport>(session: &Session<'_, T>) -> Self {
+        FactLog {
+            journal: session.node().journal().clone(),
+            session: session.id(),
+        }
+    }
+
+    /// The journal facts are recorded in.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Records `facts` as one atomic group; when this returns `Ok` they are
+    /// as durable as the journal makes appends.
+    pub async fn record_all<F: DomainFact>(&self, facts: &[F]) -> Result<(), ServiceError> {
+        let mut new = Vec::with_capacity(facts.len());
+        for fact in facts {
+            let body = postcard::to_stdvec(fact)
+                .map_err(|e| ServiceError::Invalid(format!("cannot encode a fact: {e}")))?;
+            new.push(NewFact::new(self.session, kind_of(fact), body));
+        }
+        self.journal.append(new).await?;
+        Ok(())
+    }
+
+    /// Records `fact`.
+    pub async fn record<F: DomainFact>(&self, fact: F) -> Result<(), ServiceError> {
+        self.record_all(std::slice::from_ref(&fact)).await
     }
 }
 
-impl<F> Journal<F> {
-    /// An empty journal.
-    pub fn new() -> Self {
-        Journal::default()
-    }
-
-    /// Appends `fact`.
-    pub fn record(&mut self, fact: F) {
-        self.facts.push(fact);
-    }
-
-    /// The facts, oldest first.
-    pub fn facts(&self) -> &[F] {
-        &self.facts
-    }
-
-    /// The number of facts.
-    pub fn len(&self) -> usize {
-        self.facts.len()
-    }
-
-    /// Whether no fact was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.facts.is_empty()
-    }
-
-    /// How many facts satisfy `pred`.
-    pub fn count(&self, pred: impl Fn(&F) -> bool) -> usize {
-        self.facts.iter().filter(|f| pred(f)).count()
+impl From<JournalError> for ServiceError {
+    fn from(e: JournalError) -> Self {
+        ServiceError::Journal(e)
     }
 }
 
-impl<F: PartialEq> Journal<F> {
-    /// Whether `fact` was recorded.
-    pub fn contains(&self, fact: &F) -> bool {
-        self.facts.contains(fact)
-    }
+/// The facts of type `F` that `journal`'s own node recorded, oldest first
+/// (facts merged from peers are left out).
+pub fn facts<F: DomainFact>(journal: &Journal) -> Result<Vec<F>, ServiceError> {
+    let prefix = format!("{}::", F::PROTOCOL);
+    let mine = journal.since(journal.origin(), 0, usize::MAX)?;
+    mine.into_iter()
+        .filter(|f| f.kind.starts_with(&prefix))
+        .map(|f| {
+            postcard::from_bytes(&f.body)
+                .map_err(|e| ServiceError::Invalid(format!("fact {} does not decode: {e}", f.kind)))
+        })
+        .collect()
 }

@@ -75,9 +75,16 @@
 //! | EpochRotationProtocol | [`sync::epochs`] | coordinator, participant |
 //! | SessionCoordinationChoreography | [`demo::coordination`] | coordinator, participant |
 //!
-//! Cryptography is modelled by the deterministic stand-ins of [`crypto`]
-//! (digests, MACs, keystream seals; not secure) and real Shamir sharing in
-//! [`shamir`].
+//! Cryptography is real and comes from well-kept crates, through the thin
+//! wrappers of [`crypto`]: BLAKE3, Ed25519, X25519, ChaCha20-Poly1305 and
+//! FROST (threshold keys, verifiable secret sharing, threshold signatures).
+//! Each protocol module says, in its docs, who learns what. A value a peer
+//! sent that fails a check is refused with [`ServiceError::Unverified`]
+//! (naming the [`error::Check`]), which cancels the session.
+//!
+//! Services record their domain facts in their node's fact journal through
+//! [`journal::FactLog`] (kinds `<Protocol>::<Variant>`); [`journal::facts`]
+//! reads them back typed.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -94,7 +101,7 @@ pub mod journal;
 pub mod process;
 pub mod recovery;
 pub mod rendezvous;
-pub mod shamir;
+pub mod stand_in;
 pub mod sync;
 pub mod transport;
 

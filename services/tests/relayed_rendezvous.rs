@@ -122,8 +122,9 @@ async fn both_peers_connect_through_a_granted_slot_that_is_then_released() {
     );
     assert!(relay.journal.contains(&RelayFact::SlotGranted(a.slot_id)));
     assert!(relay.journal.contains(&RelayFact::SlotReleased(a.slot_id)));
-    // Hello, reply and two confirmations, 32 bytes each, all sealed.
-    assert_eq!(relay.forwarded_bytes, 4 * 32);
+    // Hello and reply, 32 bytes sealed with a 12-byte nonce and a 16-byte
+    // tag, and two 32-byte confirmations: nothing the relay can read.
+    assert_eq!(relay.forwarded_bytes, 2 * (12 + 32 + 16) + 2 * 32);
     assert_eq!(
         run.harness.context(RELAY).audit_log().len(),
         2,

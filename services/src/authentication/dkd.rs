@@ -12,13 +12,24 @@
 //! shares arrived, refusing (and so cancelling the derivation everywhere)
 //! otherwise; the key is bound to its contributors, which the final payload
 //! names with the invalid ones.
+//!
+//! # Who learns what
+//!
+//! - Commitments are BLAKE3 digests of a share and a fresh salt: they hide
+//!   the share (`leak` allows unlinkable commitments) and bind the reveal,
+//!   which the Initiator checks in constant time.
+//! - Revealed derivation shares go to the Initiator only (`leak = "Group"`,
+//!   budget `[0, 0, 1]`), over the authenticated session link; the root
+//!   shares never leave the participants. The derived key is public.
+//! - Not yet done: the derivation shares are BLAKE3 derivations, not FROST
+//!   key derivation, and the reveals travel unsealed over the session link.
 
 use choreo_dkd_choreography::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::{index_of, own_index, reject, ServiceError};
 
 /// The derivation context and path.
@@ -214,7 +225,9 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         let who = index_of(from)?;
         let committed = self.commitments.iter().find(|(p, _)| *p == who);
         match (msg.reveal, committed) {
-            (Reveal::Share(share, salt), Some((_, c))) if commitment(&share, &salt) == *c => {
+            (Reveal::Share(share, salt), Some((_, c)))
+                if crypto::ensure_eq(&commitment(&share, &salt), c).is_ok() =>
+            {
                 self.valid.push((who, share));
             }
             // A reveal that does not open its commitment counts as invalid.
@@ -237,7 +250,7 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         msg: msg::DerivationAck,
     ) -> Result<(), ServiceError> {
         let key = self.result()?.public_key;
-        if crypto::digest("dkd/ack", &[&key]) != msg.key_digest {
+        if crypto::ensure_eq(&crypto::digest("dkd/ack", &[&key]), &msg.key_digest).is_err() {
             return Err(ServiceError::Refused(format!(
                 "{from} acknowledges another key"
             )));

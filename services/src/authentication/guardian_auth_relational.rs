@@ -10,13 +10,23 @@
 //! not verify makes the Guardian refuse, which cancels the session and tells
 //! the Account why. The Account binds a session only to an attestation of
 //! its own context, and both sides check that they bound the same session.
+//!
+//! # Who learns what
+//!
+//! - The Guardian's challenge (a fresh nonce, the context, the expiry) is
+//!   public; the Account's proof is a keyed BLAKE3 MAC under the device's
+//!   registered key over the nonce, context and epoch, checked in constant
+//!   time, so a replayed or forged proof fails.
+//! - The attestation and the bound session id are known to both parties
+//!   only (`leak = "neighbor:1"` on the request).
+//! - Not yet done: the device key is a shared MAC key, not an Ed25519 key.
 
 use choreo_guardian_auth_relational::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::ServiceError;
 
 /// A session identifier.
@@ -353,7 +363,12 @@ impl GuardianSession<'_> {
         if proof.nonce != challenge.nonce || self.state.now > challenge.expires_at {
             return Ok(Err("stale challenge".into()));
         }
-        if proof.proof != device_proof(key, &challenge.nonce, &req.context_id, req.epoch) {
+        if crypto::ensure_eq(
+            &proof.proof,
+            &device_proof(key, &challenge.nonce, &req.context_id, req.epoch),
+        )
+        .is_err()
+        {
             return Ok(Err("proof does not verify".into()));
         }
         Ok(Ok(()))

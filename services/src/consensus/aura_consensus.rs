@@ -3,21 +3,48 @@
 //! Implements the seed entry **AuraConsensus** (CHOREO-CONS-001, owner
 //! `aura-consensus`, seed entry point `runtime_bridge/consensus.rs`).
 //! Decision sourcing as the seed says: every payload derives from
-//! [`ConsensusParams`] and local consensus state. Each witness signs only an
-//! operation whose prestate and epoch match its own view, and whose nonce set
-//! holds its own commitment; otherwise it takes the protocol's `Decline`
-//! branch with its reason. The Coordinator verifies every share under the
-//! witness's registered key and commits iff `threshold` valid shares
-//! arrived; with fewer it refuses to publish a result, which cancels the
-//! instance for every witness.
+//! [`ConsensusParams`] and local consensus state. The threshold signature is
+//! FROST over Ed25519 (`frost-ed25519`): each witness holds a key package
+//! (its signing share), the Coordinator only the public key package.
+//!
+//! A witness whose view (prestate, epoch) does not match the proposal says
+//! so in its nonce commitment (it sends none) and later takes the
+//! protocol's `Decline` branch; the others commit to fresh nonces. The
+//! Coordinator builds the FROST signing package from the commitments it got
+//! (at least `threshold`, or it refuses: too few willing witnesses); each
+//! witness in it checks the package (the message is the proposed operation,
+//! its own commitment is in it) and signs. The Coordinator verifies every
+//! signature share against the witness's verifying share as it arrives and
+//! aggregates them; the signature verifies under the group key, and every
+//! witness checks that before applying the operation.
+//!
+//! # Who learns what
+//!
+//! - The Coordinator sees the proposal, nonce commitments, signature shares
+//!   and the aggregate signature: all public values. It never holds a
+//!   signing share or a nonce, so it cannot produce any witness's share or
+//!   a signature (the "forge a share" is a share that fails
+//!   `verify_signature_share`).
+//! - Nonce commitments leak only what `leak = "pipelined_commitment"`
+//!   allows: commitments to fresh random nonces, one per instance (nonces
+//!   are used once and zeroized on drop).
+//! - The published result (signature, signers, poststate) is visible to the
+//!   witnesses (`leak = "Neighbor"`).
+//!
+//! A value that does not check out makes the role that finds it refuse with
+//! [`ServiceError::Unverified`] (cancelling the instance), recording nothing
+//! of that step.
+
+use std::collections::BTreeMap;
 
 use choreo_aura_consensus::choice::DeclineOrSign;
 use choreo_aura_consensus::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::crypto::{self, frost, Digest};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// An account-level operation to agree on.
@@ -42,33 +69,32 @@ pub struct ExecuteMsg {
     pub epoch: u64,
 }
 
-/// A witness's commitment to its signing nonce.
+/// A witness's FROST nonce commitments, or none when it will not sign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NonceCommitMsg {
     /// The instance.
     pub consensus_id: Digest,
-    /// Digest of the witness's fresh nonce.
-    pub commitment: Digest,
+    /// The serialised `SigningCommitments` of its fresh nonces; `None` when
+    /// the proposal does not match its view (it declines later).
+    pub commitments: Option<Vec<u8>>,
 }
 
-/// The nonce set and the message to sign.
+/// The FROST signing package: the message and the signers' commitments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignRequestMsg {
     /// The instance.
     pub consensus_id: Digest,
-    /// Digest of (prestate, operation, epoch): what is signed.
-    pub message: Digest,
-    /// Every witness's nonce commitment, by member index.
-    pub commitments: Vec<(u16, Digest)>,
+    /// The serialised `SigningPackage`.
+    pub signing_package: Vec<u8>,
 }
 
-/// A witness's signature share (a witness that does not sign declines).
+/// A witness's FROST signature share.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignShareMsg {
     /// The instance.
     pub consensus_id: Digest,
-    /// The share.
-    pub share: Digest,
+    /// The serialised `SignatureShare`.
+    pub share: Vec<u8>,
 }
 
 /// The committed result: the threshold signature and the poststate.
@@ -76,8 +102,8 @@ pub struct SignShareMsg {
 pub struct ConsensusResultMsg {
     /// The instance.
     pub consensus_id: Digest,
-    /// The aggregate of the valid shares.
-    pub signature: Digest,
+    /// The serialised FROST signature (verifies under the group key).
+    pub signature: Vec<u8>,
     /// Member indices of the witnesses whose shares are in it.
     pub signers: Vec<u16>,
     /// The state after the operation.
@@ -100,25 +126,41 @@ impl choreo_aura_consensus::Types for ConsensusTypes {
 pub enum ConsensusFact {
     /// An operation was proposed.
     Proposed(Digest),
-    /// A witness gave a valid share (`true`), or declined or gave an invalid one.
+    /// A witness gave a valid share (`true`), or declined (`false`).
     Signed(Digest, u16, bool),
     /// The operation was committed with these signers.
     Committed(Digest, Vec<u16>),
-    /// The instance failed (too few valid shares, or a peer cancelled it).
+    /// The instance failed (too few willing witnesses, a refused value, a
+    /// peer cancelled it).
     Failed(Digest, String),
     /// A witness applied the committed operation to its view.
     Applied(Digest, Digest),
 }
 
+impl DomainFact for ConsensusFact {
+    const PROTOCOL: &'static str = "AuraConsensus";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ConsensusFact::Proposed(..) => "Proposed",
+            ConsensusFact::Signed(..) => "Signed",
+            ConsensusFact::Committed(..) => "Committed",
+            ConsensusFact::Failed(..) => "Failed",
+            ConsensusFact::Applied(..) => "Applied",
+        }
+    }
+}
+
 /// The account's consensus parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsensusParams {
-    /// Valid shares needed to commit.
+    /// Valid shares needed to commit (FROST's `min_signers`).
     pub threshold: u16,
     /// The current epoch.
     pub epoch: u64,
-    /// Each witness's registered signing key, by member index.
-    pub witness_keys: Vec<Digest>,
+    /// The witnesses' verifying shares and the group key, from the key
+    /// generation (witness `k` has FROST identifier `k + 1`).
+    pub public_keys: frost::keys::PublicKeyPackage,
 }
 
 /// The Coordinator's consensus state.
@@ -128,8 +170,6 @@ pub struct CoordinatorState {
     pub params: ConsensusParams,
     /// The account state operations apply to; advances on commit.
     pub prestate_hash: Digest,
-    /// Facts of every instance.
-    pub journal: Journal<ConsensusFact>,
 }
 
 /// How a committed instance ended for the Coordinator.
@@ -137,83 +177,89 @@ pub struct CoordinatorState {
 pub struct ConsensusOutcome {
     /// The state after the operation.
     pub poststate: Digest,
-    /// The aggregate signature.
-    pub signature: Digest,
+    /// The threshold signature over [`signing_message`].
+    pub signature: frost::Signature,
     /// Whose shares it holds.
     pub signers: Vec<u16>,
 }
 
-/// The message witnesses sign.
-fn signing_message(execute: &ExecuteMsg) -> Digest {
+/// The message witnesses sign for `execute`.
+pub fn signing_message(execute: &ExecuteMsg) -> Digest {
     let op = &execute.operation;
-    let epoch = execute.epoch.to_le_bytes();
-    let parts: [&[u8]; 4] = [
+    let parts: [&[u8]; 5] = [
+        &execute.consensus_id,
         &execute.prestate_hash,
         op.kind.as_bytes(),
         &op.payload,
-        &epoch,
+        &execute.epoch.to_le_bytes(),
     ];
-    crypto::digest("consensus/message", &parts)
+    crypto::digest("choreo-services/consensus/message", &parts)
 }
 
 /// The state after `operation` applies to `prestate`.
 fn poststate(prestate: &Digest, operation: &Operation) -> Digest {
     let parts: [&[u8]; 3] = [prestate, operation.kind.as_bytes(), &operation.payload];
-    crypto::digest("consensus/poststate", &parts)
+    crypto::digest("choreo-services/consensus/poststate", &parts)
 }
 
-/// Digest of a nonce commitment set, bound into every share.
-fn nonce_set_digest(commitments: &[(u16, Digest)]) -> Digest {
-    let parts: Vec<Vec<u8>> = commitments
-        .iter()
-        .map(|(i, c)| [&i.to_le_bytes()[..], c].concat())
-        .collect();
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    crypto::digest("consensus/nonces", &refs)
+fn identifier(peer: Peer) -> Result<frost::Identifier, ServiceError> {
+    crypto::identifier(index_of(peer)?).map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+/// Checks that a message names this instance.
+fn ours(from: Peer, got: &Digest, ours: &Digest) -> Result<(), ServiceError> {
+    if got == ours {
+        Ok(())
+    } else {
+        Err(ServiceError::unverified(
+            Check::Binding,
+            format!("{from} answered another instance"),
+        ))
+    }
 }
 
 /// One instance as the Coordinator plays it.
 struct CoordinatorSession<'s> {
     state: &'s mut CoordinatorState,
+    log: FactLog,
     execute: ExecuteMsg,
-    commitments: Vec<(u16, Digest)>,
+    commitments: BTreeMap<frost::Identifier, frost::round1::SigningCommitments>,
+    package: Option<frost::SigningPackage>,
+    shares: BTreeMap<frost::Identifier, frost::round2::SignatureShare>,
     signers: Vec<u16>,
-    shares: Vec<Digest>,
+    result: Option<ConsensusResultMsg>,
 }
 
 impl CoordinatorSession<'_> {
-    /// The result to publish, or why there is none (too few valid shares).
-    fn result(&self) -> Result<ConsensusResultMsg, ServiceError> {
-        let needed = self.state.params.threshold.max(1);
-        if self.signers.len() < usize::from(needed) {
-            return Err(ServiceError::Refused(format!(
-                "{} valid shares, {needed} needed",
-                self.signers.len()
-            )));
+    fn package(&self) -> Result<&frost::SigningPackage, ServiceError> {
+        self.package
+            .as_ref()
+            .ok_or(ServiceError::Missing("signing package"))
+    }
+
+    /// The aggregate of every share of the signing package.
+    fn aggregate(&self) -> Result<ConsensusResultMsg, ServiceError> {
+        let package = self.package()?;
+        if self.shares.len() != package.signing_commitments().len() {
+            return Err(ServiceError::unverified(
+                Check::Threshold,
+                format!(
+                    "{} of the {} witnesses of the signing set signed",
+                    self.shares.len(),
+                    package.signing_commitments().len()
+                ),
+            ));
         }
-        let shares: Vec<&[u8]> = self.shares.iter().map(|s| s.as_slice()).collect();
+        let signature = frost::aggregate(package, &self.shares, &self.state.params.public_keys)
+            .map_err(|e| ServiceError::unverified(Check::Signature, e.to_string()))?;
         Ok(ConsensusResultMsg {
             consensus_id: self.execute.consensus_id,
-            signature: crypto::digest("consensus/aggregate", &shares),
+            signature: signature
+                .serialize()
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?,
             signers: self.signers.clone(),
             poststate: poststate(&self.execute.prestate_hash, &self.execute.operation),
         })
-    }
-
-    /// Checks that a witness's message is about this instance.
-    fn ours(&self, from: Peer, consensus_id: &Digest) -> Result<(), ServiceError> {
-        if *consensus_id == self.execute.consensus_id {
-            Ok(())
-        } else {
-            Err(ServiceError::Refused(format!(
-                "{from} answered another instance"
-            )))
-        }
-    }
-
-    fn record(&mut self, witness: u16, valid: bool) {
-        let fact = ConsensusFact::Signed(self.execute.consensus_id, witness, valid);
-        self.state.journal.record(fact);
     }
 }
 
@@ -230,34 +276,69 @@ impl choreo_aura_consensus::Coordinator for CoordinatorSession<'_> {
         from: Peer,
         msg: NonceCommitMsg,
     ) -> Result<(), ServiceError> {
-        self.ours(from, &msg.consensus_id)?;
-        self.commitments.push((index_of(from)?, msg.commitment));
+        ours(from, &msg.consensus_id, &self.execute.consensus_id)?;
+        if let Some(bytes) = msg.commitments {
+            let commitments =
+                frost::round1::SigningCommitments::deserialize(&bytes).map_err(|_| {
+                    ServiceError::unverified(Check::Nonce, format!("{from}'s nonce commitments"))
+                })?;
+            self.commitments.insert(identifier(from)?, commitments);
+        }
         Ok(())
     }
 
     async fn sign_request(&mut self, _to: Peer) -> Result<SignRequestMsg, ServiceError> {
+        if self.package.is_none() {
+            let needed = self.state.params.threshold;
+            if self.commitments.len() < usize::from(needed) {
+                return Err(ServiceError::unverified(
+                    Check::Threshold,
+                    format!(
+                        "{} witnesses will sign, {needed} needed",
+                        self.commitments.len()
+                    ),
+                ));
+            }
+            let message = signing_message(&self.execute);
+            self.package = Some(frost::SigningPackage::new(
+                self.commitments.clone(),
+                &message,
+            ));
+        }
         Ok(SignRequestMsg {
             consensus_id: self.execute.consensus_id,
-            message: signing_message(&self.execute),
-            commitments: self.commitments.clone(),
+            signing_package: self
+                .package()?
+                .serialize()
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?,
         })
     }
 
     async fn on_sign_share(&mut self, from: Peer, msg: SignShareMsg) -> Result<(), ServiceError> {
-        self.ours(from, &msg.consensus_id)?;
+        ours(from, &msg.consensus_id, &self.execute.consensus_id)?;
+        let id = identifier(from)?;
+        let forged = || ServiceError::unverified(Check::Signature, format!("{from}'s share"));
+        let share = frost::round2::SignatureShare::deserialize(&msg.share).map_err(|_| forged())?;
+        let public = &self.state.params.public_keys;
+        let verifying_share = public.verifying_shares().get(&id).ok_or_else(forged)?;
+        frost_core::verify_signature_share(
+            id,
+            verifying_share,
+            &share,
+            self.package()?,
+            public.verifying_key(),
+        )
+        .map_err(|_| forged())?;
         let witness = index_of(from)?;
-        let key = self.state.params.witness_keys.get(usize::from(witness));
-        let expected = key.map(|k| {
-            let nonces = nonce_set_digest(&self.commitments);
-            crypto::mac(k, &[&signing_message(&self.execute), &nonces])
-        });
-        // A share that does not verify is left out, like a declined one.
-        let valid = expected == Some(msg.share);
-        if valid {
-            self.signers.push(witness);
-            self.shares.push(msg.share);
-        }
-        self.record(witness, valid);
+        self.log
+            .record(ConsensusFact::Signed(
+                self.execute.consensus_id,
+                witness,
+                true,
+            ))
+            .await?;
+        self.shares.insert(id, share);
+        self.signers.push(witness);
         Ok(())
     }
 
@@ -266,17 +347,23 @@ impl choreo_aura_consensus::Coordinator for CoordinatorSession<'_> {
         from: Peer,
         msg: msg::SignDecline,
     ) -> Result<(), ServiceError> {
-        self.ours(from, &msg.consensus_id)?;
-        self.record(index_of(from)?, false);
-        Ok(())
+        ours(from, &msg.consensus_id, &self.execute.consensus_id)?;
+        let fact = ConsensusFact::Signed(self.execute.consensus_id, index_of(from)?, false);
+        self.log.record(fact).await
     }
 
     async fn consensus_result(&mut self, _to: Peer) -> Result<ConsensusResultMsg, ServiceError> {
-        self.result()
+        if self.result.is_none() {
+            let result = self.aggregate()?;
+            let fact = ConsensusFact::Committed(self.execute.consensus_id, result.signers.clone());
+            self.log.record(fact).await?;
+            self.result = Some(result);
+        }
+        self.result.clone().ok_or(ServiceError::Missing("result"))
     }
 
     async fn on_result_ack(&mut self, from: Peer, msg: msg::ResultAck) -> Result<(), ServiceError> {
-        self.ours(from, &msg.consensus_id)
+        ours(from, &msg.consensus_id, &self.execute.consensus_id)
     }
 }
 
@@ -287,21 +374,22 @@ fn propose(
     operation: Operation,
 ) -> Result<ExecuteMsg, ServiceError> {
     let params = &state.params;
-    if params.witness_keys.len() < usize::from(witnesses) || params.threshold > witnesses {
+    let keys = params.public_keys.verifying_shares().len();
+    if keys < usize::from(witnesses) || params.threshold < 2 || params.threshold > witnesses {
         return Err(ServiceError::Invalid(format!(
-            "threshold {} and {} witness keys for {witnesses} witnesses",
+            "threshold {} and {keys} witness keys for {witnesses} witnesses",
             params.threshold,
-            params.witness_keys.len()
         )));
     }
     let epoch = params.epoch;
     let consensus_id = crypto::digest(
-        "consensus/id",
+        "choreo-services/consensus/id",
         &[
             &state.prestate_hash,
             operation.kind.as_bytes(),
             &operation.payload,
             &epoch.to_le_bytes(),
+            &crypto::random::<16>(),
         ],
     );
     Ok(ExecuteMsg {
@@ -314,7 +402,8 @@ fn propose(
 
 /// Runs the Coordinator: proposes `operation` against the current prestate,
 /// collects nonce commitments and signature shares, and commits iff
-/// `threshold` shares verify; with fewer it cancels the instance.
+/// `threshold` witnesses signed and every share verified; otherwise it
+/// cancels the instance.
 pub async fn run_coordinator<T: Transport>(
     session: Session<'_, T>,
     state: &mut CoordinatorState,
@@ -326,14 +415,20 @@ pub async fn run_coordinator<T: Transport>(
         Ok(execute) => execute,
         Err(e) => return Err(reject(session, e)),
     };
+    let log = FactLog::of(&session);
     let consensus_id = execute.consensus_id;
-    state.journal.record(ConsensusFact::Proposed(consensus_id));
+    if let Err(e) = log.record(ConsensusFact::Proposed(consensus_id)).await {
+        return Err(reject(session, e));
+    }
     let mut code = CoordinatorSession {
         state,
+        log: log.clone(),
         execute,
-        commitments: Vec::new(),
+        commitments: BTreeMap::new(),
+        package: None,
+        shares: BTreeMap::new(),
         signers: Vec::new(),
-        shares: Vec::new(),
+        result: None,
     };
     let run = choreo_aura_consensus::execute_as(
         choreo_aura_consensus::As::Coordinator(&mut code),
@@ -341,25 +436,24 @@ pub async fn run_coordinator<T: Transport>(
         &choreo_aura_consensus::Params::default(),
     )
     .await;
-    let result = run.map_err(ServiceError::from).and_then(|_| code.result());
+    let result = run
+        .map_err(ServiceError::from)
+        .and_then(|_| code.result.clone().ok_or(ServiceError::Missing("result")));
     let state = code.state;
     match result {
         Ok(result) => {
-            let signers = result.signers;
-            state
-                .journal
-                .record(ConsensusFact::Committed(consensus_id, signers.clone()));
+            let signature = frost::Signature::deserialize(&result.signature)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
             state.prestate_hash = result.poststate;
             Ok(ConsensusOutcome {
                 poststate: result.poststate,
-                signature: result.signature,
-                signers,
+                signature,
+                signers: result.signers,
             })
         }
         Err(e) => {
-            state
-                .journal
-                .record(ConsensusFact::Failed(consensus_id, e.reason()));
+            log.record(ConsensusFact::Failed(consensus_id, e.reason()))
+                .await?;
             Err(e)
         }
     }
@@ -377,14 +471,11 @@ pub struct WitnessView {
 /// A witness's consensus state.
 #[derive(Clone, Debug)]
 pub struct WitnessState {
-    /// Its signing key (registered with the account).
-    pub signing_key: Digest,
-    /// Seed of its per-instance signing nonces.
-    pub nonce_seed: Digest,
+    /// Its FROST key package (signing share zeroized on drop, verifying
+    /// share, group key).
+    pub key_package: frost::keys::KeyPackage,
     /// Its view; advances when a committed operation applies to it.
     pub view: WitnessView,
-    /// Facts of every instance it took part in.
-    pub journal: Journal<ConsensusFact>,
 }
 
 /// How a committed instance ended for a witness.
@@ -399,10 +490,13 @@ pub struct WitnessOutcome {
 /// One instance as a witness plays it.
 struct WitnessSession<'s> {
     state: &'s mut WitnessState,
+    log: FactLog,
     me: u16,
     execute: Option<ExecuteMsg>,
-    commitment: Option<Digest>,
-    request: Option<SignRequestMsg>,
+    /// This instance's nonces (used once, zeroized on drop), when it signs.
+    nonces: Option<frost::round1::SigningNonces>,
+    objection: Option<String>,
+    package: Option<frost::SigningPackage>,
     signed: bool,
     result: Option<ConsensusResultMsg>,
 }
@@ -414,43 +508,11 @@ impl WitnessSession<'_> {
             .ok_or(ServiceError::Missing("proposal"))
     }
 
-    /// Why this witness declines to sign (`Err`), or the share it signs.
-    fn decide(&self) -> Result<Result<Digest, String>, ServiceError> {
-        let execute = self.execute()?;
-        let request = self
-            .request
-            .as_ref()
-            .ok_or(ServiceError::Missing("signing request"))?;
-        let commitment = self.commitment.ok_or(ServiceError::Missing("proposal"))?;
+    /// Why this witness does not sign `execute`, if it does not.
+    fn objection(&self, execute: &ExecuteMsg) -> Option<String> {
         let view = &self.state.view;
-        let objection =
-            if execute.prestate_hash != view.prestate_hash || execute.epoch != view.epoch {
-                Some("the prestate or epoch does not match this witness's view")
-            } else if request.message != signing_message(execute) {
-                Some("the signing request is not for the proposed operation")
-            } else if !request.commitments.contains(&(self.me, commitment)) {
-                Some("the nonce set leaves out this witness's commitment")
-            } else {
-                None
-            };
-        Ok(match objection {
-            Some(why) => Err(why.into()),
-            None => {
-                let nonces = nonce_set_digest(&request.commitments);
-                Ok(crypto::mac(
-                    &self.state.signing_key,
-                    &[&request.message, &nonces],
-                ))
-            }
-        })
-    }
-
-    fn record(&mut self, signed: bool) -> Result<Digest, ServiceError> {
-        let consensus_id = self.execute()?.consensus_id;
-        self.signed = signed;
-        let fact = ConsensusFact::Signed(consensus_id, self.me, signed);
-        self.state.journal.record(fact);
-        Ok(consensus_id)
+        (execute.prestate_hash != view.prestate_hash || execute.epoch != view.epoch)
+            .then(|| "the prestate or epoch does not match this witness's view".into())
     }
 }
 
@@ -459,61 +521,89 @@ impl choreo_aura_consensus::Witness for WitnessSession<'_> {
     type Error = ServiceError;
 
     async fn on_execute(&mut self, _from: Peer, msg: ExecuteMsg) -> Result<(), ServiceError> {
-        let nonce = crypto::digest(
-            "consensus/nonce",
-            &[&self.state.nonce_seed, &msg.consensus_id],
-        );
-        self.commitment = Some(crypto::digest("consensus/nonce-commit", &[&nonce]));
+        self.objection = self.objection(&msg);
         self.execute = Some(msg);
         Ok(())
     }
 
     async fn nonce_commit(&mut self, _to: Peer) -> Result<NonceCommitMsg, ServiceError> {
+        let consensus_id = self.execute()?.consensus_id;
+        let commitments = match self.objection {
+            Some(_) => None,
+            None => {
+                let share = self.state.key_package.signing_share();
+                let (nonces, commitments) = frost::round1::commit(share, &mut crypto::rng());
+                self.nonces = Some(nonces);
+                Some(
+                    commitments
+                        .serialize()
+                        .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+                )
+            }
+        };
         Ok(NonceCommitMsg {
-            consensus_id: self.execute()?.consensus_id,
-            commitment: self.commitment.ok_or(ServiceError::Missing("proposal"))?,
+            consensus_id,
+            commitments,
         })
     }
 
     async fn on_sign_request(
         &mut self,
-        _from: Peer,
+        from: Peer,
         msg: SignRequestMsg,
     ) -> Result<(), ServiceError> {
-        if msg.consensus_id != self.execute()?.consensus_id {
-            return Err(ServiceError::Refused(
-                "a signing request for another instance".into(),
+        let execute = self.execute()?;
+        ours(from, &msg.consensus_id, &execute.consensus_id)?;
+        let package = frost::SigningPackage::deserialize(&msg.signing_package)
+            .map_err(|_| ServiceError::unverified(Check::Transcript, "the signing package"))?;
+        if package.message().as_slice() != signing_message(execute) {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the signing package is not for the proposed operation",
             ));
         }
-        self.request = Some(msg);
+        self.package = Some(package);
         Ok(())
     }
 
     async fn choose_decline_or_sign(&mut self) -> Result<DeclineOrSign, ServiceError> {
-        Ok(match self.decide()? {
-            Ok(_) => DeclineOrSign::Sign,
-            Err(_) => DeclineOrSign::Decline,
+        Ok(match self.nonces {
+            Some(_) => DeclineOrSign::Sign,
+            None => DeclineOrSign::Decline,
         })
     }
 
     async fn sign_share(&mut self, _to: Peer) -> Result<SignShareMsg, ServiceError> {
-        let share = self.decide()?.map_err(|why| {
-            ServiceError::Invalid(format!("asked to sign what it declines: {why}"))
-        })?;
-        let consensus_id = self.record(true)?;
+        let package = self
+            .package
+            .as_ref()
+            .ok_or(ServiceError::Missing("signing package"))?;
+        let nonces = self.nonces.take().ok_or(ServiceError::Missing("nonces"))?;
+        // FROST checks that this witness's own commitment is in the package.
+        let share =
+            frost::round2::sign(package, &nonces, &self.state.key_package).map_err(|e| {
+                ServiceError::unverified(Check::Nonce, format!("the signing package: {e}"))
+            })?;
+        let consensus_id = self.execute()?.consensus_id;
+        self.log
+            .record(ConsensusFact::Signed(consensus_id, self.me, true))
+            .await?;
+        self.signed = true;
         Ok(SignShareMsg {
             consensus_id,
-            share,
+            share: share.serialize(),
         })
     }
 
     async fn sign_decline(&mut self, _to: Peer) -> Result<msg::SignDecline, ServiceError> {
-        let Err(reason) = self.decide()? else {
-            return Err(ServiceError::Invalid(
-                "asked to decline what it signs".into(),
-            ));
-        };
-        let consensus_id = self.record(false)?;
+        let reason = self
+            .objection
+            .clone()
+            .ok_or_else(|| ServiceError::Invalid("asked to decline what it signs".into()))?;
+        let consensus_id = self.execute()?.consensus_id;
+        self.log
+            .record(ConsensusFact::Signed(consensus_id, self.me, false))
+            .await?;
         Ok(msg::SignDecline {
             consensus_id,
             reason,
@@ -522,14 +612,18 @@ impl choreo_aura_consensus::Witness for WitnessSession<'_> {
 
     async fn on_consensus_result(
         &mut self,
-        _from: Peer,
+        from: Peer,
         msg: ConsensusResultMsg,
     ) -> Result<(), ServiceError> {
-        if msg.consensus_id != self.execute()?.consensus_id {
-            return Err(ServiceError::Refused(
-                "a result for another instance".into(),
-            ));
-        }
+        let execute = self.execute()?;
+        ours(from, &msg.consensus_id, &execute.consensus_id)?;
+        let forged = || ServiceError::unverified(Check::Signature, "the result's signature");
+        let signature = frost::Signature::deserialize(&msg.signature).map_err(|_| forged())?;
+        self.state
+            .key_package
+            .verifying_key()
+            .verify(&signing_message(execute), &signature)
+            .map_err(|_| forged())?;
         self.result = Some(msg);
         Ok(())
     }
@@ -542,9 +636,9 @@ impl choreo_aura_consensus::Witness for WitnessSession<'_> {
     }
 }
 
-/// Runs a witness: commits to a nonce, signs iff the operation matches its
-/// view (declining otherwise), and applies the committed operation to its
-/// view when it follows from it.
+/// Runs a witness: commits to fresh nonces and signs iff the operation
+/// matches its view (declining otherwise), checks the threshold signature,
+/// and applies the committed operation to its view when it follows from it.
 pub async fn run_witness<T: Transport>(
     session: Session<'_, T>,
     state: &mut WitnessState,
@@ -553,12 +647,15 @@ pub async fn run_witness<T: Transport>(
         Ok(me) => me,
         Err(e) => return Err(reject(session, e)),
     };
+    let log = FactLog::of(&session);
     let mut code = WitnessSession {
         state,
+        log: log.clone(),
         me,
         execute: None,
-        commitment: None,
-        request: None,
+        nonces: None,
+        objection: None,
+        package: None,
         signed: false,
         result: None,
     };
@@ -582,11 +679,12 @@ pub async fn run_witness<T: Transport>(
     let applied = execute.prestate_hash == state.view.prestate_hash
         && poststate(&state.view.prestate_hash, &execute.operation) == result.poststate;
     if applied {
-        state.view.prestate_hash = result.poststate;
-        state.journal.record(ConsensusFact::Applied(
+        log.record(ConsensusFact::Applied(
             execute.consensus_id,
             result.poststate,
-        ));
+        ))
+        .await?;
+        state.view.prestate_hash = result.poststate;
     }
     Ok(WitnessOutcome { signed, applied })
 }

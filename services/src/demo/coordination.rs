@@ -9,6 +9,12 @@
 //! Coordinator reports success iff enough participants accepted, by its
 //! validation policy. Both decisions are branches of the protocol; an answer
 //! or outcome for another session is refused, which cancels the set-up.
+//!
+//! # Who learns what
+//!
+//! - Requests, answers and the session handle are public to the
+//!   participants (`leak = "Neighbor"`); ids are BLAKE3 digests. Nothing
+//!   secret travels.
 
 use choreo_runtime::{Peer, Session, Transport};
 use choreo_session_coordination_choreography::choice::{AcceptOrReject, FailureOrSuccess};
@@ -16,7 +22,7 @@ use choreo_session_coordination_choreography::{msg, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// A session identifier.

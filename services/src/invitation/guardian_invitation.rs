@@ -10,13 +10,22 @@
 //! why. The current guardians learn of the new guardian only once it is
 //! bound, and the relationship is recorded on both sides only when the
 //! binding and every guardian's acknowledgement are in.
+//!
+//! # Who learns what
+//!
+//! - The invite and the terms are known to the Inviter and Invitee
+//!   (`leak = "neighbor:1"`); the Invitee's binding carries a keyed BLAKE3
+//!   MAC over the terms digest, and the terms digest is checked.
+//! - The current guardians learn only the join notice of a bound guardian.
+//! - Not yet done: the binding is a MAC, not an Ed25519 signature the
+//!   guardians could verify themselves.
 
 use choreo_guardian_invitation::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::ServiceError;
 
 /// The invitation to become a guardian.

@@ -9,13 +9,21 @@
 //! the exchange and tells the Sender why. Contact descriptors are exchanged
 //! only after an acceptance, and both sides record the relational context
 //! only when they derived the same one (a differing one cancels the exchange).
+//!
+//! # Who learns what
+//!
+//! - The offer carries a BLAKE3 digest of the out-of-band code and the
+//!   sender (never the code), compared in constant time; outsiders learn the
+//!   offer's existence (`leak = "External"`, budget `[1, 0, 0]`).
+//! - Contact descriptors are exchanged only after an acceptance, between
+//!   the two parties.
 
 use choreo_invitation_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::ServiceError;
 
 /// The offer presented to the Receiver.
@@ -279,10 +287,9 @@ impl ReceiverSession<'_> {
     /// Why the Receiver declines `offer`, if it does.
     fn objection(&self, offer: &InvitationOffer) -> Option<&'static str> {
         let codes = &self.state.received_codes;
-        if !codes
-            .iter()
-            .any(|c| code_digest(c, &offer.sender_id) == offer.code_digest)
-        {
+        if !codes.iter().any(|c| {
+            crypto::ensure_eq(&code_digest(c, &offer.sender_id), &offer.code_digest).is_ok()
+        }) {
             Some("invitation code does not match")
         } else if self.state.now > offer.expires_at {
             Some("invitation expired")

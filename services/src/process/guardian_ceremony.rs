@@ -1,22 +1,25 @@
 //! GuardianCeremony as processes: the only place that knows the ceremony's
 //! state types and calls [`run_initiator`] / [`run_guardian`] for a process.
 //!
-//! **Demo state.** A process has no store of keys or shares yet, so each one
+//! **Demo state.** A process has no store of identity keys yet, so each one
 //! builds its service state from a *demo seed* given on the command line:
-//! the account's prestate, the pairwise key of every guardian with the
-//! Initiator and the new secret are derived from it with
-//! [`crypto::digest`]. Anyone who knows the seed knows every key: this makes
-//! the processes of a demo agree without exchanging anything, it protects
-//! nothing. A deployment replaces [`initiator_state`] and [`guardian_state`]
-//! with state loaded from the node's own storage.
+//! the account's prestate and every party's Ed25519 identity key are derived
+//! from it with [`crypto::digest`]. Anyone who knows the seed can sign as
+//! anyone: this makes the processes of a demo know each other's public keys
+//! without exchanging anything, it protects nothing. The ceremony's own
+//! secrets (the new key, the shares and the keys they are sealed to) are
+//! fresh randomness of the processes, never derived from the seed. A
+//! deployment replaces [`initiator_state`] and [`guardian_state`] with keys
+//! loaded from the node's own storage.
 
 use std::time::Duration;
 
 use choreo_guardian_ceremony::PROTOCOL;
-use choreo_runtime::{Peer, RoleContext};
+use choreo_runtime::{CeremonyTracker, Journal, Peer, RoleContext};
 
 use super::{error_class, Host, Out, Tally};
-use crate::crypto::{self, Digest};
+use crate::crypto::{self, Digest, SigningKey, VerifyingKey};
+use crate::journal;
 use crate::recovery::guardian_ceremony::{
     run_guardian, run_initiator, AccountState, CeremonyFact, CeremonyPolicy, GuardianOutcome,
     GuardianPolicy, GuardianState, InitiatorOutcome, InitiatorState,
@@ -53,33 +56,49 @@ fn derive(seed: &str, what: &str, index: u32) -> Digest {
     )
 }
 
-/// The Initiator's demo state for `guardians` guardians (see the module docs).
-pub fn initiator_state(seed: &str, guardians: u32, threshold: u16) -> InitiatorState {
+/// The demo identity key of the Initiator (`None`) or of guardian `Some(k)`.
+fn identity(seed: &str, guardian: Option<u32>) -> SigningKey {
+    let key = match guardian {
+        None => derive(seed, "identity: Initiator", 0),
+        Some(k) => derive(seed, "identity: Guardian", k),
+    };
+    SigningKey::from_seed(&key)
+}
+
+/// The Initiator's demo state for `guardians` guardians, its ceremonies
+/// tracked in `journal` (see the module docs).
+pub fn initiator_state(
+    seed: &str,
+    guardians: u32,
+    threshold: u16,
+    journal: Journal,
+) -> InitiatorState {
     InitiatorState {
         account: AccountState {
             prestate: derive(seed, "prestate", 0),
             epoch: START_EPOCH,
         },
         policy: CeremonyPolicy { threshold },
-        guardian_keys: (0..guardians)
-            .map(|k| derive(seed, "pairwise", k))
+        identity: identity(seed, None),
+        guardians: (0..guardians)
+            .map(|k| identity(seed, Some(k)).verifying_key())
             .collect(),
-        new_secret: derive(seed, "new secret", 0),
-        journal: Default::default(),
+        tracker: CeremonyTracker::new(journal),
     }
 }
 
 /// Guardian `k`'s demo state (see the module docs).
 pub fn guardian_state(seed: &str, k: u32) -> GuardianState {
+    let initiator: VerifyingKey = identity(seed, None).verifying_key();
     GuardianState {
         view: AccountState {
             prestate: derive(seed, "prestate", 0),
             epoch: START_EPOCH,
         },
-        policy: GuardianPolicy { min_threshold: 1 },
-        initiator_key: derive(seed, "pairwise", k),
+        policy: GuardianPolicy { min_threshold: 2 },
+        identity: identity(seed, Some(k)),
+        initiator,
         share: None,
-        journal: Default::default(),
     }
 }
 
@@ -119,15 +138,27 @@ fn describe(fact: &CeremonyFact) -> String {
             guardian,
             new_epoch,
         } => format!("Guardian[{guardian}] installed its share for epoch {new_epoch}"),
-        CeremonyFact::ShareRejected { guardian } => {
-            format!("Guardian[{guardian}] rejected its share")
-        }
     }
 }
 
-fn report_facts(out: &Out, me: Peer, i: u32, facts: &[CeremonyFact]) {
-    let facts: Vec<String> = facts.iter().map(describe).collect();
-    out(format!("{me}: ceremony {i}: journal: {}", facts.join("; ")));
+/// The ceremony facts this node has recorded so far.
+fn ceremony_facts(journal: &Journal) -> Result<Vec<CeremonyFact>, ServiceError> {
+    journal::facts::<CeremonyFact>(journal)
+}
+
+/// Reports the ceremony facts recorded since the first `before`.
+fn report_facts(out: &Out, me: Peer, i: u32, journal: &Journal, before: usize) {
+    let line = match ceremony_facts(journal) {
+        Ok(facts) => facts
+            .get(before..)
+            .unwrap_or_default()
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("unreadable ({e})"),
+    };
+    out(format!("{me}: ceremony {i}: journal: {line}"));
 }
 
 fn failed(out: &Out, me: Peer, i: u32, e: &ServiceError, tally: &mut Tally) {
@@ -144,7 +175,8 @@ async fn initiator(host: &Host, options: &Options, out: &Out) -> Result<Tally, S
     let threshold = options
         .threshold
         .unwrap_or(u16::try_from(guardians / 2 + 1).unwrap_or(u16::MAX));
-    let mut state = initiator_state(&options.seed, guardians, threshold);
+    let journal = host.node.journal().clone();
+    let mut state = initiator_state(&options.seed, guardians, threshold, journal.clone());
     let mut ctx = RoleContext::new()
         .with_capabilities(INITIATOR_CAPABILITIES)
         .with_default_budget(BUDGET);
@@ -164,12 +196,13 @@ async fn initiator(host: &Host, options: &Options, out: &Out) -> Result<Tally, S
             "{me}: ceremony {i}: session {id}: proposing epoch {} to {guardians} guardians, threshold {threshold}",
             state.account.epoch + 1
         ));
-        let before = state.journal.len();
+        let before = ceremony_facts(&journal)?.len();
         match run_initiator(session, &mut state).await {
             Ok(InitiatorOutcome::Committed {
                 new_epoch,
                 accepted_by,
                 installed_by,
+                ..
             }) => {
                 tally.outcomes += 1;
                 out(format!(
@@ -184,7 +217,7 @@ async fn initiator(host: &Host, options: &Options, out: &Out) -> Result<Tally, S
             }
             Err(e) => failed(out, me, i, &e, &mut tally),
         }
-        report_facts(out, me, i, &state.journal.facts()[before..]);
+        report_facts(out, me, i, &journal, before);
     }
     Ok(tally)
 }
@@ -197,6 +230,7 @@ async fn guardian(
 ) -> Result<Tally, ServiceError> {
     let me = host.me;
     let mut state = guardian_state(&options.seed, k);
+    let journal = host.node.journal().clone();
     let mut ctx = RoleContext::new()
         .with_capabilities(GUARDIAN_CAPABILITIES)
         .with_default_budget(BUDGET);
@@ -220,13 +254,18 @@ async fn guardian(
             "{me}: ceremony {i}: session {} opened by Initiator",
             session.id()
         ));
-        let before = state.journal.len();
+        let before = ceremony_facts(&journal)?.len();
         match run_guardian(session, &mut state).await {
             Ok(GuardianOutcome::Installed { epoch }) => {
                 tally.outcomes += 1;
-                let index = state.share.as_ref().map_or(0, |s| s.share.index);
                 out(format!(
-                    "{me}: ceremony {i}: outcome installed share {index} for epoch {epoch}"
+                    "{me}: ceremony {i}: outcome installed share {k} for epoch {epoch}"
+                ));
+            }
+            Ok(GuardianOutcome::Declined { epoch }) => {
+                tally.outcomes += 1;
+                out(format!(
+                    "{me}: ceremony {i}: outcome declined; the others moved to epoch {epoch}"
                 ));
             }
             Ok(GuardianOutcome::Aborted { reason }) => {
@@ -235,7 +274,7 @@ async fn guardian(
             }
             Err(e) => failed(out, me, i, &e, &mut tally),
         }
-        report_facts(out, me, i, &state.journal.facts()[before..]);
+        report_facts(out, me, i, &journal, before);
     }
     Ok(tally)
 }

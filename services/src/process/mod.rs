@@ -206,13 +206,16 @@ impl Host {
 
 /// A short, stable name for the kind of error that ended a session, for
 /// lines that tests and scripts match: `cancelled`, `peer-gone`, `timeout`,
-/// `send-failed`, `refused`, `invalid`, `missing`, `runtime`.
+/// `send-failed`, `refused`, `unverified`, `invalid`, `missing`, `journal`,
+/// `runtime`.
 pub fn error_class(error: &ServiceError) -> &'static str {
     match error {
         ServiceError::Cancelled { .. } => "cancelled",
         ServiceError::Refused(_) => "refused",
         ServiceError::Invalid(_) => "invalid",
         ServiceError::Missing(_) => "missing",
+        ServiceError::Unverified { .. } => "unverified",
+        ServiceError::Journal(_) => "journal",
         ServiceError::Runtime(e) => match e.kind() {
             ErrorKind::PeerGone { .. } => "peer-gone",
             ErrorKind::Timeout { .. } => "timeout",

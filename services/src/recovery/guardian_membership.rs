@@ -13,13 +13,22 @@
 //! refused by the role that decides it: the session is cancelled with the
 //! reason and everyone keeps the current roster. For a removal the
 //! departing guardian plays Candidate and does not vote.
+//!
+//! # Who learns what
+//!
+//! - Proposals, votes and the committed roster (digests are BLAKE3) are
+//!   known to the current guardians; the candidate learns its notice only
+//!   (`leak = "neighbor:1"`); reshare commitments are digests.
+//! - Not yet done: the candidate's confirmation is a keyed BLAKE3 MAC, not
+//!   an Ed25519 signature, and reshares are commitments without FROST
+//!   resharing of the secret itself.
 
 use choreo_guardian_membership_change::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::{reject, ServiceError};
 
 /// A guardian roster: who, how many to recover, since when.

@@ -7,18 +7,34 @@
 //! guards, the lowest threshold it serves under) and announces the key its
 //! share is sealed to; a guardian that declines refuses the setup, which
 //! cancels it for everyone (run it again with the guardians that serve: the
-//! family is bound per run). The Account splits its recovery secret with
-//! Shamir among the guardians, `threshold` of them recovering it, and
-//! completes the setup once every guardian confirmed its share; a share or
-//! confirmation that does not match its commitment cancels the setup.
+//! family is bound per run). The Account splits its recovery secret (a
+//! FROST Ed25519 signing key) with FROST's verifiable secret sharing among
+//! the guardians (`keys::split`: random coefficients from the OS, a VSS
+//! commitment per share), `threshold` of them recovering it, and completes
+//! the setup once every guardian confirmed its share; a share or
+//! confirmation that does not check out cancels the setup.
+//!
+//! # Who learns what
+//!
+//! - Each guardian announces a fresh X25519 public key (public by design:
+//!   the old `enrollment` was the symmetric sealing key itself, sent in
+//!   clear). Its share travels sealed to that key (ephemeral X25519, BLAKE3
+//!   key derivation, ChaCha20-Poly1305 bound to the setup id and guardian),
+//!   so only that guardian opens it (`leak = "Group"`: the ciphertext).
+//! - The Account knows the secret it shares; each guardian learns its own
+//!   share, the VSS commitment (public) and the group key.
+//! - A guardian confirms with a digest of its verifying share (public, so
+//!   the confirmation leaks nothing), which the Account compares in
+//!   constant time; the guardian checks that the announced group key is the
+//!   one its share's commitment commits to before it keeps the share.
 
 use choreo_guardian_setup::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
-use crate::shamir::{self, Share};
+use crate::crypto::{self, frost, seal_to, Digest, SealKey, SealPublic, Sealed};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The Account's invitation into the setup.
@@ -36,11 +52,11 @@ pub struct SetupInvitation {
     pub epoch: u64,
 }
 
-/// A guardian's enrollment: the key its share is sealed to.
+/// A guardian's enrollment: the public key its share is sealed to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianPublicKey {
-    /// The sealing key.
-    pub sealing_key: Digest,
+    /// A fresh X25519 public key of this setup.
+    pub sealing_key: SealPublic,
 }
 
 /// The guardians that enrolled, and the threshold.
@@ -59,12 +75,10 @@ pub struct GuardianRoster {
 pub struct EncryptedKeyShare {
     /// The setup.
     pub setup_id: Digest,
-    /// The share's evaluation point.
+    /// The share's FROST identifier (member index + 1).
     pub share_index: u16,
-    /// The share's bytes, sealed.
-    pub sealed: Vec<u8>,
-    /// Commitment to the plaintext share.
-    pub commitment: Digest,
+    /// The serialised FROST `SecretShare` (with its VSS commitment), sealed.
+    pub sealed: Sealed,
 }
 
 /// Binds the protocol's payload types to this module's.
@@ -78,15 +92,15 @@ impl choreo_guardian_setup::Types for SetupTypes {
 }
 
 /// An account a guardian guards, with its share.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Guardianship {
     /// The account.
     pub account_id: Digest,
-    /// The share.
-    pub share: Share,
+    /// The share, with its VSS commitment (zeroized on drop).
+    pub share: frost::keys::SecretShare,
     /// Shares needed to recover.
     pub threshold: u16,
-    /// The group's public key (commitment to the secret).
+    /// The group's public key (the FROST verifying key's bytes).
     pub group_public_key: Digest,
     /// The epoch of the setup.
     pub epoch: u64,
@@ -105,13 +119,69 @@ pub enum SetupFact {
     Failed(String),
 }
 
-fn share_commitment(setup_id: &Digest, share: &[u8]) -> Digest {
-    crypto::digest("guardian-setup/share", &[setup_id, share])
+impl DomainFact for SetupFact {
+    const PROTOCOL: &'static str = "GuardianSetup";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            SetupFact::Enrolled(..) => "Enrolled",
+            SetupFact::ShareConfirmed(..) => "ShareConfirmed",
+            SetupFact::Completed(..) => "Completed",
+            SetupFact::Failed(..) => "Failed",
+        }
+    }
 }
 
-/// The group public key of a recovery secret.
-pub fn group_public_key(secret: &[u8; 32]) -> Digest {
-    crypto::digest("guardian-setup/group", &[secret])
+const SHARE: &str = "choreo-services/guardian-setup/share";
+
+/// What a guardian confirms for its share: a digest of its verifying share
+/// (public), bound to the setup.
+pub fn share_confirmation(setup_id: &Digest, share: &frost::keys::SecretShare) -> Digest {
+    let verifying = frost::keys::VerifyingShare::from(*share.signing_share());
+    let bytes = verifying.serialize().unwrap_or_default();
+    crypto::digest(
+        "choreo-services/guardian-setup/confirm",
+        &[setup_id, &bytes],
+    )
+}
+
+/// The associated data a share is sealed under.
+fn share_context(setup_id: &Digest, guardian: u16) -> [Vec<u8>; 3] {
+    [
+        SHARE.as_bytes().to_vec(),
+        setup_id.to_vec(),
+        guardian.to_le_bytes().to_vec(),
+    ]
+}
+
+impl EncryptedKeyShare {
+    /// `share` of setup `setup_id` for guardian `guardian`, sealed to `to`.
+    pub fn seal(
+        setup_id: Digest,
+        guardian: u16,
+        share: &frost::keys::SecretShare,
+        to: &SealPublic,
+    ) -> Result<Self, ServiceError> {
+        let bytes = zeroize::Zeroizing::new(
+            share
+                .serialize()
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+        );
+        let [a, b, c] = share_context(&setup_id, guardian);
+        let sealed = seal_to(to, &[&a, &b, &c], &bytes).map_err(|e| {
+            ServiceError::unverified(Check::Decryption, format!("a sealing key: {e}"))
+        })?;
+        Ok(EncryptedKeyShare {
+            setup_id,
+            share_index: guardian + 1,
+            sealed,
+        })
+    }
+}
+
+/// The group public key of a recovery secret (the serialised verifying key).
+pub fn group_public_key(secret: &frost::SigningKey) -> Digest {
+    crypto::group_key_bytes(&frost::VerifyingKey::from(secret)).unwrap_or_default()
 }
 
 /// The Account's setup state.
@@ -119,16 +189,14 @@ pub fn group_public_key(secret: &[u8; 32]) -> Digest {
 pub struct AccountState {
     /// The account.
     pub account_id: Digest,
-    /// The recovery secret to share.
-    pub secret: [u8; 32],
+    /// The recovery secret to share (zeroized on drop).
+    pub secret: frost::SigningKey,
     /// Shares needed to recover.
     pub threshold: u16,
     /// The account epoch.
     pub epoch: u64,
     /// The guardians of the completed setup.
     pub guardians: Vec<u16>,
-    /// Facts of every setup.
-    pub journal: Journal<SetupFact>,
 }
 
 /// How a completed setup ended for the Account.
@@ -143,16 +211,20 @@ pub struct SetupOutcome {
 /// One setup as the Account plays it.
 struct AccountSession<'s> {
     state: &'s mut AccountState,
+    log: FactLog,
     invitation: SetupInvitation,
     /// The share of each guardian, by member index.
-    shares: Vec<Share>,
-    keys: Vec<(u16, Digest)>,
+    shares: Vec<frost::keys::SecretShare>,
+    keys: Vec<(u16, SealPublic)>,
     confirmed: Vec<u16>,
 }
 
 impl AccountSession<'_> {
     /// The share of guardian `peer`, and the key it is sealed to.
-    fn share_for(&self, peer: Peer) -> Result<(&Share, &Digest), ServiceError> {
+    fn share_for(
+        &self,
+        peer: Peer,
+    ) -> Result<(&frost::keys::SecretShare, &SealPublic), ServiceError> {
         let who = index_of(peer)?;
         let share = self
             .shares
@@ -181,8 +253,7 @@ impl choreo_guardian_setup::Account for AccountSession<'_> {
     ) -> Result<(), ServiceError> {
         let who = index_of(from)?;
         self.keys.push((who, msg.sealing_key));
-        self.state.journal.record(SetupFact::Enrolled(who, Ok(())));
-        Ok(())
+        self.log.record(SetupFact::Enrolled(who, Ok(()))).await
     }
 
     async fn roster_announcement(&mut self, _to: Peer) -> Result<GuardianRoster, ServiceError> {
@@ -196,14 +267,8 @@ impl choreo_guardian_setup::Account for AccountSession<'_> {
     }
 
     async fn share_delivery(&mut self, to: Peer) -> Result<EncryptedKeyShare, ServiceError> {
-        let id = self.invitation.setup_id;
         let (share, key) = self.share_for(to)?;
-        Ok(EncryptedKeyShare {
-            setup_id: id,
-            share_index: u16::from(share.index),
-            sealed: crypto::seal(key, &id, &share.bytes),
-            commitment: share_commitment(&id, &share.bytes),
-        })
+        EncryptedKeyShare::seal(self.invitation.setup_id, index_of(to)?, share, key)
     }
 
     async fn on_share_accepted(
@@ -212,15 +277,16 @@ impl choreo_guardian_setup::Account for AccountSession<'_> {
         msg: msg::ShareAccepted,
     ) -> Result<(), ServiceError> {
         let (share, _) = self.share_for(from)?;
-        let expected = share_commitment(&self.invitation.setup_id, &share.bytes);
-        if msg.share_index != u16::from(share.index) || msg.commitment != expected {
-            return Err(ServiceError::Refused(format!(
-                "{from} confirms a share it was not sent"
-            )));
-        }
         let who = index_of(from)?;
+        let expected = share_confirmation(&self.invitation.setup_id, share);
+        if msg.share_index != who + 1 || crypto::ensure_eq(&msg.commitment, &expected).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Commitment,
+                format!("{from} confirms a share it was not sent"),
+            ));
+        }
+        self.log.record(SetupFact::ShareConfirmed(who)).await?;
         self.confirmed.push(who);
-        self.state.journal.record(SetupFact::ShareConfirmed(who));
         Ok(())
     }
 
@@ -240,13 +306,28 @@ impl choreo_guardian_setup::Account for AccountSession<'_> {
 fn prepare(
     state: &AccountState,
     total: u16,
-) -> Result<(SetupInvitation, Vec<Share>), ServiceError> {
+) -> Result<(SetupInvitation, Vec<frost::keys::SecretShare>), ServiceError> {
     let epoch = state.epoch.to_le_bytes();
-    let setup_id = crypto::digest("guardian-setup/id", &[&state.account_id, &epoch]);
+    let setup_id = crypto::digest(
+        "choreo-services/guardian-setup/id",
+        &[&state.account_id, &epoch, &crypto::random::<16>()],
+    );
     let threshold = state.threshold;
-    let shares = shamir::split(&state.secret, threshold, total, &setup_id).ok_or_else(|| {
-        ServiceError::Invalid(format!("threshold {threshold} of {total} guardians"))
-    })?;
+    let refused = || {
+        ServiceError::Invalid(format!(
+            "threshold {threshold} of {total} guardians (FROST needs 2 or more)"
+        ))
+    };
+    let (shares, _) = frost::keys::split(
+        &state.secret,
+        total,
+        threshold,
+        frost::keys::IdentifierList::Default,
+        &mut crypto::rng(),
+    )
+    .map_err(|_| refused())?;
+    // `split` numbers the shares 1..=total: member k holds identifier k + 1.
+    let shares: Vec<_> = shares.into_values().collect();
     let invitation = SetupInvitation {
         setup_id,
         account_id: state.account_id,
@@ -269,8 +350,10 @@ pub async fn run_account<T: Transport>(
         Ok(prepared) => prepared,
         Err(e) => return Err(reject(session, e)),
     };
+    let log = FactLog::of(&session);
     let mut code = AccountSession {
         state,
+        log: log.clone(),
         invitation,
         shares,
         keys: Vec::new(),
@@ -289,13 +372,11 @@ pub async fn run_account<T: Transport>(
     } = code;
     if let Err(e) = run {
         let e = ServiceError::from(e);
-        state.journal.record(SetupFact::Failed(e.reason()));
+        log.record(SetupFact::Failed(e.reason())).await?;
         return Err(e);
     }
     confirmed.sort();
-    state
-        .journal
-        .record(SetupFact::Completed(confirmed.clone()));
+    log.record(SetupFact::Completed(confirmed.clone())).await?;
     state.guardians = confirmed.clone();
     Ok(SetupOutcome {
         guardians: confirmed,
@@ -315,28 +396,27 @@ pub struct GuardianPolicy {
 /// A guardian's setup state.
 #[derive(Clone, Debug)]
 pub struct GuardianState {
-    /// Secret its sealing keys derive from.
-    pub enrollment_secret: Digest,
     /// Its policy.
     pub policy: GuardianPolicy,
     /// The accounts it guards.
     pub guardianships: Vec<Guardianship>,
-    /// Facts of every setup.
-    pub journal: Journal<SetupFact>,
 }
 
 /// One setup as a guardian plays it.
 struct GuardianSession<'s> {
     state: &'s mut GuardianState,
+    log: FactLog,
     me: u16,
     /// The invitation, and the key this guardian's share is sealed to.
-    enrolled: Option<(SetupInvitation, Digest)>,
-    pending: Option<(Share, Digest)>,
+    enrolled: Option<(SetupInvitation, SealKey)>,
+    /// The checked share, the group key its commitment commits to, and the
+    /// confirmation to send.
+    pending: Option<(frost::keys::SecretShare, Digest, Digest)>,
     completed: Option<msg::SetupComplete>,
 }
 
 impl GuardianSession<'_> {
-    fn enrolled(&self) -> Result<&(SetupInvitation, Digest), ServiceError> {
+    fn enrolled(&self) -> Result<&(SetupInvitation, SealKey), ServiceError> {
         self.enrolled
             .as_ref()
             .ok_or(ServiceError::Missing("setup invitation"))
@@ -371,13 +451,9 @@ impl choreo_guardian_setup::Guardian for GuardianSession<'_> {
     ) -> Result<(), ServiceError> {
         let verdict = self.objection(&msg).map_or(Ok(()), Err);
         let fact = SetupFact::Enrolled(self.me, verdict.clone());
-        self.state.journal.record(fact);
+        self.log.record(fact).await?;
         verdict.map_err(ServiceError::Refused)?;
-        let key = crypto::digest(
-            "guardian-setup/seal",
-            &[&self.state.enrollment_secret, &msg.setup_id],
-        );
-        self.enrolled = Some((msg, key));
+        self.enrolled = Some((msg, SealKey::generate()));
         Ok(())
     }
 
@@ -386,7 +462,7 @@ impl choreo_guardian_setup::Guardian for GuardianSession<'_> {
         _to: Peer,
     ) -> Result<GuardianPublicKey, ServiceError> {
         Ok(GuardianPublicKey {
-            sealing_key: self.enrolled()?.1,
+            sealing_key: self.enrolled()?.1.public(),
         })
     }
 
@@ -397,7 +473,10 @@ impl choreo_guardian_setup::Guardian for GuardianSession<'_> {
     ) -> Result<(), ServiceError> {
         let (invitation, _) = self.enrolled()?;
         if msg.setup_id != invitation.setup_id || !msg.guardians.contains(&self.me) {
-            return Err(ServiceError::Refused("left out of the roster".into()));
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "left out of the roster",
+            ));
         }
         Ok(())
     }
@@ -408,30 +487,42 @@ impl choreo_guardian_setup::Guardian for GuardianSession<'_> {
         msg: EncryptedKeyShare,
     ) -> Result<(), ServiceError> {
         let (inv, key) = self.enrolled()?;
-        let opened = crypto::open(key, &inv.setup_id, &msg.sealed);
-        let valid = msg.setup_id == inv.setup_id
-            && share_commitment(&inv.setup_id, &opened) == msg.commitment;
-        let (true, Some(bytes), Ok(index)) = (
-            valid,
-            crypto::array32(&opened),
-            u8::try_from(msg.share_index),
-        ) else {
-            return Err(ServiceError::Refused(
-                "the delivered share does not match its commitment".into(),
+        if msg.setup_id != inv.setup_id || msg.share_index != self.me + 1 {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a share of another setup or guardian",
             ));
-        };
-        self.pending = Some((Share { index, bytes }, msg.commitment));
+        }
+        let [a, b, c] = share_context(&inv.setup_id, self.me);
+        let unopened = || ServiceError::unverified(Check::Decryption, "the delivered share");
+        let opened = key
+            .open(&[&a, &b, &c], &msg.sealed)
+            .map_err(|_| unopened())?;
+        let share = frost::keys::SecretShare::deserialize(&opened).map_err(|_| unopened())?;
+        if crypto::identifier(self.me).ok() != Some(*share.identifier()) {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the delivered share is another guardian's",
+            ));
+        }
+        let (_, group_key) = share
+            .verify()
+            .map_err(|_| ServiceError::unverified(Check::Commitment, "the delivered share"))?;
+        let group_key = crypto::group_key_bytes(&group_key)
+            .map_err(|_| ServiceError::unverified(Check::Commitment, "the delivered share"))?;
+        let confirmation = share_confirmation(&inv.setup_id, &share);
+        self.pending = Some((share, group_key, confirmation));
         Ok(())
     }
 
     async fn share_accepted(&mut self, _to: Peer) -> Result<msg::ShareAccepted, ServiceError> {
-        let (share, commitment) = self
+        let (_, _, confirmation) = self
             .pending
             .as_ref()
             .ok_or(ServiceError::Missing("share delivery"))?;
         Ok(msg::ShareAccepted {
-            share_index: u16::from(share.index),
-            commitment: *commitment,
+            share_index: self.me + 1,
+            commitment: *confirmation,
         })
     }
 
@@ -442,8 +533,19 @@ impl choreo_guardian_setup::Guardian for GuardianSession<'_> {
     ) -> Result<(), ServiceError> {
         let (inv, _) = self.enrolled()?;
         if msg.threshold != inv.threshold || msg.epoch != inv.epoch {
-            return Err(ServiceError::Refused(
-                "the completed setup is not the one it enrolled in".into(),
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                "the completed setup is not the one it enrolled in",
+            ));
+        }
+        let (_, group_key, _) = self
+            .pending
+            .as_ref()
+            .ok_or(ServiceError::Missing("share delivery"))?;
+        if crypto::ensure_eq(group_key, &msg.group_public_key).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Commitment,
+                "the announced group key is not the one the share commits to",
             ));
         }
         self.completed = Some(msg);
@@ -464,6 +566,7 @@ pub async fn run_guardian<T: Transport>(
     };
     let mut code = GuardianSession {
         state,
+        log: FactLog::of(&session),
         me,
         enrolled: None,
         pending: None,
@@ -482,14 +585,16 @@ pub async fn run_guardian<T: Transport>(
         completed,
         ..
     } = code;
-    let (Some((inv, _)), Some((share, _)), Some(done)) = (enrolled, pending, completed) else {
+    let (Some((inv, _)), Some((share, group_public_key, _)), Some(done)) =
+        (enrolled, pending, completed)
+    else {
         return Err(ServiceError::Missing("setup completion"));
     };
     let guardianship = Guardianship {
         account_id: inv.account_id,
         share,
         threshold: done.threshold,
-        group_public_key: done.group_public_key,
+        group_public_key,
         epoch: done.epoch,
     };
     state.guardianships.push(guardianship.clone());

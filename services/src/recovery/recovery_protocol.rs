@@ -13,16 +13,32 @@
 //! the secret from the bundle and checks it against the account's group key
 //! before binding (refusing a bundle that does not rebuild it); the
 //! Coordinator completes the recovery once the device bound its key.
+//!
+//! # Who learns what
+//!
+//! - The new device's key is an X25519 public key: it travels in clear
+//!   (the old design sent the key its shares were sealed under), and each
+//!   guardian approves only a device key it verified out of band.
+//! - Each approving guardian seals its FROST share (from
+//!   [`GuardianSetup`](super::guardian_setup)) to that key (ephemeral
+//!   X25519, BLAKE3 key derivation, ChaCha20-Poly1305 bound to the
+//!   recovery id, the account and the guardian). The Coordinator relays the
+//!   sealed shares and learns only who approved (`leak = "Group"`): it
+//!   cannot open them, so it cannot rebuild the account's secret.
+//! - The new device learns the shares and the secret: it checks each share
+//!   against its VSS commitment, rebuilds the secret with FROST's
+//!   `reconstruct` (at least the threshold of shares) and compares its
+//!   public key with the account's group key before binding.
 
 use choreo_recovery_protocol::choice::ApproveOrRefuse;
 use choreo_recovery_protocol::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::journal::Journal;
-use crate::recovery::guardian_setup::{group_public_key, Guardianship};
-use crate::shamir::{self, Share};
+use crate::crypto::{self, frost, seal_to, Digest, SealKey, SealPublic, Sealed};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
+use crate::recovery::guardian_setup::Guardianship;
 use crate::{index_of, own_index, reject, ServiceError};
 
 /// The new device's request to recover the account.
@@ -30,8 +46,8 @@ use crate::{index_of, own_index, reject, ServiceError};
 pub struct RecoveryRequest {
     /// The account.
     pub account_id: Digest,
-    /// The new device's key, shares are sealed to it.
-    pub device_key: Digest,
+    /// The new device's X25519 public key: shares are sealed to it.
+    pub device_key: SealPublic,
     /// When the request was made.
     pub requested_at: u64,
 }
@@ -48,10 +64,10 @@ pub struct GuardianApprovalRequest {
 /// A share sealed to the new device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedShare {
-    /// The share's evaluation point.
-    pub index: u8,
-    /// The share's bytes, sealed to the device key.
-    pub sealed: Vec<u8>,
+    /// The guardian's member index.
+    pub guardian: u16,
+    /// The serialised FROST `SecretShare`, sealed to the device key.
+    pub sealed: Sealed,
 }
 
 /// A guardian's approval with its sealed share (a guardian that does not
@@ -110,9 +126,82 @@ pub enum RecoveryFact {
     Failed(String),
 }
 
-/// The sealing key of a share for `device_key`.
-fn sealing_key(device_key: &Digest, recovery_id: &Digest) -> Digest {
-    crypto::digest("recovery/seal", &[device_key, recovery_id])
+impl DomainFact for RecoveryFact {
+    const PROTOCOL: &'static str = "RecoveryProtocol";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RecoveryFact::Approval(..) => "Approval",
+            RecoveryFact::Finished(..) => "Finished",
+            RecoveryFact::Failed(..) => "Failed",
+        }
+    }
+}
+
+/// The associated data a guardian's share is sealed under.
+fn share_context(recovery_id: &Digest, account_id: &Digest, guardian: u16) -> [Vec<u8>; 4] {
+    [
+        b"choreo-services/recovery/share".to_vec(),
+        recovery_id.to_vec(),
+        account_id.to_vec(),
+        guardian.to_le_bytes().to_vec(),
+    ]
+}
+
+impl SealedShare {
+    /// `share` of guardian `guardian`, sealed to `device` for one recovery.
+    pub fn seal(
+        recovery_id: &Digest,
+        account_id: &Digest,
+        guardian: u16,
+        share: &frost::keys::SecretShare,
+        device: &SealPublic,
+    ) -> Result<Self, ServiceError> {
+        let bytes = zeroize::Zeroizing::new(
+            share
+                .serialize()
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?,
+        );
+        let [a, b, c, d] = share_context(recovery_id, account_id, guardian);
+        let sealed = seal_to(device, &[&a, &b, &c, &d], &bytes).map_err(|e| {
+            ServiceError::unverified(Check::Decryption, format!("the device key: {e}"))
+        })?;
+        Ok(SealedShare { guardian, sealed })
+    }
+}
+
+/// Opens, checks and combines the shares of `bundle` with the device's key:
+/// the rebuilt secret, whose public key must be `group_key`.
+fn rebuild(
+    device: &SealKey,
+    account_id: &Digest,
+    group_key: &Digest,
+    bundle: &RecoveryShareBundle,
+) -> Result<frost::SigningKey, ServiceError> {
+    let mut packages = Vec::with_capacity(bundle.shares.len());
+    for s in &bundle.shares {
+        let [a, b, c, d] = share_context(&bundle.recovery_id, account_id, s.guardian);
+        let what = || format!("the share of Guardian[{}]", s.guardian);
+        let opened = device
+            .open(&[&a, &b, &c, &d], &s.sealed)
+            .map_err(|_| ServiceError::unverified(Check::Decryption, what()))?;
+        let share = frost::keys::SecretShare::deserialize(&opened)
+            .map_err(|_| ServiceError::unverified(Check::Decryption, what()))?;
+        let package = frost::keys::KeyPackage::try_from(share)
+            .map_err(|_| ServiceError::unverified(Check::Commitment, what()))?;
+        packages.push(package);
+    }
+    let secret = frost::keys::reconstruct(&packages).map_err(|e| {
+        ServiceError::unverified(Check::Threshold, format!("the approved shares: {e}"))
+    })?;
+    let rebuilt = crypto::group_key_bytes(&frost::VerifyingKey::from(&secret)).unwrap_or_default();
+    crypto::ensure_eq(&rebuilt, group_key).map_err(|_| {
+        ServiceError::unverified(
+            Check::Commitment,
+            "the approved shares do not rebuild the account's secret",
+        )
+    })?;
+    Ok(secret)
 }
 
 /// The new device's state.
@@ -122,20 +211,18 @@ pub struct RequesterState {
     pub account_id: Digest,
     /// The account's group public key, to check the rebuilt secret.
     pub group_public_key: Digest,
-    /// This device's key.
-    pub device_key: Digest,
+    /// This device's X25519 key (its public key is the device key).
+    pub device: SealKey,
     /// The current time.
     pub now: u64,
-    /// The recovered secret, once recovered.
-    pub recovered: Option<[u8; 32]>,
-    /// Facts of every attempt.
-    pub journal: Journal<RecoveryFact>,
+    /// The recovered secret, once recovered (zeroized on drop).
+    pub recovered: Option<frost::SigningKey>,
 }
 
 /// One recovery as the new device plays it.
 struct RequesterSession<'s> {
     state: &'s mut RequesterState,
-    rebuilt: Option<([u8; 32], u64)>,
+    rebuilt: Option<(frost::SigningKey, u64)>,
     outcome: Option<RecoveryOutcome>,
 }
 
@@ -147,7 +234,7 @@ impl choreo_recovery_protocol::Requester for RequesterSession<'_> {
         let s = &self.state;
         Ok(RecoveryRequest {
             account_id: s.account_id,
-            device_key: s.device_key,
+            device_key: s.device.public(),
             requested_at: s.now,
         })
     }
@@ -157,23 +244,8 @@ impl choreo_recovery_protocol::Requester for RequesterSession<'_> {
         _from: Peer,
         msg: RecoveryShareBundle,
     ) -> Result<(), ServiceError> {
-        let key = sealing_key(&self.state.device_key, &msg.recovery_id);
-        let shares: Vec<Share> = (msg.shares.iter())
-            .filter_map(|s| {
-                let bytes = crypto::array32(&crypto::open(&key, &[s.index], &s.sealed))?;
-                Some(Share {
-                    index: s.index,
-                    bytes,
-                })
-            })
-            .collect();
-        let secret = shamir::combine(&shares)
-            .filter(|s| group_public_key(s) == self.state.group_public_key)
-            .ok_or_else(|| {
-                ServiceError::Refused(
-                    "the approved shares do not rebuild the account's secret".into(),
-                )
-            })?;
+        let s = &self.state;
+        let secret = rebuild(&s.device, &s.account_id, &s.group_public_key, &msg)?;
         self.rebuilt = Some((secret, msg.new_epoch));
         Ok(())
     }
@@ -181,10 +253,11 @@ impl choreo_recovery_protocol::Requester for RequesterSession<'_> {
     async fn device_binding(&mut self, _to: Peer) -> Result<msg::DeviceBinding, ServiceError> {
         let (_, epoch) = self
             .rebuilt
+            .as_ref()
             .ok_or(ServiceError::Missing("recovery bundle"))?;
         Ok(msg::DeviceBinding {
-            device_key: self.state.device_key,
-            epoch,
+            device_key: self.state.device.public().0,
+            epoch: *epoch,
         })
     }
 
@@ -193,9 +266,10 @@ impl choreo_recovery_protocol::Requester for RequesterSession<'_> {
         _from: Peer,
         msg: RecoveryOutcome,
     ) -> Result<(), ServiceError> {
-        if msg.device_key != self.state.device_key {
-            return Err(ServiceError::Refused(
-                "the recovery bound another device".into(),
+        if msg.device_key != self.state.device.public().0 {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the recovery bound another device",
             ));
         }
         self.outcome = Some(msg);
@@ -209,6 +283,7 @@ pub async fn run_requester<T: Transport>(
     session: Session<'_, T>,
     state: &mut RequesterState,
 ) -> Result<RecoveryOutcome, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = RequesterSession {
         state,
         rebuilt: None,
@@ -228,15 +303,13 @@ pub async fn run_requester<T: Transport>(
     let done = run.map_err(ServiceError::from).map(|_| (rebuilt, outcome));
     match done {
         Ok((Some((secret, _)), Some(outcome))) => {
+            log.record(RecoveryFact::Finished(outcome.clone())).await?;
             state.recovered = Some(secret);
-            state
-                .journal
-                .record(RecoveryFact::Finished(outcome.clone()));
             Ok(outcome)
         }
         Ok(_) => Err(ServiceError::Missing("recovery outcome")),
         Err(e) => {
-            state.journal.record(RecoveryFact::Failed(e.reason()));
+            log.record(RecoveryFact::Failed(e.reason())).await?;
             Err(e)
         }
     }
@@ -253,13 +326,12 @@ pub struct CoordinatorState {
     pub epoch: u64,
     /// Devices bound by recovery.
     pub devices: Vec<Digest>,
-    /// Facts of every recovery.
-    pub journal: Journal<RecoveryFact>,
 }
 
 /// One recovery as the Coordinator plays it.
 struct CoordinatorSession<'s> {
     state: &'s mut CoordinatorState,
+    log: FactLog,
     request: Option<(RecoveryRequest, Digest)>,
     approvals: Vec<(u16, SealedShare)>,
     bound: Option<Digest>,
@@ -277,9 +349,10 @@ impl CoordinatorSession<'_> {
         if *recovery_id == self.request()?.1 {
             Ok(())
         } else {
-            Err(ServiceError::Refused(format!(
-                "{from} answered another recovery"
-            )))
+            Err(ServiceError::unverified(
+                Check::Binding,
+                format!("{from} answered another recovery"),
+            ))
         }
     }
 
@@ -311,8 +384,13 @@ impl choreo_recovery_protocol::Coordinator for CoordinatorSession<'_> {
         }
         let at = msg.requested_at.to_le_bytes();
         let id = crypto::digest(
-            "recovery/id",
-            &[&self.state.account_id, &msg.device_key, &at],
+            "choreo-services/recovery/id",
+            &[
+                &self.state.account_id,
+                &msg.device_key.0,
+                &at,
+                &crypto::random::<16>(),
+            ],
         );
         self.request = Some((msg, id));
         Ok(())
@@ -336,10 +414,14 @@ impl choreo_recovery_protocol::Coordinator for CoordinatorSession<'_> {
     ) -> Result<(), ServiceError> {
         self.ours(from, &msg.recovery_id)?;
         let who = index_of(from)?;
+        if msg.share.guardian != who {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                format!("{from} sent another guardian's share"),
+            ));
+        }
+        self.log.record(RecoveryFact::Approval(who, Ok(()))).await?;
         self.approvals.push((who, msg.share));
-        self.state
-            .journal
-            .record(RecoveryFact::Approval(who, Ok(())));
         Ok(())
     }
 
@@ -350,17 +432,16 @@ impl choreo_recovery_protocol::Coordinator for CoordinatorSession<'_> {
     ) -> Result<(), ServiceError> {
         self.ours(from, &msg.recovery_id)?;
         let fact = RecoveryFact::Approval(index_of(from)?, Err(msg.reason));
-        self.state.journal.record(fact);
-        Ok(())
+        self.log.record(fact).await
     }
 
     async fn recovery_bundle(&mut self, _to: Peer) -> Result<RecoveryShareBundle, ServiceError> {
         let needed = self.state.threshold.max(1);
         if self.approvals.len() < usize::from(needed) {
-            return Err(ServiceError::Refused(format!(
-                "{} approvals, {needed} needed",
-                self.approvals.len()
-            )));
+            return Err(ServiceError::unverified(
+                Check::Threshold,
+                format!("{} approvals, {needed} needed", self.approvals.len()),
+            ));
         }
         Ok(RecoveryShareBundle {
             recovery_id: self.request()?.1,
@@ -375,9 +456,10 @@ impl choreo_recovery_protocol::Coordinator for CoordinatorSession<'_> {
         msg: msg::DeviceBinding,
     ) -> Result<(), ServiceError> {
         let requested = self.request()?.0.device_key;
-        if msg.device_key != requested || msg.epoch != self.state.epoch + 1 {
-            return Err(ServiceError::Refused(
-                "the binding is not for the requesting device and the next epoch".into(),
+        if msg.device_key != requested.0 || msg.epoch != self.state.epoch + 1 {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the binding is not for the requesting device and the next epoch",
             ));
         }
         self.bound = Some(msg.device_key);
@@ -400,8 +482,10 @@ pub async fn run_coordinator<T: Transport>(
     session: Session<'_, T>,
     state: &mut CoordinatorState,
 ) -> Result<RecoveryOutcome, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = CoordinatorSession {
         state,
+        log: log.clone(),
         request: None,
         approvals: Vec::new(),
         bound: None,
@@ -416,15 +500,13 @@ pub async fn run_coordinator<T: Transport>(
     let state = code.state;
     match result {
         Ok(outcome) => {
+            log.record(RecoveryFact::Finished(outcome.clone())).await?;
             state.epoch = outcome.epoch;
             state.devices.push(outcome.device_key);
-            state
-                .journal
-                .record(RecoveryFact::Finished(outcome.clone()));
             Ok(outcome)
         }
         Err(e) => {
-            state.journal.record(RecoveryFact::Failed(e.reason()));
+            log.record(RecoveryFact::Failed(e.reason())).await?;
             Err(e)
         }
     }
@@ -448,13 +530,12 @@ pub struct GuardianState {
     pub policy: ApprovalPolicy,
     /// When it last approved a recovery.
     pub last_approval: Option<u64>,
-    /// Facts of every recovery it was asked about.
-    pub journal: Journal<RecoveryFact>,
 }
 
 /// One recovery as a guardian plays it.
 struct GuardianSession<'s> {
     state: &'s mut GuardianState,
+    log: FactLog,
     me: u16,
     request: Option<GuardianApprovalRequest>,
     finalized: Option<RecoveryOutcome>,
@@ -475,7 +556,7 @@ impl GuardianSession<'_> {
         else {
             return Ok(Err("does not guard this account".into()));
         };
-        if !self.state.policy.verified_devices.contains(&r.device_key) {
+        if !self.state.policy.verified_devices.contains(&r.device_key.0) {
             return Ok(Err("new device not verified".into()));
         }
         if self
@@ -485,12 +566,14 @@ impl GuardianSession<'_> {
         {
             return Ok(Err("within the cooldown of the last approval".into()));
         }
-        let key = sealing_key(&r.device_key, &req.recovery_id);
-        let sealed = crypto::seal(&key, &[held.share.index], &held.share.bytes);
-        Ok(Ok(SealedShare {
-            index: held.share.index,
-            sealed,
-        }))
+        let sealed = SealedShare::seal(
+            &req.recovery_id,
+            &r.account_id,
+            self.me,
+            &held.share,
+            &r.device_key,
+        )?;
+        Ok(Ok(sealed))
     }
 }
 
@@ -520,10 +603,10 @@ impl choreo_recovery_protocol::Guardian for GuardianSession<'_> {
         })?;
         let req = self.request()?;
         let (recovery_id, at) = (req.recovery_id, req.request.requested_at);
+        self.log
+            .record(RecoveryFact::Approval(self.me, Ok(())))
+            .await?;
         self.state.last_approval = Some(at);
-        self.state
-            .journal
-            .record(RecoveryFact::Approval(self.me, Ok(())));
         Ok(GuardianApproval { recovery_id, share })
     }
 
@@ -533,9 +616,9 @@ impl choreo_recovery_protocol::Guardian for GuardianSession<'_> {
                 "asked to refuse what it approves".into(),
             ));
         };
-        self.state
-            .journal
-            .record(RecoveryFact::Approval(self.me, Err(reason.clone())));
+        self.log
+            .record(RecoveryFact::Approval(self.me, Err(reason.clone())))
+            .await?;
         Ok(msg::ApprovalRefused {
             recovery_id: self.request()?.recovery_id,
             reason,
@@ -548,8 +631,9 @@ impl choreo_recovery_protocol::Guardian for GuardianSession<'_> {
         msg: RecoveryOutcome,
     ) -> Result<(), ServiceError> {
         if msg.recovery_id != self.request()?.recovery_id {
-            return Err(ServiceError::Refused(
-                "the outcome of another recovery".into(),
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the outcome of another recovery",
             ));
         }
         self.finalized = Some(msg);
@@ -568,8 +652,10 @@ pub async fn run_guardian<T: Transport>(
         Ok(me) => me,
         Err(e) => return Err(reject(session, e)),
     };
+    let log = FactLog::of(&session);
     let mut code = GuardianSession {
         state,
+        log: log.clone(),
         me,
         request: None,
         finalized: None,
@@ -580,21 +666,17 @@ pub async fn run_guardian<T: Transport>(
         &choreo_recovery_protocol::Params::default(),
     )
     .await;
-    let GuardianSession {
-        state, finalized, ..
-    } = code;
+    let GuardianSession { finalized, .. } = code;
     match run
         .map_err(ServiceError::from)
         .and_then(|_| finalized.ok_or(ServiceError::Missing("recovery outcome")))
     {
         Ok(outcome) => {
-            state
-                .journal
-                .record(RecoveryFact::Finished(outcome.clone()));
+            log.record(RecoveryFact::Finished(outcome.clone())).await?;
             Ok(outcome)
         }
         Err(e) => {
-            state.journal.record(RecoveryFact::Failed(e.reason()));
+            log.record(RecoveryFact::Failed(e.reason())).await?;
             Err(e)
         }
     }

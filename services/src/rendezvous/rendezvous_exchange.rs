@@ -13,6 +13,15 @@
 //! expiry, expected peer) and handshake transcript; one that does not check
 //! out makes that side refuse, which cancels the session for both. Both
 //! derive the channel from the handshake transcript and record it.
+//!
+//! # Who learns what
+//!
+//! - Descriptors (addresses, expiry) are public to outsiders as the
+//!   protocol says (`leak = "External"`), authenticated by a keyed BLAKE3
+//!   MAC under the context key; handshake transcripts are BLAKE3 digests of
+//!   everything exchanged. Both are compared in constant time.
+//! - Not yet done: the handshake's ephemeral values are not X25519 keys
+//!   (no Noise handshake), so the channel id is agreed, not secret.
 
 use choreo_rendezvous_exchange::choice::CompatibleOrIncompatible;
 use choreo_rendezvous_exchange::msg;
@@ -20,7 +29,7 @@ use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::ServiceError;
 
 /// The version both peers use and the capabilities both have (the
@@ -159,7 +168,7 @@ impl RendezvousState {
         let mac = descriptor_mac(&self.context_key, &d.peer_id, &d.addresses, d.expires_at);
         if expected.is_some_and(|e| *e != d.peer_id) {
             Some("descriptor of an unexpected peer".into())
-        } else if mac != d.signature {
+        } else if crypto::ensure_eq(&mac, &d.signature).is_err() {
             Some("descriptor signature does not verify".into())
         } else if d.expires_at < self.now {
             Some("descriptor has expired".into())
@@ -345,7 +354,12 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
         _from: Peer,
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
-        if msg.transcript != self.transcript.digest(Some(&msg.ephemeral))? {
+        if crypto::ensure_eq(
+            &msg.transcript,
+            &self.transcript.digest(Some(&msg.ephemeral))?,
+        )
+        .is_err()
+        {
             return Err(ServiceError::Refused("transcripts differ".into()));
         }
         let channel = self
@@ -531,7 +545,7 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
         self.transcript.initiator_ephemeral = Some(msg.ephemeral);
-        if msg.transcript != self.transcript.digest(None)? {
+        if crypto::ensure_eq(&msg.transcript, &self.transcript.digest(None)?).is_err() {
             return Err(ServiceError::Refused("transcripts differ".into()));
         }
         Ok(())

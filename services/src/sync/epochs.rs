@@ -12,6 +12,11 @@
 //! checkpoint that does not match its own head or the closing epoch makes
 //! the Coordinator refuse: the rotation is cancelled for every replica
 //! before anything is merged.
+//!
+//! # Who learns what
+//!
+//! - Journal heads and checkpoint digests are BLAKE3 digests; every replica
+//!   learns the facts it lacks (`leak = "Group"`), nothing is secret here.
 
 use std::collections::BTreeSet;
 
@@ -20,7 +25,7 @@ use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Digest};
-use crate::journal::Journal;
+use crate::stand_in::Journal;
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The Coordinator's proposal to rotate.

@@ -24,8 +24,8 @@ use std::future::Future;
 pub static PROTOCOL: rt::Protocol = rt::Protocol {
     name: "GuardianCeremony",
     digest: rt::Digest([
-        0x38, 0x22, 0xb2, 0x4a, 0xb4, 0xa4, 0xb1, 0x94, 0x54, 0x6d, 0xfd, 0x14, 0x2b, 0x47, 0xe2,
-        0xd0,
+        0x69, 0x6a, 0x0e, 0x12, 0x77, 0xc2, 0x9b, 0x81, 0x7e, 0xa5, 0xb5, 0xbd, 0x1d, 0x87, 0x8d,
+        0x0d,
     ]),
     roles: &[
         rt::RoleDecl {
@@ -43,6 +43,7 @@ pub static PROTOCOL: rt::Protocol = rt::Protocol {
         "CommitCeremony",
         "KeyShareDelivery",
         "ShareInstalled",
+        "NoShare",
         "AbortCeremony",
     ],
     capabilities: &[
@@ -101,8 +102,10 @@ pub mod label {
     pub const KEY_SHARE_DELIVERY: u16 = 3;
     /// `ShareInstalled`.
     pub const SHARE_INSTALLED: u16 = 4;
+    /// `NoShare`.
+    pub const NO_SHARE: u16 = 5;
     /// `AbortCeremony`.
-    pub const ABORT_CEREMONY: u16 = 5;
+    pub const ABORT_CEREMONY: u16 = 6;
 }
 
 /// The payload types this protocol names from your crate.
@@ -158,10 +161,28 @@ pub mod msg {
         /// `share_index`.
         pub share_index: u16,
     }
+
+    /// The payload of `NoShare`.
+    #[derive(Clone, Debug, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+    #[cfg_attr(feature = "scripted", derive(Default))]
+    #[serde(crate = "choreo_runtime::serde")]
+    pub struct NoShare {
+        /// `ceremony_id`.
+        pub ceremony_id: [u8; 32],
+    }
 }
 
 /// The branches of each choice.
 pub mod choice {
+
+    /// The branches of the choice made by `Initiator`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum DeliverOrSkip {
+        /// Branch `Deliver`.
+        Deliver,
+        /// Branch `Skip`.
+        Skip,
+    }
 
     /// The branches of the choice made by `Initiator`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,8 +195,8 @@ pub mod choice {
 }
 
 /// The guard chain of every send, by the index generated code names it by.
-const GUARDS: [rt::SendGuard; 6] = [
-    // 0: `ProposeRotation` (line 35)
+const GUARDS: [rt::SendGuard; 7] = [
+    // 0: `ProposeRotation` (line 40)
     rt::SendGuard {
         label: label::PROPOSE_ROTATION,
         capabilities: &[2],
@@ -187,7 +208,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 1: `CeremonyResponse` (line 39)
+    // 1: `CeremonyResponse` (line 44)
     rt::SendGuard {
         label: label::CEREMONY_RESPONSE,
         capabilities: &[3],
@@ -199,19 +220,19 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 2: `CommitCeremony` (line 45)
+    // 2: `CommitCeremony` (line 50)
     rt::SendGuard {
         label: label::COMMIT_CEREMONY,
         capabilities: &[1],
         flow_cost: 50,
         journal_fact: Some(1),
-        journal_merge: false,
+        journal_merge: true,
         audit_log: Some("ceremony.committed"),
         leak: [0, 0, 0],
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 3: `KeyShareDelivery` (line 48)
+    // 3: `KeyShareDelivery` (line 56)
     rt::SendGuard {
         label: label::KEY_SHARE_DELIVERY,
         capabilities: &[],
@@ -223,7 +244,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: Some([0, 0, 1]),
     },
-    // 4: `ShareInstalled` (line 49)
+    // 4: `ShareInstalled` (line 57)
     rt::SendGuard {
         label: label::SHARE_INSTALLED,
         capabilities: &[],
@@ -235,7 +256,19 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 5: `AbortCeremony` (line 52)
+    // 5: `NoShare` (line 59)
+    rt::SendGuard {
+        label: label::NO_SHARE,
+        capabilities: &[],
+        flow_cost: 5,
+        journal_fact: None,
+        journal_merge: false,
+        audit_log: None,
+        leak: [0, 0, 0],
+        leak_labels: &[],
+        leakage_budget: None,
+    },
+    // 6: `AbortCeremony` (line 62)
     rt::SendGuard {
         label: label::ABORT_CEREMONY,
         capabilities: &[0],
@@ -249,23 +282,26 @@ const GUARDS: [rt::SendGuard; 6] = [
     },
 ];
 
-/// The guard of `ProposeRotation` (line 35).
+/// The guard of `ProposeRotation` (line 40).
 const G_PROPOSE_ROTATION_0: u16 = 0;
 
-/// The guard of `CeremonyResponse` (line 39).
+/// The guard of `CeremonyResponse` (line 44).
 const G_CEREMONY_RESPONSE_1: u16 = 1;
 
-/// The guard of `CommitCeremony` (line 45).
+/// The guard of `CommitCeremony` (line 50).
 const G_COMMIT_CEREMONY_2: u16 = 2;
 
-/// The guard of `KeyShareDelivery` (line 48).
+/// The guard of `KeyShareDelivery` (line 56).
 const G_KEY_SHARE_DELIVERY_3: u16 = 3;
 
-/// The guard of `ShareInstalled` (line 49).
+/// The guard of `ShareInstalled` (line 57).
 const G_SHARE_INSTALLED_4: u16 = 4;
 
-/// The guard of `AbortCeremony` (line 52).
-const G_ABORT_CEREMONY_5: u16 = 5;
+/// The guard of `NoShare` (line 59).
+const G_NO_SHARE_5: u16 = 5;
+
+/// The guard of `AbortCeremony` (line 62).
+const G_ABORT_CEREMONY_6: u16 = 6;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
 pub trait Initiator: Send {
@@ -299,6 +335,10 @@ pub trait Initiator: Send {
         &mut self,
         to: rt::Peer,
     ) -> impl Future<Output = Result<<Self::Types as Types>::CeremonyCommit, Self::Error>> + Send;
+    /// Which branch `Initiator` takes: Deliver, Skip.
+    fn choose_deliver_or_skip(
+        &mut self,
+    ) -> impl Future<Output = Result<choice::DeliverOrSkip, Self::Error>> + Send;
     /// The payload of `KeyShareDelivery` to `to` (`Guardian[g]`).
     fn key_share_delivery(
         &mut self,
@@ -310,6 +350,11 @@ pub trait Initiator: Send {
         from: rt::Peer,
         msg: msg::ShareInstalled,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The payload of `NoShare` to `to` (`Guardian[g]`).
+    fn no_share(
+        &mut self,
+        to: rt::Peer,
+    ) -> impl Future<Output = Result<msg::NoShare, Self::Error>> + Send;
 }
 
 /// Runs role `Initiator`.
@@ -345,7 +390,7 @@ async fn run_initiator<C: Initiator, N: rt::Transport>(
                 let m = s.call(role.abort_ceremony(p)).await?;
                 messages.push((p, m));
             }
-            s.fan_out(G_ABORT_CEREMONY_5, false, &messages).await?;
+            s.fan_out(G_ABORT_CEREMONY_6, false, &messages).await?;
         }
         choice::AbortOrCommit::Commit => {
             {
@@ -359,15 +404,25 @@ async fn run_initiator<C: Initiator, N: rt::Transport>(
                 s.fan_out(G_COMMIT_CEREMONY_2, false, &messages).await?;
             }
             for i_g in 0..s.members(1)?.count() {
-                {
-                    let to = s.member(1, i_g)?;
-                    let payload = s.call(role.key_share_delivery(to)).await?;
-                    s.send(to, G_KEY_SHARE_DELIVERY_3, &payload).await?;
-                }
-                {
-                    let from = s.member(1, i_g)?;
-                    let msg: msg::ShareInstalled = s.recv(from, label::SHARE_INSTALLED).await?;
-                    s.call(role.on_share_installed(from, msg)).await?;
+                match s.call(role.choose_deliver_or_skip()).await? {
+                    choice::DeliverOrSkip::Deliver => {
+                        {
+                            let to = s.member(1, i_g)?;
+                            let payload = s.call(role.key_share_delivery(to)).await?;
+                            s.send(to, G_KEY_SHARE_DELIVERY_3, &payload).await?;
+                        }
+                        {
+                            let from = s.member(1, i_g)?;
+                            let msg: msg::ShareInstalled =
+                                s.recv(from, label::SHARE_INSTALLED).await?;
+                            s.call(role.on_share_installed(from, msg)).await?;
+                        }
+                    }
+                    choice::DeliverOrSkip::Skip => {
+                        let to = s.member(1, i_g)?;
+                        let payload = s.call(role.no_share(to)).await?;
+                        s.send(to, G_NO_SHARE_5, &payload).await?;
+                    }
                 }
             }
         }
@@ -422,6 +477,12 @@ pub trait Guardian: Send {
         &mut self,
         to: rt::Peer,
     ) -> impl Future<Output = Result<msg::ShareInstalled, Self::Error>> + Send;
+    /// `NoShare` received from `from` (`Initiator`).
+    fn on_no_share(
+        &mut self,
+        from: rt::Peer,
+        msg: msg::NoShare,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Runs a member of `Guardian`.
@@ -460,14 +521,25 @@ async fn run_guardian<C: Guardian, N: rt::Transport>(
                 s.call(role.on_commit_ceremony(from, msg)).await?;
                 {
                     let from = s.single(0)?;
-                    let msg: <C::Types as Types>::EncryptedKeyShare =
-                        s.recv(from, label::KEY_SHARE_DELIVERY).await?;
-                    s.call(role.on_key_share_delivery(from, msg)).await?;
-                }
-                {
-                    let to = s.single(0)?;
-                    let payload = s.call(role.share_installed(to)).await?;
-                    s.send(to, G_SHARE_INSTALLED_4, &payload).await?;
+                    let offer = s
+                        .recv_choice(from, &[label::KEY_SHARE_DELIVERY, label::NO_SHARE])
+                        .await?;
+                    match offer.label() {
+                        label::KEY_SHARE_DELIVERY => {
+                            let msg: <C::Types as Types>::EncryptedKeyShare = offer.decode()?;
+                            s.call(role.on_key_share_delivery(from, msg)).await?;
+                            {
+                                let to = s.single(0)?;
+                                let payload = s.call(role.share_installed(to)).await?;
+                                s.send(to, G_SHARE_INSTALLED_4, &payload).await?;
+                            }
+                        }
+                        label::NO_SHARE => {
+                            let msg: msg::NoShare = offer.decode()?;
+                            s.call(role.on_no_share(from, msg)).await?;
+                        }
+                        _ => return Err(offer.unexpected().into()),
+                    }
                 }
             }
             _ => return Err(offer.unexpected().into()),
@@ -722,6 +794,13 @@ pub mod scripted {
             self.trace.push(format!("!{to}.CommitCeremony"));
             Ok(Default::default())
         }
+        async fn choose_deliver_or_skip(&mut self) -> Result<choice::DeliverOrSkip, ScriptError> {
+            self.step()?;
+            Ok(match self.decide(&["Deliver", "Skip"]) {
+                1 => choice::DeliverOrSkip::Skip,
+                _ => choice::DeliverOrSkip::Deliver,
+            })
+        }
         async fn key_share_delivery(
             &mut self,
             to: rt::Peer,
@@ -738,6 +817,11 @@ pub mod scripted {
             self.step()?;
             self.trace.push(format!("?{from}.ShareInstalled"));
             Ok(())
+        }
+        async fn no_share(&mut self, to: rt::Peer) -> Result<msg::NoShare, ScriptError> {
+            self.step()?;
+            self.trace.push(format!("!{to}.NoShare"));
+            Ok(Default::default())
         }
     }
 
@@ -799,6 +883,15 @@ pub mod scripted {
             self.step()?;
             self.trace.push(format!("!{to}.ShareInstalled"));
             Ok(Default::default())
+        }
+        async fn on_no_share(
+            &mut self,
+            from: rt::Peer,
+            _msg: msg::NoShare,
+        ) -> Result<(), ScriptError> {
+            self.step()?;
+            self.trace.push(format!("?{from}.NoShare"));
+            Ok(())
         }
     }
 }
