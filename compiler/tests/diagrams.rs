@@ -129,6 +129,8 @@ fn frames_are_boxes_around_their_messages() {
             "alt".to_string(),
             "Commit [Initiator chooses]".into(),
             "loop for g in Guardian (@parallel)".into(),
+            "alt".into(),
+            "Deliver [Initiator chooses]".into(),
         ]]
     );
     assert_eq!(
