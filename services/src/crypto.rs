@@ -385,6 +385,12 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).unwrap_or_default()
 }
 
+/// The encoding of a FROST secret share, zeroized when dropped (what is
+/// sealed to a share's holder).
+pub fn share_bytes(share: &frost::keys::SecretShare) -> Result<Zeroizing<Vec<u8>>, frost::Error> {
+    share.serialize().map(Zeroizing::new)
+}
+
 /// The FROST identifier of family member `index` (identifiers start at 1).
 pub fn identifier(index: u16) -> Result<frost::Identifier, CryptoError> {
     index

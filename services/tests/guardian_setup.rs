@@ -294,7 +294,11 @@ impl choreo_guardian_setup::Account for HostileAccount {
         Ok(choreo_guardian_setup::msg::SetupComplete {
             group_public_key: group_public_key(secret()),
             threshold: 2,
-            epoch: if self.lie == SetupLie::StaleComplete { 2 } else { 1 },
+            epoch: if self.lie == SetupLie::StaleComplete {
+                2
+            } else {
+                1
+            },
         })
     }
 }
@@ -380,9 +384,11 @@ impl choreo_guardian_setup::Guardian for FalseConfirmer {
         &mut self,
         _: Peer,
     ) -> Result<choreo_services::recovery::guardian_setup::GuardianPublicKey, ServiceError> {
-        Ok(choreo_services::recovery::guardian_setup::GuardianPublicKey {
-            sealing_key: self.key.public(),
-        })
+        Ok(
+            choreo_services::recovery::guardian_setup::GuardianPublicKey {
+                sealing_key: self.key.public(),
+            },
+        )
     }
 
     async fn on_roster_announcement(

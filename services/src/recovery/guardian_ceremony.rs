@@ -193,11 +193,7 @@ impl EncryptedKeyShare {
         share: &frost::keys::SecretShare,
         to: &SealPublic,
     ) -> Result<Self, ServiceError> {
-        let bytes = zeroize::Zeroizing::new(
-            share
-                .serialize()
-                .map_err(|e| ServiceError::Invalid(e.to_string()))?,
-        );
+        let bytes = crypto::share_bytes(share).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let [a, b] = share_context(&ceremony_id, guardian);
         let sealed = seal_to(to, &[SHARE.as_bytes(), &a, &b], &bytes).map_err(|e| {
             ServiceError::unverified(Check::Decryption, format!("a sealing key: {e}"))

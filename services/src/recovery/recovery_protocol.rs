@@ -157,11 +157,7 @@ impl SealedShare {
         share: &frost::keys::SecretShare,
         device: &SealPublic,
     ) -> Result<Self, ServiceError> {
-        let bytes = zeroize::Zeroizing::new(
-            share
-                .serialize()
-                .map_err(|e| ServiceError::Invalid(e.to_string()))?,
-        );
+        let bytes = crypto::share_bytes(share).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let [a, b, c, d] = share_context(recovery_id, account_id, guardian);
         let sealed = seal_to(device, &[&a, &b, &c, &d], &bytes).map_err(|e| {
             ServiceError::unverified(Check::Decryption, format!("the device key: {e}"))
