@@ -6,8 +6,9 @@
 //!
 //! - defines the domain payload types the protocol names (`CeremonyProposal`,
 //!   ...) and binds them to the generated crate through its `Types` trait;
-//! - holds each role's state (parameters, a [`journal::Journal`] of domain
-//!   facts, a policy) and implements the role's generated trait (async, with
+//! - holds each role's state (parameters, keys, a policy), records what a
+//!   session decided and learned as facts of its node's journal
+//!   ([`journal::FactLog`]), and implements the role's generated trait (async, with
 //!   [`ServiceError`] as its `Error`), taking every payload and decision from
 //!   that state, as the seed's Decision Sourcing table says;
 //! - exposes one `run_<role>` function per role: the runtime entry point. It
