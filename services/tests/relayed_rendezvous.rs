@@ -247,6 +247,8 @@ enum RelayLie {
     ForgeConfirmation,
     /// Forwards a made-up confirmation to the Initiator.
     ForgeReply,
+    /// Releases another slot at the Responder.
+    RelabelRelease,
 }
 
 /// A Relay of the test's own: forwards what it gets, except for its lie.
@@ -378,7 +380,7 @@ impl choreo_relayed_rendezvous::Relay for HostileRelay {
 
     async fn relay_release(&mut self, _: Peer) -> Result<msg::RelayRelease, ServiceError> {
         Ok(msg::RelayRelease {
-            slot_id: self.slot(),
+            slot_id: self.other_slot(RelayLie::RelabelRelease),
         })
     }
 }
@@ -428,6 +430,7 @@ async fn the_endpoints_refuse_what_a_hostile_relay_tampers_with_swaps_or_replays
         (RelayLie::ReplayHello, RESPONDER, Check::Nonce),
         (RelayLie::ForgeConfirmation, RESPONDER, Check::Mac),
         (RelayLie::ForgeReply, INITIATOR, Check::Mac),
+        (RelayLie::RelabelRelease, RESPONDER, Check::Binding),
     ] {
         let started = Instant::now();
         let mut bob = peer("bob", &["alice"]);
@@ -448,13 +451,22 @@ async fn the_endpoints_refuse_what_a_hostile_relay_tampers_with_swaps_or_replays
         };
         let e = refused.as_ref().expect_err("the endpoint refuses");
         assert_eq!(e.failed_check(), Some(check), "{lie:?}: {e}");
-        assert_cancelled(other, refuser, &e.to_string());
+        // A release is the Initiator's last message: it may have ended.
+        if lie != RelayLie::RelabelRelease {
+            assert_cancelled(other, refuser, &e.to_string());
+        }
         assert!(bob.channels.is_empty(), "{lie:?}");
         let h = &ends.harness;
         let failed = RelayFact::Failed(e.reason());
         assert_eq!(relay_facts(h, refuser), vec![failed], "{lie:?}");
-        for peer in [INITIATOR, RESPONDER] {
-            assert!(no_channel(h, peer), "{lie:?}");
+        assert!(no_channel(h, refuser), "{lie:?}");
+        if lie != RelayLie::RelabelRelease {
+            let other_peer = if refuser == INITIATOR {
+                RESPONDER
+            } else {
+                INITIATOR
+            };
+            assert!(no_channel(h, other_peer), "{lie:?}");
         }
         assert!(started.elapsed() < TIMEOUT, "{lie:?}: a timeout elapsed");
     }
