@@ -6,30 +6,44 @@
 //! rendezvous manager's state. The Relay grants a slot only for a context it
 //! agreed to relay for and while it has capacity, and only ever handles
 //! bodies sealed under the peers' pairwise key. The Responder answers only
-//! peers it shares a key with. Both peers derive the channel from the sealed
-//! exchange and check each other's confirmation. A refused slot, an unknown
-//! initiator or a confirmation that does not verify makes the role that
-//! finds it refuse: the session is cancelled for all three, and a slot the
-//! Relay had granted is released.
+//! peers it shares a key with. Both peers derive the session key from the
+//! sealed exchange and check each other's confirmation. A refused slot or an
+//! unknown initiator is a policy refusal; a body that does not open, a
+//! replayed hello, a body labelled with another slot or a confirmation that
+//! does not verify is refused with [`ServiceError::Unverified`]. Either way
+//! the session is cancelled for all three, nothing of the refused step is
+//! recorded, and a slot the Relay had granted is released. Facts go to each
+//! node's journal ([`RelayFact`]).
 //!
 //! # Who learns what
 //!
-//! - The hello and the reply are sealed with ChaCha20-Poly1305 under the
-//!   peers' pairwise key (a fresh random nonce, the slot and direction as
-//!   associated data): the Relay forwards ciphertexts it cannot open
-//!   (`leak = "neighbor:1"`), and learns only slot ids, routes and sizes.
-//! - The confirmations are keyed BLAKE3 MACs under the derived channel key,
-//!   compared in constant time.
-//! - Not yet done: the channel key derives from the pairwise key and the
-//!   exchanged values, without an X25519 exchange (no forward secrecy).
+//! - The Relay learns the routing metadata and nothing else
+//!   (`leak = "neighbor:1"` on every forwarded envelope, the request to the
+//!   relay group): the slot id, the context id, the route (both peer ids),
+//!   and the sizes and timing of the bodies. The hello and the reply are
+//!   the peers' fresh random ephemerals, sealed with ChaCha20-Poly1305
+//!   under their pairwise key (a fresh random nonce; the slot, the route and
+//!   the direction as associated data), so the Relay can neither read nor
+//!   forge them, nor move one to another slot, route or direction. The
+//!   confirmations it forwards are keyed BLAKE3 MACs under the session key:
+//!   they reveal nothing of it and cannot be made without it.
+//! - The Initiator and the Responder learn each other's ephemeral and the
+//!   session key, derived from the pairwise key, the slot, the route and
+//!   both ephemerals; it is never sent and is zeroized ([`SecretKey`]); only
+//!   its digest, the channel id, is recorded. Confirmations are compared in
+//!   constant time. The Responder refuses a hello of a slot it answered
+//!   before, so a replayed hello does not start a second channel.
+//! - Not yet done: the session key derives from the pre-shared pairwise key
+//!   without an X25519 exchange, so whoever later learns that key can derive
+//!   past session keys (no forward secrecy).
 
 use choreo_relayed_rendezvous::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
+use crate::crypto::{self, Digest, SecretKey};
 use crate::error::Check;
-use crate::stand_in::Journal;
+use crate::journal::{DomainFact, FactLog};
 use crate::{reject, ServiceError};
 
 /// A relay slot identifier.
@@ -68,12 +82,12 @@ pub struct RelayEnvelope {
     pub sealed: Vec<u8>,
 }
 
-/// A handshake message sealed end to end.
+/// A handshake confirmation, end to end through the Relay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedHandshake {
     /// The slot.
     pub slot_id: SlotId,
-    /// The sealed confirmation.
+    /// The confirmation: a MAC under the session key.
     pub sealed: Vec<u8>,
 }
 
@@ -97,7 +111,7 @@ pub struct RelayedChannel {
     pub slot_id: SlotId,
 }
 
-/// A fact of relayed rendezvous.
+/// A fact of relayed rendezvous, recorded in the node's journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayFact {
     /// A peer established a relayed channel.
@@ -112,82 +126,126 @@ pub enum RelayFact {
     SlotReleased(SlotId),
 }
 
+impl DomainFact for RelayFact {
+    const PROTOCOL: &'static str = "RelayedRendezvous";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RelayFact::ChannelEstablished(_) => "ChannelEstablished",
+            RelayFact::Failed(_) => "Failed",
+            RelayFact::SlotGranted(_) => "SlotGranted",
+            RelayFact::SlotRefused(..) => "SlotRefused",
+            RelayFact::SlotReleased(_) => "SlotReleased",
+        }
+    }
+}
+
 /// A peer's rendezvous state (Initiator or Responder).
 #[derive(Clone, Debug)]
 pub struct PeerState {
     /// This peer's id.
     pub peer_id: Digest,
-    /// Secret for its ephemeral values.
-    pub secret: Digest,
     /// Pairwise keys with known peers: (peer id, key).
-    pub pairwise: Vec<(Digest, Digest)>,
+    pub pairwise: Vec<(Digest, SecretKey)>,
+    /// The slots whose hello this peer answered as Responder (never twice).
+    pub seen_slots: Vec<SlotId>,
     /// Channels established so far.
     pub channels: Vec<RelayedChannel>,
-    /// Facts of every exchange.
-    pub journal: Journal<RelayFact>,
 }
 
 impl PeerState {
-    fn key_for(&self, peer: &Digest) -> Option<Digest> {
-        self.pairwise
-            .iter()
+    fn key_for(&self, peer: &Digest) -> Option<SecretKey> {
+        (self.pairwise.iter())
             .find(|(p, _)| p == peer)
-            .map(|(_, k)| *k)
+            .map(|(_, k)| k.clone())
     }
+}
 
-    fn ephemeral(&self, slot: &SlotId) -> Digest {
-        crypto::digest("relayed/ephemeral", &[&self.secret, slot])
-    }
-
-    /// Records how the exchange ended and returns it.
-    fn finish(
-        &mut self,
-        result: Result<RelayedChannel, ServiceError>,
-    ) -> Result<RelayedChannel, ServiceError> {
-        match &result {
-            Ok(channel) => {
-                self.journal
-                    .record(RelayFact::ChannelEstablished(channel.clone()));
-                self.channels.push(channel.clone());
-            }
-            Err(e) => self.journal.record(RelayFact::Failed(e.reason())),
+/// Records how a peer's exchange ended and returns it.
+async fn finish(
+    log: &FactLog,
+    state: &mut PeerState,
+    result: Result<RelayedChannel, ServiceError>,
+) -> Result<RelayedChannel, ServiceError> {
+    match &result {
+        Ok(channel) => {
+            log.record(RelayFact::ChannelEstablished(channel.clone()))
+                .await?;
+            state.channels.push(channel.clone());
         }
-        result
+        Err(e) => log.record(RelayFact::Failed(e.reason())).await?,
+    }
+    result
+}
+
+/// The relayed channel of the session key `key`.
+fn channel(key: &SecretKey, peer_id: Digest, slot_id: SlotId) -> RelayedChannel {
+    RelayedChannel {
+        channel_id: crypto::digest("relayed/channel", &[key.expose()]),
+        peer_id,
+        slot_id,
     }
 }
 
 /// The session key both peers derive from their ephemerals.
-fn session_key(pairwise: &Digest, initiator: &[u8], responder: &[u8]) -> Digest {
-    crypto::digest("relayed/session", &[pairwise, initiator, responder])
+fn session_key(
+    pairwise: &SecretKey,
+    slot: &SlotId,
+    route: &Route,
+    initiator: &SecretKey,
+    responder: &SecretKey,
+) -> SecretKey {
+    SecretKey::derive(
+        "relayed/session",
+        &[
+            pairwise.expose(),
+            slot,
+            &route.source,
+            &route.destination,
+            initiator.expose(),
+            responder.expose(),
+        ],
+    )
 }
 
-/// The confirmation each side seals under the session key.
-fn confirmation(session: &Digest, side: &str) -> Vec<u8> {
-    crypto::mac(session, &[side.as_bytes()]).to_vec()
+/// The confirmation each side sends, a MAC under the session key.
+fn confirmation(session: &SecretKey, side: &str) -> Vec<u8> {
+    crypto::mac(session.expose(), &[side.as_bytes()]).to_vec()
 }
 
-/// The nonce a sealed body of `slot` is sealed under, for `part`.
-fn nonce(slot: &SlotId, part: &[u8]) -> Vec<u8> {
-    [&slot[..], part].concat()
+/// Checks the other side's confirmation `got`.
+fn check_confirmation(session: &SecretKey, side: &str, got: &[u8]) -> Result<(), ServiceError> {
+    crypto::ensure_eq(got, &confirmation(session, side))
+        .map_err(|_| ServiceError::unverified(Check::Mac, format!("the {side}'s confirmation")))
 }
 
-/// Seals `plain` for the other end under the pre-shared `key`, bound to the
-/// slot and the direction (`part`).
-fn seal_for(key: &Digest, slot: &SlotId, part: &[u8], plain: &[u8]) -> Vec<u8> {
-    crypto::seal_with(key, &[&nonce(slot, part)], plain)
+/// Seals the ephemeral `plain` for the other end under the pairwise `key`,
+/// bound to the slot, the route and the direction (`part`).
+fn seal_for(
+    key: &SecretKey,
+    slot: &SlotId,
+    route: &Route,
+    part: &str,
+    plain: &SecretKey,
+) -> Vec<u8> {
+    let context: [&[u8]; 4] = [part.as_bytes(), slot, &route.source, &route.destination];
+    crypto::seal_with(key.expose(), &context, plain.expose())
 }
 
 /// Opens what the other end sealed with [`seal_for`].
 fn open_from(
-    key: &Digest,
+    key: &SecretKey,
     slot: &SlotId,
-    part: &[u8],
+    route: &Route,
+    part: &str,
     sealed: &[u8],
-) -> Result<Digest, ServiceError> {
-    crypto::open_with(key, &[&nonce(slot, part)], sealed)
+) -> Result<SecretKey, ServiceError> {
+    let context: [&[u8]; 4] = [part.as_bytes(), slot, &route.source, &route.destination];
+    crypto::open_with(key.expose(), &context, sealed)
         .ok()
         .and_then(|plain| <[u8; 32]>::try_from(plain.as_slice()).ok())
-        .ok_or_else(|| ServiceError::unverified(Check::Decryption, "the sealed handshake"))
+        .map(SecretKey::from_bytes)
+        .ok_or_else(|| ServiceError::unverified(Check::Decryption, format!("the sealed {part}")))
 }
 
 /// Checks that a relayed body belongs to `slot`.
@@ -195,38 +253,43 @@ fn same_slot(slot: &SlotId, got: &SlotId) -> Result<(), ServiceError> {
     if slot == got {
         Ok(())
     } else {
-        Err(ServiceError::Refused("a body of another slot".into()))
+        Err(ServiceError::unverified(
+            Check::Binding,
+            "a body of another slot",
+        ))
     }
 }
 
 /// One exchange as the Initiator plays it.
-struct InitiatorSession<'s> {
-    state: &'s mut PeerState,
+struct InitiatorSession {
     slot_id: SlotId,
     context_id: Digest,
     route: Route,
-    key: Digest,
-    session: Option<Digest>,
+    key: SecretKey,
+    ephemeral: SecretKey,
+    session: Option<SecretKey>,
     confirmed: bool,
 }
 
-impl InitiatorSession<'_> {
-    fn session(&self) -> Result<Digest, ServiceError> {
-        self.session.ok_or(ServiceError::Missing("relayed reply"))
+impl InitiatorSession {
+    fn session(&self) -> Result<&SecretKey, ServiceError> {
+        self.session
+            .as_ref()
+            .ok_or(ServiceError::Missing("relayed reply"))
     }
 }
 
-impl choreo_relayed_rendezvous::Initiator for InitiatorSession<'_> {
+impl choreo_relayed_rendezvous::Initiator for InitiatorSession {
     type Types = RelayedTypes;
     type Error = ServiceError;
 
     async fn relay_request(&mut self, _to: Peer) -> Result<RelayRequest, ServiceError> {
-        let hello = self.state.ephemeral(&self.slot_id);
+        let (slot, route) = (&self.slot_id, &self.route);
         Ok(RelayRequest {
             slot_id: self.slot_id,
             context_id: self.context_id,
             route: self.route,
-            sealed: seal_for(&self.key, &self.slot_id, b"hello", &hello),
+            sealed: seal_for(&self.key, slot, route, "hello", &self.ephemeral),
         })
     }
 
@@ -236,16 +299,17 @@ impl choreo_relayed_rendezvous::Initiator for InitiatorSession<'_> {
         msg: RelayEnvelope,
     ) -> Result<(), ServiceError> {
         same_slot(&self.slot_id, &msg.slot_id)?;
-        let responder = open_from(&self.key, &self.slot_id, b"reply", &msg.sealed)?;
-        let mine = self.state.ephemeral(&self.slot_id);
-        self.session = Some(session_key(&self.key, &mine, &responder));
+        let (slot, route) = (&self.slot_id, &self.route);
+        let responder = open_from(&self.key, slot, route, "reply", &msg.sealed)?;
+        let session = session_key(&self.key, slot, route, &self.ephemeral, &responder);
+        self.session = Some(session);
         Ok(())
     }
 
     async fn sealed_handshake(&mut self, _to: Peer) -> Result<SealedHandshake, ServiceError> {
         Ok(SealedHandshake {
             slot_id: self.slot_id,
-            sealed: confirmation(&self.session()?, "initiator"),
+            sealed: confirmation(self.session()?, "initiator"),
         })
     }
 
@@ -255,11 +319,7 @@ impl choreo_relayed_rendezvous::Initiator for InitiatorSession<'_> {
         msg: SealedHandshake,
     ) -> Result<(), ServiceError> {
         same_slot(&self.slot_id, &msg.slot_id)?;
-        if crypto::ensure_eq(&msg.sealed, &confirmation(&self.session()?, "responder")).is_err() {
-            return Err(ServiceError::Refused(
-                "the responder's confirmation does not verify".into(),
-            ));
-        }
+        check_confirmation(self.session()?, "responder", &msg.sealed)?;
         self.confirmed = true;
         Ok(())
     }
@@ -271,8 +331,8 @@ impl choreo_relayed_rendezvous::Initiator for InitiatorSession<'_> {
     }
 }
 
-/// Runs the Initiator: asks the Relay for a slot to reach `target` in the
-/// relational context `context_id`, and completes the sealed handshake.
+/// Runs the Initiator: asks the Relay for a fresh slot to reach `target` in
+/// the relational context `context_id`, and completes the sealed handshake.
 pub async fn run_initiator<T: Transport>(
     session: Session<'_, T>,
     state: &mut PeerState,
@@ -283,26 +343,16 @@ pub async fn run_initiator<T: Transport>(
         let e = ServiceError::Invalid("no pairwise key with the target peer".into());
         return Err(reject(session, e));
     };
-    let slot = crypto::digest(
-        "relayed/slot",
-        &[
-            &state.peer_id,
-            &target,
-            &(state.journal.len() as u64).to_le_bytes(),
-        ],
-    );
-    let mut slot_id = [0u8; 16];
-    slot_id.copy_from_slice(&slot[..16]);
-    let route = Route {
-        source: state.peer_id,
-        destination: target,
-    };
+    let log = FactLog::of(&session);
     let mut code = InitiatorSession {
-        state,
-        slot_id,
+        slot_id: crypto::random(),
         context_id,
-        route,
+        route: Route {
+            source: state.peer_id,
+            destination: target,
+        },
         key,
+        ephemeral: SecretKey::generate(),
         session: None,
         confirmed: false,
     };
@@ -312,16 +362,12 @@ pub async fn run_initiator<T: Transport>(
         &choreo_relayed_rendezvous::Params::default(),
     )
     .await;
-    let result = match (run, code.session, code.confirmed) {
-        (Ok(_), Some(key), true) => Ok(RelayedChannel {
-            channel_id: crypto::digest("relayed/channel", &[&key]),
-            peer_id: target,
-            slot_id,
-        }),
+    let result = match (run, &code.session, code.confirmed) {
+        (Ok(_), Some(key), true) => Ok(channel(key, target, code.slot_id)),
         (Ok(_), _, _) => Err(ServiceError::Missing("confirmed handshake")),
         (Err(e), _, _) => Err(e.into()),
     };
-    code.state.finish(result)
+    finish(&log, state, result).await
 }
 
 /// When the Relay grants a slot.
@@ -342,21 +388,21 @@ pub struct RelayState {
     pub active_slots: Vec<SlotId>,
     /// Bytes of sealed bodies it forwarded so far.
     pub forwarded_bytes: u64,
-    /// Facts of every slot.
-    pub journal: Journal<RelayFact>,
 }
 
-impl RelayState {
-    /// Releases `slot` if it is granted; whether it was.
-    fn release(&mut self, slot: &SlotId) -> bool {
-        let before = self.active_slots.len();
-        self.active_slots.retain(|s| s != slot);
-        let released = self.active_slots.len() < before;
-        if released {
-            self.journal.record(RelayFact::SlotReleased(*slot));
-        }
-        released
+/// Releases `slot` if it is granted, recording it on `log`; whether it was.
+async fn release(
+    log: &FactLog,
+    state: &mut RelayState,
+    slot: &SlotId,
+) -> Result<bool, ServiceError> {
+    let before = state.active_slots.len();
+    state.active_slots.retain(|s| s != slot);
+    let released = state.active_slots.len() < before;
+    if released {
+        log.record(RelayFact::SlotReleased(*slot)).await?;
     }
+    Ok(released)
 }
 
 /// How a relayed exchange ended for the Relay.
@@ -371,6 +417,7 @@ pub struct RelayOutcome {
 /// One slot as the Relay plays it.
 struct RelaySession<'s> {
     state: &'s mut RelayState,
+    log: FactLog,
     request: Option<RelayRequest>,
     pending: Vec<u8>,
     released: bool,
@@ -437,13 +484,11 @@ impl choreo_relayed_rendezvous::Relay for RelaySession<'_> {
         };
         if let Some(why) = refusal {
             let fact = RelayFact::SlotRefused(msg.slot_id, why.into());
-            self.state.journal.record(fact);
+            self.log.record(fact).await?;
             return Err(ServiceError::Refused(why.into()));
         }
+        self.log.record(RelayFact::SlotGranted(msg.slot_id)).await?;
         self.state.active_slots.push(msg.slot_id);
-        self.state
-            .journal
-            .record(RelayFact::SlotGranted(msg.slot_id));
         self.pending = msg.sealed.clone();
         self.request = Some(msg);
         Ok(())
@@ -495,7 +540,7 @@ impl choreo_relayed_rendezvous::Relay for RelaySession<'_> {
         msg: msg::RelayRelease,
     ) -> Result<(), ServiceError> {
         same_slot(&self.request()?.slot_id, &msg.slot_id)?;
-        self.released = self.state.release(&msg.slot_id);
+        self.released = release(&self.log, self.state, &msg.slot_id).await?;
         Ok(())
     }
 
@@ -512,8 +557,10 @@ pub async fn run_relay<T: Transport>(
     session: Session<'_, T>,
     state: &mut RelayState,
 ) -> Result<RelayOutcome, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = RelaySession {
         state,
+        log: log.clone(),
         request: None,
         pending: Vec::new(),
         released: false,
@@ -533,7 +580,7 @@ pub async fn run_relay<T: Transport>(
         (Ok(_), None) => Err(ServiceError::Missing("relay request")),
         (Err(e), slot) => {
             if let Some(slot) = slot {
-                code.state.release(&slot);
+                release(&log, code.state, &slot).await?;
             }
             Err(e.into())
         }
@@ -543,20 +590,24 @@ pub async fn run_relay<T: Transport>(
 /// One exchange as the Responder plays it.
 struct ResponderSession<'s> {
     state: &'s mut PeerState,
-    forward: Option<(RelayEnvelope, Digest)>,
-    session: Option<Digest>,
+    /// The opened hello's slot and route, with the pairwise key and the
+    /// session key derived from it, and this side's ephemeral.
+    forward: Option<(SlotId, Route, SecretKey, SecretKey)>,
+    session: Option<SecretKey>,
     confirmed: bool,
 }
 
 impl ResponderSession<'_> {
-    fn forward(&self) -> Result<&(RelayEnvelope, Digest), ServiceError> {
+    fn forward(&self) -> Result<&(SlotId, Route, SecretKey, SecretKey), ServiceError> {
         self.forward
             .as_ref()
             .ok_or(ServiceError::Missing("relayed hello"))
     }
 
-    fn session(&self) -> Result<Digest, ServiceError> {
-        self.session.ok_or(ServiceError::Missing("relayed hello"))
+    fn session(&self) -> Result<&SecretKey, ServiceError> {
+        self.session
+            .as_ref()
+            .ok_or(ServiceError::Missing("relayed hello"))
     }
 }
 
@@ -573,18 +624,28 @@ impl choreo_relayed_rendezvous::Responder for ResponderSession<'_> {
             .state
             .key_for(&msg.route.source)
             .ok_or_else(|| ServiceError::Refused("unknown initiator".into()))?;
-        self.forward = Some((msg, key));
+        if self.state.seen_slots.contains(&msg.slot_id) {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                "a hello of a slot answered before",
+            ));
+        }
+        let (slot, route) = (msg.slot_id, msg.route);
+        let hello = open_from(&key, &slot, &route, "hello", &msg.sealed)?;
+        let mine = SecretKey::generate();
+        self.session = Some(session_key(&key, &slot, &route, &hello, &mine));
+        self.state.seen_slots.push(slot);
+        self.forward = Some((slot, route, key, mine));
         Ok(())
     }
 
     async fn relay_response(&mut self, _to: Peer) -> Result<RelayEnvelope, ServiceError> {
-        let (forward, key) = self.forward()?.clone();
-        let slot = forward.slot_id;
-        let hello = open_from(&key, &slot, b"hello", &forward.sealed)?;
-        let mine = self.state.ephemeral(&slot);
-        self.session = Some(session_key(&key, &hello, &mine));
-        let sealed = seal_for(&key, &slot, b"reply", &mine);
-        Ok(RelayEnvelope { sealed, ..forward })
+        let (slot_id, route, key, mine) = self.forward()?;
+        Ok(RelayEnvelope {
+            slot_id: *slot_id,
+            route: *route,
+            sealed: seal_for(key, slot_id, route, "reply", mine),
+        })
     }
 
     async fn on_sealed_handshake(
@@ -592,20 +653,16 @@ impl choreo_relayed_rendezvous::Responder for ResponderSession<'_> {
         _from: Peer,
         msg: SealedHandshake,
     ) -> Result<(), ServiceError> {
-        same_slot(&self.forward()?.0.slot_id, &msg.slot_id)?;
-        if crypto::ensure_eq(&msg.sealed, &confirmation(&self.session()?, "initiator")).is_err() {
-            return Err(ServiceError::Refused(
-                "the initiator's confirmation does not verify".into(),
-            ));
-        }
+        same_slot(&self.forward()?.0, &msg.slot_id)?;
+        check_confirmation(self.session()?, "initiator", &msg.sealed)?;
         self.confirmed = true;
         Ok(())
     }
 
     async fn sealed_handshake_reply(&mut self, _to: Peer) -> Result<SealedHandshake, ServiceError> {
         Ok(SealedHandshake {
-            slot_id: self.forward()?.0.slot_id,
-            sealed: confirmation(&self.session()?, "responder"),
+            slot_id: self.forward()?.0,
+            sealed: confirmation(self.session()?, "responder"),
         })
     }
 
@@ -614,16 +671,18 @@ impl choreo_relayed_rendezvous::Responder for ResponderSession<'_> {
         _from: Peer,
         msg: msg::RelayRelease,
     ) -> Result<(), ServiceError> {
-        same_slot(&self.forward()?.0.slot_id, &msg.slot_id)
+        same_slot(&self.forward()?.0, &msg.slot_id)
     }
 }
 
 /// Runs the Responder: answers the relayed hello of a peer it shares a key
-/// with (refusing any other), and completes the sealed handshake.
+/// with (refusing any other, and any slot it answered before), and
+/// completes the sealed handshake.
 pub async fn run_responder<T: Transport>(
     session: Session<'_, T>,
     state: &mut PeerState,
 ) -> Result<RelayedChannel, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = ResponderSession {
         state,
         forward: None,
@@ -636,14 +695,10 @@ pub async fn run_responder<T: Transport>(
         &choreo_relayed_rendezvous::Params::default(),
     )
     .await;
-    let result = match (run, &code.forward, code.session, code.confirmed) {
-        (Ok(_), Some((forward, _)), Some(key), true) => Ok(RelayedChannel {
-            channel_id: crypto::digest("relayed/channel", &[&key]),
-            peer_id: forward.route.source,
-            slot_id: forward.slot_id,
-        }),
+    let result = match (run, &code.forward, &code.session, code.confirmed) {
+        (Ok(_), Some((slot, route, ..)), Some(key), true) => Ok(channel(key, route.source, *slot)),
         (Ok(_), ..) => Err(ServiceError::Missing("confirmed handshake")),
         (Err(e), ..) => Err(e.into()),
     };
-    code.state.finish(result)
+    finish(&log, code.state, result).await
 }

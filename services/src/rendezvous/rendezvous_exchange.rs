@@ -7,29 +7,43 @@
 //! version (the minimum of both, if each side's minimum allows it) and the
 //! shared capabilities, as in the seed's version handshake: when there is no
 //! common version it takes the protocol's `Incompatible` branch, telling the
-//! Initiator why and which versions it speaks, and the exchange ends there.
-//! Otherwise it picks the address it will use among the transports the
-//! Initiator offers. Each side checks the other's descriptor (context MAC,
-//! expiry, expected peer) and handshake transcript; one that does not check
-//! out makes that side refuse, which cancels the session for both. Both
-//! derive the channel from the handshake transcript and record it.
+//! Initiator why and which versions it speaks, and the exchange ends there
+//! with no channel recorded. Otherwise it picks the address it will use
+//! among the transports the Initiator offers. Each side checks the other's
+//! descriptor (context MAC, expiry, expected peer) and handshake transcript,
+//! and the Responder the freshness of the Initiator's nonce and the
+//! confirmed channel; a value that does not check out is refused with
+//! [`ServiceError::Unverified`], which cancels the session for both. Both
+//! derive the channel from the agreed transcript and record it in their
+//! node's journal ([`RendezvousFact`]).
 //!
 //! # Who learns what
 //!
-//! - Descriptors (addresses, expiry) are public to outsiders as the
-//!   protocol says (`leak = "External"`), authenticated by a keyed BLAKE3
-//!   MAC under the context key; handshake transcripts are BLAKE3 digests of
-//!   everything exchanged. Both are compared in constant time.
-//! - Not yet done: the handshake's ephemeral values are not X25519 keys
-//!   (no Noise handshake), so the channel id is agreed, not secret.
+//! - Initiator and Responder learn each other's versions, capabilities,
+//!   descriptor (peer id, addresses, expiry) and ephemeral value, and the
+//!   channel id. Descriptors are public to outside observers as the protocol
+//!   says (`leak = "External"`); the handshake messages (ephemeral values and
+//!   transcript MACs, `leak = "neighbor:1"`) carry nothing secret.
+//! - Descriptors and transcripts are keyed BLAKE3 MACs under the rendezvous
+//!   context key (a [`SecretKey`], never sent), so only context members can
+//!   make them; they are compared in constant time. The transcript covers
+//!   the Initiator's offer (versions, capabilities, its fresh random nonce),
+//!   the negotiated answer, both descriptors and both fresh random
+//!   ephemerals: a downgraded offer, a swapped descriptor or a replayed
+//!   handshake does not verify. The Responder refuses a nonce it has seen.
+//! - Not yet done: the ephemeral values are not X25519 keys (no Noise key
+//!   agreement), so the channel id is agreed and authenticated, not secret;
+//!   and descriptors are MACed with the shared context key, so any context
+//!   member could make a descriptor naming another member.
 
 use choreo_rendezvous_exchange::choice::CompatibleOrIncompatible;
 use choreo_rendezvous_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::stand_in::Journal;
+use crate::crypto::{self, Digest, SecretKey};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
 use crate::ServiceError;
 
 /// The version both peers use and the capabilities both have (the
@@ -49,18 +63,36 @@ pub struct TransportDescriptor {
     pub peer_id: Digest,
     /// Where it can be reached (`quic://...`), most preferred first.
     pub addresses: Vec<String>,
-    /// When the descriptor stops being valid.
+    /// The last time the descriptor is valid at.
     pub expires_at: u64,
     /// MAC under the rendezvous context key.
     pub signature: Digest,
 }
 
+impl TransportDescriptor {
+    /// The descriptor of `peer_id`, MACed under the context key `key`.
+    pub fn signed(
+        key: &SecretKey,
+        peer_id: Digest,
+        addresses: Vec<String>,
+        expires_at: u64,
+    ) -> Self {
+        let signature = descriptor_mac(key, &peer_id, &addresses, expires_at);
+        TransportDescriptor {
+            peer_id,
+            addresses,
+            expires_at,
+            signature,
+        }
+    }
+}
+
 /// One message of the key agreement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoiseHandshake {
-    /// The sender's ephemeral public value.
+    /// The sender's fresh ephemeral value.
     pub ephemeral: Digest,
-    /// Digest of the transcript so far, as the sender saw it.
+    /// MAC of the transcript so far, as the sender saw it.
     pub transcript: Digest,
 }
 
@@ -76,7 +108,7 @@ impl choreo_rendezvous_exchange::Types for RendezvousTypes {
 /// A secure channel both peers recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecureChannel {
-    /// The channel (digest of the agreed transcript).
+    /// The channel (the MAC of the agreed transcript).
     pub channel_id: Digest,
     /// The other peer.
     pub peer_id: Digest,
@@ -88,7 +120,7 @@ pub struct SecureChannel {
     pub epoch: u64,
 }
 
-/// A fact of rendezvous.
+/// A fact of rendezvous, recorded in the node's journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RendezvousFact {
     /// A channel was established.
@@ -97,6 +129,18 @@ pub enum RendezvousFact {
     Incompatible(String),
     /// A connection attempt failed (this side refused, or the other cancelled).
     Failed(String),
+}
+
+impl DomainFact for RendezvousFact {
+    const PROTOCOL: &'static str = "RendezvousExchange";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RendezvousFact::ChannelEstablished(_) => "ChannelEstablished",
+            RendezvousFact::Incompatible(_) => "Incompatible",
+            RendezvousFact::Failed(_) => "Failed",
+        }
+    }
 }
 
 /// How an exchange ended, for either peer.
@@ -135,110 +179,125 @@ pub struct RendezvousState {
     pub addresses: Vec<String>,
     /// Its versions.
     pub versions: VersionInfo,
-    /// Secret for its ephemeral values.
-    pub secret: Digest,
-    /// The shared rendezvous context: its key and epoch.
-    pub context_key: Digest,
+    /// The shared rendezvous context's key (known to its members only).
+    pub context_key: SecretKey,
     /// The context's epoch.
     pub epoch: u64,
     /// How long its descriptors stay valid.
     pub descriptor_ttl: u64,
     /// The current time.
     pub now: u64,
+    /// The Initiators' nonces this peer answered as Responder (never twice).
+    pub seen_nonces: Vec<Digest>,
     /// Channels established so far.
     pub channels: Vec<SecureChannel>,
-    /// Facts of every exchange.
-    pub journal: Journal<RendezvousFact>,
 }
 
 impl RendezvousState {
     fn descriptor(&self, addresses: Vec<String>) -> TransportDescriptor {
-        let expires_at = self.now + self.descriptor_ttl;
-        let signature = descriptor_mac(&self.context_key, &self.peer_id, &addresses, expires_at);
-        TransportDescriptor {
-            peer_id: self.peer_id,
-            addresses,
-            expires_at,
-            signature,
-        }
+        let expires_at = self.now.saturating_add(self.descriptor_ttl);
+        TransportDescriptor::signed(&self.context_key, self.peer_id, addresses, expires_at)
     }
 
-    /// Why `d` is not acceptable from `expected`, if it is not.
-    fn check(&self, d: &TransportDescriptor, expected: Option<&Digest>) -> Option<String> {
-        let mac = descriptor_mac(&self.context_key, &d.peer_id, &d.addresses, d.expires_at);
+    /// Checks a peer's descriptor: from `expected` (when known), MACed
+    /// under the context key, not expired.
+    fn check(
+        &self,
+        d: &TransportDescriptor,
+        expected: Option<&Digest>,
+    ) -> Result<(), ServiceError> {
         if expected.is_some_and(|e| *e != d.peer_id) {
-            Some("descriptor of an unexpected peer".into())
-        } else if crypto::ensure_eq(&mac, &d.signature).is_err() {
-            Some("descriptor signature does not verify".into())
-        } else if d.expires_at < self.now {
-            Some("descriptor has expired".into())
-        } else if d.addresses.is_empty() {
-            Some("no common transport".into())
-        } else {
-            None
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "descriptor of an unexpected peer",
+            ));
         }
-    }
-
-    fn ephemeral(&self, nonce: &Digest) -> Digest {
-        crypto::digest("rendezvous/ephemeral", &[&self.secret, nonce])
-    }
-
-    /// Records how the exchange ended and returns it.
-    fn finish(
-        &mut self,
-        result: Result<RendezvousOutcome, ServiceError>,
-    ) -> Result<RendezvousOutcome, ServiceError> {
-        let fact = match &result {
-            Ok(RendezvousOutcome::Established(channel)) => {
-                self.channels.push(channel.clone());
-                RendezvousFact::ChannelEstablished(channel.clone())
-            }
-            Ok(RendezvousOutcome::Incompatible { reason, .. }) => {
-                RendezvousFact::Incompatible(reason.clone())
-            }
-            Err(e) => RendezvousFact::Failed(e.reason()),
-        };
-        self.journal.record(fact);
-        result
+        let mac = descriptor_mac(&self.context_key, &d.peer_id, &d.addresses, d.expires_at);
+        if crypto::ensure_eq(&mac, &d.signature).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Mac,
+                "the peer's descriptor",
+            ));
+        }
+        if d.expires_at < self.now {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                "descriptor has expired",
+            ));
+        }
+        Ok(())
     }
 }
 
-fn descriptor_mac(key: &Digest, peer: &Digest, addresses: &[String], expires: u64) -> Digest {
-    let joined = addresses.join("\n");
-    crypto::mac(key, &[peer, joined.as_bytes(), &expires.to_le_bytes()])
+fn descriptor_mac(key: &SecretKey, peer: &Digest, addresses: &[String], expires: u64) -> Digest {
+    crypto::mac(
+        key.expose(),
+        &[
+            b"rendezvous/descriptor",
+            peer,
+            &crypto::encode(addresses),
+            &expires.to_le_bytes(),
+        ],
+    )
 }
 
 fn scheme(address: &str) -> &str {
     address.split("://").next().unwrap_or_default()
 }
 
-/// What both sides digest into the transcript, in protocol order.
-#[derive(Default)]
-struct Transcript {
-    nonce: Digest,
-    version: u32,
-    initiator: Option<TransportDescriptor>,
-    responder: Option<TransportDescriptor>,
-    initiator_ephemeral: Option<Digest>,
+/// What both sides MAC into the transcript, in protocol order, filled in
+/// as the exchange goes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transcript {
+    /// The Initiator's offer, with its nonce.
+    pub request: Option<msg::VersionHandshakeRequest>,
+    /// The Responder's answer.
+    pub negotiated: Option<NegotiatedVersion>,
+    /// The Initiator's descriptor.
+    pub initiator: Option<TransportDescriptor>,
+    /// The Responder's descriptor.
+    pub responder: Option<TransportDescriptor>,
+    /// The Initiator's ephemeral value.
+    pub initiator_ephemeral: Option<Digest>,
 }
 
 impl Transcript {
-    /// The digest of the transcript with the Responder's ephemeral, once
-    /// both descriptors are in (`None` for the Initiator's own view before
-    /// the Responder's ephemeral is known).
-    fn digest(&self, responder_ephemeral: Option<&Digest>) -> Result<Digest, ServiceError> {
+    /// The MAC under the context key `key` of everything up to the
+    /// Initiator's ephemeral, and the Responder's `responder_ephemeral` if
+    /// given (the Initiator's own view before it is known is `None`).
+    pub fn digest(
+        &self,
+        key: &SecretKey,
+        responder_ephemeral: Option<&Digest>,
+    ) -> Result<Digest, ServiceError> {
+        let request = self
+            .request
+            .as_ref()
+            .ok_or(ServiceError::Missing("version handshake request"))?;
+        let negotiated = self
+            .negotiated
+            .as_ref()
+            .ok_or(ServiceError::Missing("version handshake response"))?;
         let (Some(a), Some(b)) = (&self.initiator, &self.responder) else {
             return Err(ServiceError::Missing("transport descriptor"));
         };
         let mine = self
             .initiator_ephemeral
             .ok_or(ServiceError::Missing("handshake"))?;
-        let v = self.version.to_le_bytes();
-        let mut parts: Vec<&[u8]> = vec![&self.nonce, &v, &a.signature, &b.signature, &mine];
+        let (request, negotiated) = (crypto::encode(request), crypto::encode(negotiated));
+        let (a, b) = (crypto::encode(a), crypto::encode(b));
+        let mut parts: Vec<&[u8]> = vec![
+            b"rendezvous/transcript",
+            &request,
+            &negotiated,
+            &a,
+            &b,
+            &mine,
+        ];
         if let Some(theirs) = responder_ephemeral {
             parts.push(theirs);
         }
-        Ok(crypto::digest("rendezvous/transcript", &parts))
+        Ok(crypto::mac(key.expose(), &parts))
     }
 
     /// The channel recorded once the transcript is agreed.
@@ -253,14 +312,42 @@ impl Transcript {
             .as_ref()
             .and_then(|d| d.addresses.first())
             .ok_or(ServiceError::Missing("transport descriptor"))?;
+        let version = self
+            .negotiated
+            .as_ref()
+            .ok_or(ServiceError::Missing("version handshake response"))?
+            .negotiated_version;
         Ok(SecureChannel {
             channel_id,
             peer_id,
             address: address.clone(),
-            version: self.version,
+            version,
             epoch,
         })
     }
+}
+
+/// Records how the exchange ended on `log` (and a channel in `channels`),
+/// and returns it.
+async fn finish(
+    log: &FactLog,
+    channels: &mut Vec<SecureChannel>,
+    result: Result<RendezvousOutcome, ServiceError>,
+) -> Result<RendezvousOutcome, ServiceError> {
+    let fact = match &result {
+        Ok(RendezvousOutcome::Established(channel)) => {
+            RendezvousFact::ChannelEstablished(channel.clone())
+        }
+        Ok(RendezvousOutcome::Incompatible { reason, .. }) => {
+            RendezvousFact::Incompatible(reason.clone())
+        }
+        Err(e) => RendezvousFact::Failed(e.reason()),
+    };
+    log.record(fact).await?;
+    if let Ok(RendezvousOutcome::Established(channel)) = &result {
+        channels.push(channel.clone());
+    }
+    result
 }
 
 /// One exchange as the Initiator plays it.
@@ -280,12 +367,14 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
         _to: Peer,
     ) -> Result<msg::VersionHandshakeRequest, ServiceError> {
         let v = &self.state.versions;
-        Ok(msg::VersionHandshakeRequest {
+        let request = msg::VersionHandshakeRequest {
             version: v.version,
             min_version: v.min_version,
             capabilities: v.capabilities.clone(),
-            nonce: self.transcript.nonce,
-        })
+            nonce: crypto::random(),
+        };
+        self.transcript.request = Some(request.clone());
+        Ok(request)
     }
 
     async fn on_version_handshake_response(
@@ -300,7 +389,7 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
                 msg.negotiated_version, mine.min_version, mine.version
             )));
         }
-        self.transcript.version = msg.negotiated_version;
+        self.transcript.negotiated = Some(msg);
         Ok(())
     }
 
@@ -331,18 +420,21 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
         _from: Peer,
         msg: TransportDescriptor,
     ) -> Result<(), ServiceError> {
-        if let Some(why) = self.state.check(&msg, Some(&self.target)) {
-            return Err(ServiceError::Refused(why));
+        self.state.check(&msg, Some(&self.target))?;
+        // The Responder picks one of the transports this side offered.
+        let offered = |a: &String| self.state.addresses.iter().any(|o| scheme(o) == scheme(a));
+        if !msg.addresses.first().is_some_and(offered) {
+            return Err(ServiceError::Refused("no common transport".into()));
         }
         self.transcript.responder = Some(msg);
         Ok(())
     }
 
     async fn handshake_init(&mut self, _to: Peer) -> Result<NoiseHandshake, ServiceError> {
-        let ephemeral = self.state.ephemeral(&self.transcript.nonce);
+        let ephemeral = crypto::random();
         self.transcript.initiator_ephemeral = Some(ephemeral);
         // The transcript so far: the Responder's ephemeral is not known yet.
-        let transcript = self.transcript.digest(None)?;
+        let transcript = self.transcript.digest(&self.state.context_key, None)?;
         Ok(NoiseHandshake {
             ephemeral,
             transcript,
@@ -354,17 +446,16 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
         _from: Peer,
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
-        if crypto::ensure_eq(
-            &msg.transcript,
-            &self.transcript.digest(Some(&msg.ephemeral))?,
-        )
-        .is_err()
-        {
-            return Err(ServiceError::Refused("transcripts differ".into()));
+        let expected = (self.transcript).digest(&self.state.context_key, Some(&msg.ephemeral))?;
+        if crypto::ensure_eq(&msg.transcript, &expected).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the responder's handshake transcript",
+            ));
         }
         let channel = self
             .transcript
-            .channel(msg.transcript, self.target, self.state.epoch)?;
+            .channel(expected, self.target, self.state.epoch)?;
         self.outcome = Some(RendezvousOutcome::Established(channel));
         Ok(())
     }
@@ -392,18 +483,11 @@ pub async fn run_initiator<T: Transport>(
     state: &mut RendezvousState,
     target: Digest,
 ) -> Result<RendezvousOutcome, ServiceError> {
-    let nonce = crypto::digest(
-        "rendezvous/nonce",
-        &[&state.secret, &state.now.to_le_bytes()],
-    );
-    let transcript = Transcript {
-        nonce,
-        ..Transcript::default()
-    };
+    let log = FactLog::of(&session);
     let mut code = InitiatorSession {
         state,
         target,
-        transcript,
+        transcript: Transcript::default(),
         outcome: None,
     };
     let run = choreo_rendezvous_exchange::execute_as(
@@ -416,15 +500,15 @@ pub async fn run_initiator<T: Transport>(
         Ok(_) => code.outcome.ok_or(ServiceError::Missing("version answer")),
         Err(e) => Err(e.into()),
     };
-    code.state.finish(result)
+    finish(&log, &mut code.state.channels, result).await
 }
 
 /// One exchange as the Responder plays it.
 struct ResponderSession<'s> {
     state: &'s mut RendezvousState,
-    request: Option<msg::VersionHandshakeRequest>,
     transcript: Transcript,
-    peer: Option<Digest>,
+    /// The transcript MAC this side sent, the channel id to be confirmed.
+    agreed: Option<Digest>,
     outcome: Option<RendezvousOutcome>,
 }
 
@@ -432,9 +516,7 @@ impl ResponderSession<'_> {
     /// The negotiated version (`Ok`), or why there is no common one (`Err`).
     fn negotiate(&self) -> Result<Result<NegotiatedVersion, String>, ServiceError> {
         let mine = &self.state.versions;
-        let theirs = self
-            .request
-            .as_ref()
+        let theirs = (self.transcript.request.as_ref())
             .ok_or(ServiceError::Missing("version handshake request"))?;
         let version = mine.version.min(theirs.version);
         if version < mine.min_version.max(theirs.min_version) {
@@ -464,8 +546,14 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         _from: Peer,
         msg: msg::VersionHandshakeRequest,
     ) -> Result<(), ServiceError> {
-        self.transcript.nonce = msg.nonce;
-        self.request = Some(msg);
+        if self.state.seen_nonces.contains(&msg.nonce) {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                "the initiator's nonce was used before",
+            ));
+        }
+        self.state.seen_nonces.push(msg.nonce);
+        self.transcript.request = Some(msg);
         Ok(())
     }
 
@@ -507,7 +595,7 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         let negotiated = self
             .negotiate()?
             .map_err(|_| ServiceError::Invalid("asked to accept an incompatible version".into()))?;
-        self.transcript.version = negotiated.negotiated_version;
+        self.transcript.negotiated = Some(negotiated.clone());
         Ok(negotiated)
     }
 
@@ -516,10 +604,7 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         _from: Peer,
         msg: TransportDescriptor,
     ) -> Result<(), ServiceError> {
-        if let Some(why) = self.state.check(&msg, None) {
-            return Err(ServiceError::Refused(why));
-        }
-        self.peer = Some(msg.peer_id);
+        self.state.check(&msg, None)?;
         self.transcript.initiator = Some(msg);
         Ok(())
     }
@@ -545,15 +630,20 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
         self.transcript.initiator_ephemeral = Some(msg.ephemeral);
-        if crypto::ensure_eq(&msg.transcript, &self.transcript.digest(None)?).is_err() {
-            return Err(ServiceError::Refused("transcripts differ".into()));
+        let expected = self.transcript.digest(&self.state.context_key, None)?;
+        if crypto::ensure_eq(&msg.transcript, &expected).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the initiator's handshake transcript",
+            ));
         }
         Ok(())
     }
 
     async fn handshake_complete(&mut self, _to: Peer) -> Result<NoiseHandshake, ServiceError> {
-        let ephemeral = self.state.ephemeral(&self.transcript.nonce);
-        let transcript = self.transcript.digest(Some(&ephemeral))?;
+        let ephemeral = crypto::random();
+        let transcript = (self.transcript).digest(&self.state.context_key, Some(&ephemeral))?;
+        self.agreed = Some(transcript);
         Ok(NoiseHandshake {
             ephemeral,
             transcript,
@@ -565,22 +655,26 @@ impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
         _from: Peer,
         msg: msg::ChannelEstablished,
     ) -> Result<(), ServiceError> {
-        let ephemeral = self.state.ephemeral(&self.transcript.nonce);
-        if msg.channel_id != self.transcript.digest(Some(&ephemeral))? {
-            return Err(ServiceError::Refused(
-                "the confirmed channel is not the agreed one".into(),
+        let agreed = self.agreed.ok_or(ServiceError::Missing("handshake"))?;
+        if crypto::ensure_eq(&msg.channel_id, &agreed).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the confirmed channel is not the agreed one",
             ));
         }
         if msg.epoch != self.state.epoch {
-            return Err(ServiceError::Refused(format!(
-                "channel for epoch {}, the context is at {}",
-                msg.epoch, self.state.epoch
-            )));
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!(
+                    "channel for epoch {}, the context is at {}",
+                    msg.epoch, self.state.epoch
+                ),
+            ));
         }
-        let peer = self
-            .peer
+        let peer = (self.transcript.initiator.as_ref())
+            .map(|d| d.peer_id)
             .ok_or(ServiceError::Missing("transport descriptor"))?;
-        let channel = self.transcript.channel(msg.channel_id, peer, msg.epoch)?;
+        let channel = self.transcript.channel(agreed, peer, msg.epoch)?;
         self.outcome = Some(RendezvousOutcome::Established(channel));
         Ok(())
     }
@@ -593,11 +687,11 @@ pub async fn run_responder<T: Transport>(
     session: Session<'_, T>,
     state: &mut RendezvousState,
 ) -> Result<RendezvousOutcome, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = ResponderSession {
         state,
-        request: None,
         transcript: Transcript::default(),
-        peer: None,
+        agreed: None,
         outcome: None,
     };
     let run = choreo_rendezvous_exchange::execute_as(
@@ -612,5 +706,5 @@ pub async fn run_responder<T: Transport>(
             .ok_or(ServiceError::Missing("channel confirmation")),
         Err(e) => Err(e.into()),
     };
-    code.state.finish(result)
+    finish(&log, &mut code.state.channels, result).await
 }
