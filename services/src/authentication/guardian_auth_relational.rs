@@ -333,13 +333,7 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
                 "an attestation of another challenge",
             ));
         }
-        // What the signature covers, in the context and epoch it names.
-        let attested = RelationalAuthRequest {
-            context_id: msg.context_id,
-            epoch: msg.epoch,
-            ..request.clone()
-        };
-        let parts = attestation_parts(&attested, &msg.nonce);
+        let parts = attestation_parts(&request, &msg.nonce);
         (self.state.guardian_key)
             .verify(ATTEST, &borrowed(&parts), &msg.signature)
             .map_err(|_| {
