@@ -7,11 +7,12 @@
 mod common;
 
 use choreo_runtime::Peer;
-use choreo_services::crypto;
+use choreo_services::crypto::{self, SigningKey};
 use choreo_services::demo::coordination::{
     run_coordinator, run_participant, CoordinatorOutcome, CoordinatorPolicy, CoordinatorState,
     ParticipantOutcome, ParticipantPolicy, ParticipantState, SessionFact,
 };
+use choreo_services::journal::facts;
 use choreo_services::ServiceError;
 use common::{assert_cancelled, Harness, TIMEOUT};
 use futures_util::future::join_all;
@@ -34,6 +35,15 @@ enum Answer {
     Busy,
 }
 
+/// The Coordinator's signing key, the same in every test.
+fn coordinator_key() -> SigningKey {
+    SigningKey::from_seed(&crypto::digest("coordinator key", &[]))
+}
+
+fn session_facts(h: &Harness, peer: Peer) -> Vec<SessionFact> {
+    facts(h.node(peer).journal()).expect("facts decode")
+}
+
 fn participant(answer: Answer) -> ParticipantState {
     let purposes = if answer == Answer::WrongPurpose {
         vec!["call".into()]
@@ -41,14 +51,14 @@ fn participant(answer: Answer) -> ParticipantState {
         vec!["sync".into(), "call".into()]
     };
     ParticipantState {
-        device_key: crypto::digest("device", &[&[answer as u8]]),
+        device_key: SigningKey::generate(),
+        coordinator_key: coordinator_key().verifying_key(),
         policy: ParticipantPolicy {
             purposes,
             max_sessions: if answer == Answer::Busy { 0 } else { 4 },
         },
         now: 100,
         sessions: Vec::new(),
-        journal: Default::default(),
     }
 }
 
@@ -73,6 +83,7 @@ async fn try_run(
     let mut states: Vec<ParticipantState> = answers.iter().map(|a| participant(*a)).collect();
     let mut state = CoordinatorState {
         agent_id: crypto::digest("coordinator", &[]),
+        signing_key: coordinator_key(),
         policy: CoordinatorPolicy {
             min_participants,
             invitation_ttl: 60,
@@ -80,7 +91,6 @@ async fn try_run(
         now: 100,
         created: 0,
         sessions: Vec::new(),
-        journal: Default::default(),
     };
     let mut sessions = h.join();
     let lead = sessions.take(COORDINATOR);
@@ -111,6 +121,7 @@ async fn run(
     CoordinatorOutcome,
     CoordinatorState,
     Vec<(ParticipantOutcome, ParticipantState)>,
+    Harness,
 ) {
     let (outcome, state, participants, h) = try_run(answers, min_participants).await;
     let outcome = outcome.expect("the coordinator runs");
@@ -132,7 +143,11 @@ async fn run(
         .into_iter()
         .map(|(o, s)| (o.expect("every participant runs"), s))
         .collect();
-    (outcome, state, participants)
+    (outcome, state, participants, h)
+}
+
+fn member(k: usize) -> Peer {
+    Peer::member("Participants", k as u32)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,34 +158,50 @@ async fn enough_acceptances_establish_the_session_with_exactly_those_members() {
         (vec![Accept; 5], 5),
         (vec![Accept, WrongPurpose, Accept, Busy, Accept], 3),
     ] {
-        let (outcome, state, participants) = run(&answers, min).await;
+        let (outcome, state, participants, h) = run(&answers, min).await;
         let members: Vec<u16> = (0..answers.len() as u16)
             .filter(|k| answers[usize::from(*k)] == Accept)
             .collect();
         let CoordinatorOutcome::Established(handle) = outcome else {
             panic!("expected the session, got {outcome:?}");
         };
+        let id = handle.session_id;
         assert_eq!(handle.members, members);
         assert_eq!(handle.purpose, "sync");
         assert_eq!(state.sessions, vec![handle.clone()]);
-        assert!(state.journal.contains(&SessionFact::Established(
-            handle.session_id,
-            members.clone()
-        )));
+        let mine = session_facts(&h, COORDINATOR);
+        assert_eq!(mine.first(), Some(&SessionFact::Invited(id)));
+        assert_eq!(
+            mine.last(),
+            Some(&SessionFact::Established(id, members.clone()))
+        );
         for (k, (outcome, state)) in participants.into_iter().enumerate() {
+            let theirs = session_facts(&h, member(k));
+            assert_eq!(
+                theirs.last(),
+                Some(&SessionFact::Established(id, members.clone())),
+                "Participants[{k}]"
+            );
             if answers[k] == Accept {
                 assert_eq!(
                     outcome,
                     ParticipantOutcome::Joined(handle.clone()),
                     "Participants[{k}]"
                 );
+                assert_eq!(
+                    handle.keys[members.iter().position(|m| usize::from(*m) == k).unwrap()],
+                    state.device_key.verifying_key()
+                );
                 assert_eq!(state.sessions, vec![handle.clone()]);
+                assert_eq!(theirs[0], SessionFact::Accepted(id, k as u16));
+                assert!(mine.contains(&SessionFact::Accepted(id, k as u16)));
             } else {
                 assert!(
                     matches!(outcome, ParticipantOutcome::Declined { .. }),
                     "Participants[{k}]: {outcome:?}"
                 );
                 assert!(state.sessions.is_empty(), "a decliner is not a member");
+                assert!(matches!(theirs[0], SessionFact::Rejected(..)));
             }
         }
     }
@@ -184,7 +215,7 @@ async fn too_few_acceptances_abort_the_session_everywhere() {
         (vec![Busy; 5], 1, 0),
         (vec![Accept, Busy, WrongPurpose, Accept, Busy], 3, 2),
     ] {
-        let (outcome, state, participants) = run(&answers, min).await;
+        let (outcome, state, participants, h) = run(&answers, min).await;
         let reason = format!("{accepted} accepted, {min} needed");
         assert_eq!(
             outcome,
@@ -193,10 +224,13 @@ async fn too_few_acceptances_abort_the_session_everywhere() {
             }
         );
         assert!(state.sessions.is_empty());
-        let rejected = state
-            .journal
-            .count(|f| matches!(f, SessionFact::Rejected(..)));
+        let mine = session_facts(&h, COORDINATOR);
+        let rejected = mine
+            .iter()
+            .filter(|f| matches!(f, SessionFact::Rejected(..)))
+            .count();
         assert_eq!(rejected, answers.len() - accepted);
+        assert!(matches!(mine.last(), Some(SessionFact::Aborted(_, why)) if *why == reason));
         for (k, (outcome, state)) in participants.into_iter().enumerate() {
             let expected_reason = match answers[k] {
                 Accept => None,
@@ -213,6 +247,11 @@ async fn too_few_acceptances_abort_the_session_everywhere() {
                 Some(why) => assert_eq!(outcome, ParticipantOutcome::Declined { reason: why }),
             }
             assert!(state.sessions.is_empty(), "Participants[{k}]");
+            let theirs = session_facts(&h, member(k));
+            assert!(
+                matches!(theirs.last(), Some(SessionFact::Aborted(_, why)) if *why == reason),
+                "Participants[{k}]: {theirs:?}"
+            );
         }
     }
 }
@@ -221,18 +260,18 @@ async fn too_few_acceptances_abort_the_session_everywhere() {
 async fn a_policy_needing_more_participants_than_invited_is_refused_before_anything_is_sent() {
     use Answer::*;
     let started = Instant::now();
-    let (outcome, state, participants, h) = try_run(&[Accept, Accept], 3).await;
+    let (outcome, _, participants, h) = try_run(&[Accept, Accept], 3).await;
     let why = "3 participants needed, 2 invited";
     assert!(
         matches!(&outcome, Err(ServiceError::Invalid(w)) if w == why),
         "{outcome:?}"
     );
-    assert!(state.journal.is_empty(), "no session was created");
     assert_eq!(h.node(COORDINATOR).journal().len().unwrap(), 0);
-    for (k, (outcome, state)) in participants.iter().enumerate() {
+    for (k, (outcome, _)) in participants.iter().enumerate() {
         assert_cancelled(outcome, COORDINATOR, why);
-        assert!(
-            state.journal.is_empty(),
+        assert_eq!(
+            h.node(member(k)).journal().len().unwrap(),
+            0,
             "Participants[{k}] was never invited"
         );
     }
