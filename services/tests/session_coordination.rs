@@ -536,7 +536,7 @@ async fn participants_refuse_a_hostile_coordinators_handle() {
             },
             accepted: Vec::new(),
         };
-        let mut states = vec![
+        let mut states = [
             participant(Answer::Accept),
             participant(Answer::WrongPurpose),
         ];
