@@ -4,29 +4,44 @@
 //! owner `aura-authentication`, seed entry point
 //! `aura-authentication/src/guardian_auth_relational.rs`). Decision sourcing
 //! as the seed says: challenge and response derive from auth state. The
-//! Guardian issues a fresh nonce bound to the relational context and
-//! verifies the proof against its view of the account (the relationship,
-//! the epoch, the device's registered key, revocations); a proof that does
-//! not verify makes the Guardian refuse, which cancels the session and tells
-//! the Account why. The Account binds a session only to an attestation of
-//! its own context, and both sides check that they bound the same session.
+//! Guardian serves a request only from a registered, unrevoked device of an
+//! account it guards in that context (refusing otherwise, which cancels the
+//! session and tells the Account why), issues a fresh nonce, and verifies
+//! the device's Ed25519 proof over it against the device's registered key.
+//! It attests with its own Ed25519 signature, which the Account checks
+//! against the guardian key it knows; both sides derive the session id from
+//! the attestation and check that they bound the same session. A value that
+//! fails a check (a proof of another challenge, a forged signature, another
+//! epoch, a binding or receipt of another session) is refused as
+//! [`ServiceError::Unverified`] and cancels the session for both.
 //!
 //! # Who learns what
 //!
-//! - The Guardian's challenge (a fresh nonce, the context, the expiry) is
-//!   public; the Account's proof is a keyed BLAKE3 MAC under the device's
-//!   registered key over the nonce, context and epoch, checked in constant
-//!   time, so a replayed or forged proof fails.
-//! - The attestation and the bound session id are known to both parties
-//!   only (`leak = "neighbor:1"` on the request).
-//! - Not yet done: the device key is a shared MAC key, not an Ed25519 key.
+//! - The request names the account, the context and the device: it reveals
+//!   the relationship to the guardian, the one neighbour it is sent to
+//!   (`leak = "neighbor:1"`, the only message with a leak annotation).
+//! - The challenge (a fresh random nonce, the context, the expiry) is
+//!   public. The proof is the device's Ed25519 signature over the nonce,
+//!   context, account, device, epoch and expiry: it reveals nothing secret,
+//!   and answers only this challenge, so a replayed proof fails.
+//! - The attestation is the Guardian's Ed25519 signature over the nonce, the
+//!   context, the account, the device and the epoch; the session id both
+//!   derive from it is public to the two parties. No secret travels: each
+//!   side keeps its signing key (zeroized on drop).
+//! - Each side records in its node's journal what it attested or bound
+//!   ([`AuthFact`]); the Account also records why an authentication failed.
+//! - A challenge is good for the session it was issued in only: the
+//!   Guardian accepts a proof of the nonce it issued in this session (the
+//!   session's receive timeout bounds how long that is), and `expires_at`
+//!   is signed with it.
 
 use choreo_guardian_auth_relational::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::stand_in::Journal;
+use crate::crypto::{self, Digest, Signature, SigningKey, VerifyingKey};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
 use crate::ServiceError;
 
 /// A session identifier.
@@ -50,8 +65,8 @@ pub struct RelationalAuthRequest {
 pub struct RelationalProof {
     /// The challenge answered.
     pub nonce: Digest,
-    /// MAC of nonce, context and epoch under the device's key.
-    pub proof: Digest,
+    /// The device's signature over the challenge and the request.
+    pub signature: Signature,
 }
 
 /// The Guardian's attestation that the proof verified (it refuses a proof
@@ -62,8 +77,11 @@ pub struct GuardianAttestation {
     pub context_id: Digest,
     /// The account epoch it holds in.
     pub epoch: u64,
-    /// Digest binding the attestation to the challenge.
-    pub attestation: Digest,
+    /// The challenge whose proof verified.
+    pub nonce: Digest,
+    /// The Guardian's signature over the challenge, context, account,
+    /// device and epoch.
+    pub signature: Signature,
 }
 
 /// The Guardian's receipt for the session it bound.
@@ -99,10 +117,107 @@ pub struct AuthenticatedSession {
 /// A fact of relational authentication.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthFact {
-    /// The Guardian attested a proof (`Ok`) or refused it.
+    /// The Guardian attested a proof in this context (`Ok`), or refused the
+    /// request by its policy; the Account records the attestation it checked.
     Attested(Digest, Result<(), String>),
     /// A session was bound.
     SessionBound(AuthenticatedSession),
+    /// The Account's authentication failed, for this reason.
+    Failed(String),
+}
+
+impl DomainFact for AuthFact {
+    const PROTOCOL: &'static str = "GuardianAuthRelational";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            AuthFact::Attested(..) => "Attested",
+            AuthFact::SessionBound(..) => "SessionBound",
+            AuthFact::Failed(..) => "Failed",
+        }
+    }
+}
+
+const PROOF: &str = "choreo-services/guardian-auth/proof";
+const ATTEST: &str = "choreo-services/guardian-auth/attest";
+
+/// What a device signs to answer `challenge` for `request`.
+fn proof_parts(request: &RelationalAuthRequest, challenge: &msg::AuthChallenge) -> Vec<Vec<u8>> {
+    vec![
+        challenge.nonce.to_vec(),
+        challenge.context_id.to_vec(),
+        challenge.expires_at.to_le_bytes().to_vec(),
+        request.account_id.to_vec(),
+        request.device_id.to_vec(),
+        request.epoch.to_le_bytes().to_vec(),
+    ]
+}
+
+/// What a Guardian signs to attest the proof of `nonce` for `request`.
+fn attestation_parts(request: &RelationalAuthRequest, nonce: &Digest) -> Vec<Vec<u8>> {
+    vec![
+        nonce.to_vec(),
+        request.context_id.to_vec(),
+        request.account_id.to_vec(),
+        request.device_id.to_vec(),
+        request.epoch.to_le_bytes().to_vec(),
+    ]
+}
+
+fn borrowed(parts: &[Vec<u8>]) -> Vec<&[u8]> {
+    parts.iter().map(Vec::as_slice).collect()
+}
+
+/// The proof the device holding `device` gives for `challenge` to `request`.
+pub fn prove(
+    device: &SigningKey,
+    request: &RelationalAuthRequest,
+    challenge: &msg::AuthChallenge,
+) -> RelationalProof {
+    let parts = proof_parts(request, challenge);
+    RelationalProof {
+        nonce: challenge.nonce,
+        signature: device.sign(PROOF, &borrowed(&parts)),
+    }
+}
+
+/// The attestation, by the guardian holding `guardian`, of the proof of
+/// `nonce` for `request` (in its context and epoch).
+pub fn attest(
+    guardian: &SigningKey,
+    request: &RelationalAuthRequest,
+    nonce: Digest,
+) -> GuardianAttestation {
+    let parts = attestation_parts(request, &nonce);
+    GuardianAttestation {
+        context_id: request.context_id,
+        epoch: request.epoch,
+        nonce,
+        signature: guardian.sign(ATTEST, &borrowed(&parts)),
+    }
+}
+
+/// The session id both sides derive from the attestation of `request` by
+/// the guardian holding `guardian`.
+pub fn session_id(
+    request: &RelationalAuthRequest,
+    attestation: &GuardianAttestation,
+    guardian: &VerifyingKey,
+) -> SessionId {
+    let signature = crypto::encode(&attestation.signature);
+    let id = crypto::digest(
+        "choreo-services/guardian-auth/session",
+        &[
+            &signature,
+            &attestation.nonce,
+            &request.account_id,
+            &request.device_id,
+            &guardian.0,
+        ],
+    );
+    let mut session = [0; 16];
+    session.copy_from_slice(&id[..16]);
+    session
 }
 
 /// The Account device's auth state.
@@ -112,29 +227,35 @@ pub struct AccountState {
     pub account_id: Digest,
     /// This device.
     pub device_id: Digest,
-    /// The device's key, registered in the account's tree.
-    pub device_key: Digest,
+    /// The device's signing key; its public key is registered in the
+    /// account's tree (zeroized on drop).
+    pub device_key: SigningKey,
+    /// The key of the guardian it authenticates to.
+    pub guardian_key: VerifyingKey,
     /// The relational context shared with the guardian.
     pub context_id: Digest,
     /// The account epoch this device is at.
     pub epoch: u64,
     /// Sessions bound so far.
     pub sessions: Vec<AuthenticatedSession>,
-    /// Facts of every authentication.
-    pub journal: Journal<AuthFact>,
 }
 
-/// The session id both sides derive from the attestation and the device.
-fn session_id(attestation: &Digest, device: &Digest) -> SessionId {
-    let id = crypto::digest("auth/session", &[attestation, device]);
-    let mut session = [0; 16];
-    session.copy_from_slice(&id[..16]);
-    session
+impl AccountState {
+    /// The request this device sends.
+    fn request(&self) -> RelationalAuthRequest {
+        RelationalAuthRequest {
+            account_id: self.account_id,
+            context_id: self.context_id,
+            device_id: self.device_id,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// One authentication as the Account plays it.
 struct AccountSession<'s> {
     state: &'s mut AccountState,
+    log: FactLog,
     challenge: Option<msg::AuthChallenge>,
     session_id: Option<SessionId>,
     bound: bool,
@@ -144,6 +265,12 @@ impl AccountSession<'_> {
     fn session_id(&self) -> Result<SessionId, ServiceError> {
         self.session_id
             .ok_or(ServiceError::Missing("guardian attestation"))
+    }
+
+    fn challenge(&self) -> Result<&msg::AuthChallenge, ServiceError> {
+        self.challenge
+            .as_ref()
+            .ok_or(ServiceError::Missing("challenge"))
     }
 }
 
@@ -155,13 +282,7 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
         &mut self,
         _to: Peer,
     ) -> Result<RelationalAuthRequest, ServiceError> {
-        let s = &self.state;
-        Ok(RelationalAuthRequest {
-            account_id: s.account_id,
-            context_id: s.context_id,
-            device_id: s.device_id,
-            epoch: s.epoch,
-        })
+        Ok(self.state.request())
     }
 
     async fn on_auth_challenge(
@@ -170,8 +291,9 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
         msg: msg::AuthChallenge,
     ) -> Result<(), ServiceError> {
         if msg.context_id != self.state.context_id {
-            return Err(ServiceError::Refused(
-                "a challenge for another context".into(),
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a challenge for another context",
             ));
         }
         self.challenge = Some(msg);
@@ -179,20 +301,12 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
     }
 
     async fn auth_proof(&mut self, _to: Peer) -> Result<RelationalProof, ServiceError> {
-        let challenge = self
-            .challenge
-            .as_ref()
-            .ok_or(ServiceError::Missing("challenge"))?;
-        let proof = device_proof(
+        let challenge = self.challenge()?;
+        Ok(prove(
             &self.state.device_key,
-            &challenge.nonce,
-            &self.state.context_id,
-            self.state.epoch,
-        );
-        Ok(RelationalProof {
-            nonce: challenge.nonce,
-            proof,
-        })
+            &self.state.request(),
+            challenge,
+        ))
     }
 
     async fn on_auth_attestation(
@@ -200,14 +314,35 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
         _from: Peer,
         msg: GuardianAttestation,
     ) -> Result<(), ServiceError> {
-        if msg.context_id != self.state.context_id || msg.epoch != self.state.epoch {
-            return Err(ServiceError::Refused(
-                "an attestation for another context or epoch".into(),
+        let request = self.state.request();
+        if msg.context_id != request.context_id {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "an attestation for another context",
             ));
         }
-        let fact = AuthFact::Attested(msg.context_id, Ok(()));
-        self.state.journal.record(fact);
-        self.session_id = Some(session_id(&msg.attestation, &self.state.device_id));
+        if msg.epoch != request.epoch {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!("an attestation for epoch {}", msg.epoch),
+            ));
+        }
+        if msg.nonce != self.challenge()?.nonce {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                "an attestation of another challenge",
+            ));
+        }
+        let parts = attestation_parts(&request, &msg.nonce);
+        (self.state.guardian_key)
+            .verify(ATTEST, &borrowed(&parts), &msg.signature)
+            .map_err(|_| {
+                ServiceError::unverified(Check::Signature, "the guardian's attestation")
+            })?;
+        self.log
+            .record(AuthFact::Attested(msg.context_id, Ok(())))
+            .await?;
+        self.session_id = Some(session_id(&request, &msg, &self.state.guardian_key));
         Ok(())
     }
 
@@ -224,8 +359,9 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
         msg: SessionReceipt,
     ) -> Result<(), ServiceError> {
         if msg.session_id != self.session_id()? {
-            return Err(ServiceError::Refused(
-                "the guardian bound another session".into(),
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the guardian bound another session",
             ));
         }
         self.bound = true;
@@ -233,21 +369,18 @@ impl choreo_guardian_auth_relational::Account for AccountSession<'_> {
     }
 }
 
-/// The proof a device gives for a challenge.
-fn device_proof(key: &Digest, nonce: &Digest, context: &Digest, epoch: u64) -> Digest {
-    crypto::mac(key, &[nonce, context, &epoch.to_le_bytes()])
-}
-
 /// Runs the Account: asks the guardian to authenticate this device in the
-/// relational context, answers the challenge and binds a session. When the
-/// Guardian refuses the proof, its reason is recorded and returned as the
-/// cancellation.
+/// relational context, answers the challenge, checks the attestation and
+/// binds a session. When the session fails (the Guardian refused, or a value
+/// of the Guardian did not check out) the reason is recorded and returned.
 pub async fn run_account<T: Transport>(
     session: Session<'_, T>,
     state: &mut AccountState,
 ) -> Result<AuthenticatedSession, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = AccountSession {
         state,
+        log: log.clone(),
         challenge: None,
         session_id: None,
         bound: false,
@@ -266,10 +399,7 @@ pub async fn run_account<T: Transport>(
     } = code;
     if let Err(e) = run {
         let e = ServiceError::from(e);
-        if session_id.is_none() {
-            let fact = AuthFact::Attested(state.context_id, Err(e.reason()));
-            state.journal.record(fact);
-        }
+        log.record(AuthFact::Failed(e.reason())).await?;
         return Err(e);
     }
     let (Some(session_id), true) = (session_id, bound) else {
@@ -281,7 +411,7 @@ pub async fn run_account<T: Transport>(
         context_id: state.context_id,
         epoch: state.epoch,
     };
-    state.journal.record(AuthFact::SessionBound(bound.clone()));
+    log.record(AuthFact::SessionBound(bound.clone())).await?;
     state.sessions.push(bound.clone());
     Ok(bound)
 }
@@ -295,8 +425,8 @@ pub struct GuardedAccount {
     pub context_id: Digest,
     /// Its current epoch.
     pub epoch: u64,
-    /// Its devices' registered keys: (device id, key).
-    pub devices: Vec<(Digest, Digest)>,
+    /// Its devices' registered public keys: (device id, key).
+    pub devices: Vec<(Digest, VerifyingKey)>,
     /// Devices removed from its tree.
     pub revoked: Vec<Digest>,
 }
@@ -304,8 +434,8 @@ pub struct GuardedAccount {
 /// The Guardian's auth state.
 #[derive(Clone, Debug)]
 pub struct GuardianState {
-    /// Secret its challenges derive from.
-    pub secret: Digest,
+    /// The key it attests with (zeroized on drop).
+    pub signing_key: SigningKey,
     /// The accounts it guards.
     pub accounts: Vec<GuardedAccount>,
     /// The current time.
@@ -314,33 +444,38 @@ pub struct GuardianState {
     pub challenge_ttl: u64,
     /// Sessions it bound.
     pub sessions: Vec<AuthenticatedSession>,
-    /// Facts of every authentication.
-    pub journal: Journal<AuthFact>,
 }
 
 /// One authentication as the Guardian plays it.
 struct GuardianSession<'s> {
     state: &'s mut GuardianState,
-    request: Option<RelationalAuthRequest>,
+    log: FactLog,
+    /// The request it serves, and the requesting device's registered key.
+    request: Option<(RelationalAuthRequest, VerifyingKey)>,
     challenge: Option<msg::AuthChallenge>,
-    attestation: Option<Digest>,
+    attestation: Option<GuardianAttestation>,
     binding: Option<AuthenticatedSession>,
 }
 
 impl GuardianSession<'_> {
-    fn request(&self) -> Result<&RelationalAuthRequest, ServiceError> {
+    fn request(&self) -> Result<&(RelationalAuthRequest, VerifyingKey), ServiceError> {
         self.request
             .as_ref()
             .ok_or(ServiceError::Missing("auth request"))
     }
 
-    /// Why `proof` does not authenticate the requesting device, if it does not.
-    fn verify(&self, proof: &RelationalProof) -> Result<Result<(), String>, ServiceError> {
-        let req = self.request()?;
-        let challenge = self
-            .challenge
+    fn challenge(&self) -> Result<&msg::AuthChallenge, ServiceError> {
+        self.challenge
             .as_ref()
-            .ok_or(ServiceError::Missing("challenge"))?;
+            .ok_or(ServiceError::Missing("challenge"))
+    }
+
+    /// The registered key of the requesting device, or why this guardian
+    /// does not serve `req` (its policy) or refuses it (another epoch).
+    fn device_key(
+        &self,
+        req: &RelationalAuthRequest,
+    ) -> Result<Result<VerifyingKey, String>, ServiceError> {
         let Some(account) = (self.state.accounts.iter())
             .find(|a| a.account_id == req.account_id && a.context_id == req.context_id)
         else {
@@ -349,29 +484,18 @@ impl GuardianSession<'_> {
             ));
         };
         if req.epoch != account.epoch {
-            return Ok(Err(format!(
-                "epoch {} is not the account's {}",
-                req.epoch, account.epoch
-            )));
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!("epoch {} is not the account's {}", req.epoch, account.epoch),
+            ));
         }
         if account.revoked.contains(&req.device_id) {
             return Ok(Err("device revoked".into()));
         }
-        let Some((_, key)) = (account.devices.iter()).find(|(d, _)| *d == req.device_id) else {
-            return Ok(Err("unknown device".into()));
-        };
-        if proof.nonce != challenge.nonce || self.state.now > challenge.expires_at {
-            return Ok(Err("stale challenge".into()));
-        }
-        if crypto::ensure_eq(
-            &proof.proof,
-            &device_proof(key, &challenge.nonce, &req.context_id, req.epoch),
-        )
-        .is_err()
-        {
-            return Ok(Err("proof does not verify".into()));
-        }
-        Ok(Ok(()))
+        Ok((account.devices.iter())
+            .find(|(d, _)| *d == req.device_id)
+            .map(|(_, key)| *key)
+            .ok_or_else(|| "unknown device".to_string()))
     }
 }
 
@@ -384,17 +508,25 @@ impl choreo_guardian_auth_relational::Guardian for GuardianSession<'_> {
         _from: Peer,
         msg: RelationalAuthRequest,
     ) -> Result<(), ServiceError> {
-        self.request = Some(msg);
-        Ok(())
+        match self.device_key(&msg)? {
+            Ok(key) => {
+                self.request = Some((msg, key));
+                Ok(())
+            }
+            Err(why) => {
+                let fact = AuthFact::Attested(msg.context_id, Err(why.clone()));
+                self.log.record(fact).await?;
+                Err(ServiceError::Refused(why))
+            }
+        }
     }
 
     async fn auth_challenge(&mut self, _to: Peer) -> Result<msg::AuthChallenge, ServiceError> {
-        let context_id = self.request()?.context_id;
-        let count = (self.state.journal.len() as u64).to_le_bytes();
+        let context_id = self.request()?.0.context_id;
         let challenge = msg::AuthChallenge {
-            nonce: crypto::digest("auth/nonce", &[&self.state.secret, &context_id, &count]),
+            nonce: crypto::random::<32>(),
             context_id,
-            expires_at: self.state.now + self.state.challenge_ttl,
+            expires_at: self.state.now.saturating_add(self.state.challenge_ttl),
         };
         self.challenge = Some(challenge.clone());
         Ok(challenge)
@@ -405,29 +537,26 @@ impl choreo_guardian_auth_relational::Guardian for GuardianSession<'_> {
         _from: Peer,
         msg: RelationalProof,
     ) -> Result<(), ServiceError> {
-        let verdict = self.verify(&msg)?;
-        let context_id = self.request()?.context_id;
-        self.state
-            .journal
-            .record(AuthFact::Attested(context_id, verdict.clone()));
-        verdict.map_err(ServiceError::Refused)
+        let (req, key) = self.request()?;
+        let challenge = self.challenge()?;
+        if msg.nonce != challenge.nonce {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                "a proof of another challenge",
+            ));
+        }
+        let parts = proof_parts(req, challenge);
+        key.verify(PROOF, &borrowed(&parts), &msg.signature)
+            .map_err(|_| ServiceError::unverified(Check::Signature, "the device's proof"))?;
+        let fact = AuthFact::Attested(req.context_id, Ok(()));
+        self.log.record(fact).await
     }
 
     async fn auth_attestation(&mut self, _to: Peer) -> Result<GuardianAttestation, ServiceError> {
-        let req = self.request()?;
-        let (context_id, epoch) = (req.context_id, req.epoch);
-        let nonce = self
-            .challenge
-            .as_ref()
-            .ok_or(ServiceError::Missing("challenge"))?
-            .nonce;
-        let attestation = crypto::mac(&self.state.secret, &[&nonce, &context_id]);
-        self.attestation = Some(attestation);
-        Ok(GuardianAttestation {
-            context_id,
-            epoch,
-            attestation,
-        })
+        let (req, _) = self.request()?;
+        let attestation = attest(&self.state.signing_key, req, self.challenge()?.nonce);
+        self.attestation = Some(attestation.clone());
+        Ok(attestation)
     }
 
     async fn on_session_binding(
@@ -435,11 +564,19 @@ impl choreo_guardian_auth_relational::Guardian for GuardianSession<'_> {
         _from: Peer,
         msg: msg::SessionBinding,
     ) -> Result<(), ServiceError> {
-        let req = self.request()?;
-        let attestation = self.attestation.ok_or(ServiceError::Missing("proof"))?;
-        if msg.session_id != session_id(&attestation, &req.device_id) || msg.epoch != req.epoch {
-            return Err(ServiceError::Refused(
-                "a binding for another session".into(),
+        let (req, _) = self.request()?;
+        let attestation = (self.attestation.as_ref()).ok_or(ServiceError::Missing("proof"))?;
+        if msg.epoch != req.epoch {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!("a binding for epoch {}", msg.epoch),
+            ));
+        }
+        let guardian = self.state.signing_key.verifying_key();
+        if msg.session_id != session_id(req, attestation, &guardian) {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a binding for another session",
             ));
         }
         self.binding = Some(AuthenticatedSession {
@@ -462,15 +599,17 @@ impl choreo_guardian_auth_relational::Guardian for GuardianSession<'_> {
     }
 }
 
-/// Runs the Guardian: challenges the account, verifies its proof against
-/// what the guardian knows of the account (refusing, with the reason, a
-/// proof that does not verify), attests, and binds the session.
+/// Runs the Guardian: serves a registered device of an account it guards
+/// (refusing others, with the reason), challenges it, verifies its proof,
+/// attests, and binds the session.
 pub async fn run_guardian<T: Transport>(
     session: Session<'_, T>,
     state: &mut GuardianState,
 ) -> Result<AuthenticatedSession, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = GuardianSession {
         state,
+        log: log.clone(),
         request: None,
         challenge: None,
         attestation: None,
@@ -484,7 +623,7 @@ pub async fn run_guardian<T: Transport>(
     .await?;
     let GuardianSession { state, binding, .. } = code;
     let bound = binding.ok_or(ServiceError::Missing("session binding"))?;
-    state.journal.record(AuthFact::SessionBound(bound.clone()));
+    log.record(AuthFact::SessionBound(bound.clone())).await?;
     state.sessions.push(bound.clone());
     Ok(bound)
 }

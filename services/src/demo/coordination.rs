@@ -7,22 +7,43 @@
 //! each participant accepts or rejects from its policy (the purposes it takes
 //! part in, how many sessions it may hold, the request's expiry); the
 //! Coordinator reports success iff enough participants accepted, by its
-//! validation policy. Both decisions are branches of the protocol; an answer
-//! or outcome for another session is refused, which cancels the set-up.
+//! validation policy. Both decisions are branches of the protocol.
+//!
+//! An acceptance is signed by the accepting device (Ed25519) over the
+//! session and its member index, and the established session's handle by
+//! the Coordinator, whose key the participants know. A value that fails a
+//! check (an acceptance or outcome ack of another session, a forged
+//! signature, a handle of another session or one that lists a participant
+//! against its answer or with another key) is refused as
+//! [`ServiceError::Unverified`], which cancels the set-up.
 //!
 //! # Who learns what
 //!
-//! - Requests, answers and the session handle are public to the
-//!   participants (`leak = "Neighbor"`); ids are BLAKE3 digests. Nothing
-//!   secret travels.
+//! - The invitation (session id, purpose, participants needed, expiry)
+//!   reaches every invited participant, so being invited reveals the
+//!   participant set to those neighbours (`leak = "Neighbor"`, the only
+//!   leak annotation of the protocol).
+//! - The Coordinator learns each participant's answer: an acceptance with
+//!   the device's public key, or a rejection with its reason.
+//! - The handle tells every participant (of the same, already revealed
+//!   set) who is a member and the members' public device keys. Nothing
+//!   secret travels; each signing key stays with its holder (zeroized on
+//!   drop).
+//! - Each side records its node's facts ([`SessionFact`]): the Coordinator
+//!   the invitation, the answers and the outcome, a participant its answer
+//!   and the outcome it was told.
+//! - Not covered by a signature: a rejection and an abort (plain reasons,
+//!   payloads of the protocol), and the outcome ack (a bare session id,
+//!   checked against the session).
 
 use choreo_runtime::{Peer, Session, Transport};
 use choreo_session_coordination_choreography::choice::{AcceptOrReject, FailureOrSuccess};
 use choreo_session_coordination_choreography::{msg, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::stand_in::Journal;
+use crate::crypto::{self, Digest, Signature, SigningKey, VerifyingKey};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// A session identifier.
@@ -41,13 +62,38 @@ pub struct SessionRequest {
     pub expires_at: u64,
 }
 
-/// A participant's acceptance, with the device key it joins with.
+/// A participant's acceptance, signed by the device it joins with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionResponse {
     /// The session accepted.
     pub session_id: SessionId,
-    /// The key of the accepting device.
-    pub device_key: Digest,
+    /// The public key of the accepting device.
+    pub device_key: VerifyingKey,
+    /// The device's signature over the session and its member index.
+    pub signature: Signature,
+}
+
+const ACCEPT: &str = "choreo-services/sessions/accept";
+const ESTABLISHED: &str = "choreo-services/sessions/established";
+
+impl SessionResponse {
+    /// The acceptance of session `session_id` by member `member`, signed
+    /// by its device key `key`.
+    pub fn signed(key: &SigningKey, session_id: SessionId, member: u16) -> Self {
+        let device_key = key.verifying_key();
+        let signature = key.sign(ACCEPT, &[&session_id, &member.to_le_bytes(), &device_key.0]);
+        SessionResponse {
+            session_id,
+            device_key,
+            signature,
+        }
+    }
+
+    /// Checks that member `member` signed this acceptance with its key.
+    fn verify(&self, member: u16) -> Result<(), crypto::CryptoError> {
+        let parts: [&[u8]; 3] = [&self.session_id, &member.to_le_bytes(), &self.device_key.0];
+        self.device_key.verify(ACCEPT, &parts, &self.signature)
+    }
 }
 
 /// The established session, as every participant holds it.
@@ -59,10 +105,58 @@ pub struct SessionHandle {
     pub purpose: String,
     /// Member indices of the participants in it.
     pub members: Vec<u16>,
-    /// Digest binding the members' device keys to the session.
-    pub roster_digest: Digest,
+    /// The members' device keys, in the order of `members`.
+    pub keys: Vec<VerifyingKey>,
     /// When it was established.
     pub established_at: u64,
+    /// The Coordinator's signature over all of the above.
+    pub signature: Signature,
+}
+
+/// What the Coordinator signs of a handle.
+fn handle_body(
+    session_id: &SessionId,
+    purpose: &str,
+    members: &[u16],
+    keys: &[VerifyingKey],
+    established_at: u64,
+) -> Vec<u8> {
+    crypto::encode(&(session_id, purpose, members, keys, established_at))
+}
+
+impl SessionHandle {
+    /// The handle of session `session_id` for `purpose` with `members`
+    /// (member index and device key), signed by the Coordinator's `key`.
+    pub fn signed(
+        key: &SigningKey,
+        session_id: SessionId,
+        purpose: &str,
+        members: &[(u16, VerifyingKey)],
+        established_at: u64,
+    ) -> Self {
+        let (members, keys): (Vec<u16>, Vec<VerifyingKey>) = members.iter().copied().unzip();
+        let body = handle_body(&session_id, purpose, &members, &keys, established_at);
+        SessionHandle {
+            signature: key.sign(ESTABLISHED, &[&body]),
+            session_id,
+            purpose: purpose.to_owned(),
+            members,
+            keys,
+            established_at,
+        }
+    }
+
+    /// Checks the Coordinator's signature under `coordinator`.
+    fn verify(&self, coordinator: &VerifyingKey) -> Result<(), crypto::CryptoError> {
+        let body = handle_body(
+            &self.session_id,
+            &self.purpose,
+            &self.members,
+            &self.keys,
+            self.established_at,
+        );
+        coordinator.verify(ESTABLISHED, &[&body], &self.signature)
+    }
 }
 
 /// Binds the protocol's payload types to this module's.
@@ -89,6 +183,20 @@ pub enum SessionFact {
     Aborted(SessionId, String),
 }
 
+impl DomainFact for SessionFact {
+    const PROTOCOL: &'static str = "SessionCoordinationChoreography";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            SessionFact::Invited(..) => "Invited",
+            SessionFact::Accepted(..) => "Accepted",
+            SessionFact::Rejected(..) => "Rejected",
+            SessionFact::Established(..) => "Established",
+            SessionFact::Aborted(..) => "Aborted",
+        }
+    }
+}
+
 /// How the Coordinator validates the answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoordinatorPolicy {
@@ -103,6 +211,8 @@ pub struct CoordinatorPolicy {
 pub struct CoordinatorState {
     /// This agent's identity; session ids derive from it.
     pub agent_id: Digest,
+    /// The key it signs established sessions with (zeroized on drop).
+    pub signing_key: SigningKey,
     /// Validation policy.
     pub policy: CoordinatorPolicy,
     /// The current time.
@@ -111,8 +221,6 @@ pub struct CoordinatorState {
     pub created: u64,
     /// Established sessions.
     pub sessions: Vec<SessionHandle>,
-    /// Facts of every session.
-    pub journal: Journal<SessionFact>,
 }
 
 /// How a session set-up ended for the Coordinator.
@@ -130,8 +238,9 @@ pub enum CoordinatorOutcome {
 /// One set-up as the Coordinator plays it.
 struct CoordinatorSession<'s> {
     state: &'s mut CoordinatorState,
+    log: FactLog,
     request: SessionRequest,
-    accepted: Vec<(u16, Digest)>,
+    accepted: Vec<(u16, VerifyingKey)>,
 }
 
 impl CoordinatorSession<'_> {
@@ -146,23 +255,24 @@ impl CoordinatorSession<'_> {
     fn handle(&self) -> SessionHandle {
         let mut accepted = self.accepted.clone();
         accepted.sort();
-        let keys: Vec<&[u8]> = accepted.iter().map(|(_, k)| k.as_slice()).collect();
-        SessionHandle {
-            session_id: self.request.session_id,
-            purpose: self.request.purpose.clone(),
-            members: accepted.iter().map(|(m, _)| *m).collect(),
-            roster_digest: crypto::digest("sessions/roster", &keys),
-            established_at: self.state.now,
-        }
+        SessionHandle::signed(
+            &self.state.signing_key,
+            self.request.session_id,
+            &self.request.purpose,
+            &accepted,
+            self.state.now,
+        )
     }
 
-    fn ours(&self, from: Peer, session_id: &SessionId) -> Result<(), ServiceError> {
+    /// Refuses `from`'s value of another session.
+    fn ours(&self, from: Peer, session_id: &SessionId, what: &str) -> Result<(), ServiceError> {
         if *session_id == self.request.session_id {
             Ok(())
         } else {
-            Err(ServiceError::Refused(format!(
-                "{from} answered another session"
-            )))
+            Err(ServiceError::unverified(
+                Check::Binding,
+                format!("{from} sent {what} of another session"),
+            ))
         }
     }
 }
@@ -180,10 +290,14 @@ impl choreo_session_coordination_choreography::Coordinator for CoordinatorSessio
         from: Peer,
         msg: SessionResponse,
     ) -> Result<(), ServiceError> {
-        self.ours(from, &msg.session_id)?;
-        let (id, member) = (self.request.session_id, index_of(from)?);
+        self.ours(from, &msg.session_id, "an acceptance")?;
+        let member = index_of(from)?;
+        msg.verify(member).map_err(|_| {
+            ServiceError::unverified(Check::Signature, format!("the acceptance of {from}"))
+        })?;
+        let id = self.request.session_id;
+        self.log.record(SessionFact::Accepted(id, member)).await?;
         self.accepted.push((member, msg.device_key));
-        self.state.journal.record(SessionFact::Accepted(id, member));
         Ok(())
     }
 
@@ -193,8 +307,7 @@ impl choreo_session_coordination_choreography::Coordinator for CoordinatorSessio
         msg: msg::SessionReject,
     ) -> Result<(), ServiceError> {
         let fact = SessionFact::Rejected(self.request.session_id, index_of(from)?, msg.reason);
-        self.state.journal.record(fact);
-        Ok(())
+        self.log.record(fact).await
     }
 
     async fn choose_failure_or_success(&mut self) -> Result<FailureOrSuccess, ServiceError> {
@@ -225,7 +338,7 @@ impl choreo_session_coordination_choreography::Coordinator for CoordinatorSessio
         from: Peer,
         msg: msg::OutcomeAck,
     ) -> Result<(), ServiceError> {
-        self.ours(from, &msg.session_id)
+        self.ours(from, &msg.session_id, "an outcome ack")
     }
 }
 
@@ -257,11 +370,15 @@ pub async fn run_coordinator<T: Transport>(
         session_id,
         purpose: purpose.to_owned(),
         min_participants: state.policy.min_participants,
-        expires_at: state.now + state.policy.invitation_ttl,
+        expires_at: state.now.saturating_add(state.policy.invitation_ttl),
     };
-    state.journal.record(SessionFact::Invited(session_id));
+    let log = FactLog::of(&session);
+    if let Err(e) = log.record(SessionFact::Invited(session_id)).await {
+        return Err(reject(session, e));
+    }
     let mut code = CoordinatorSession {
         state,
+        log: log.clone(),
         request,
         accepted: Vec::new(),
     };
@@ -276,14 +393,13 @@ pub async fn run_coordinator<T: Transport>(
     Ok(match shortfall {
         None => {
             let fact = SessionFact::Established(session_id, handle.members.clone());
-            state.journal.record(fact);
+            log.record(fact).await?;
             state.sessions.push(handle.clone());
             CoordinatorOutcome::Established(handle)
         }
         Some(reason) => {
-            state
-                .journal
-                .record(SessionFact::Aborted(session_id, reason.clone()));
+            log.record(SessionFact::Aborted(session_id, reason.clone()))
+                .await?;
             CoordinatorOutcome::Failed { reason }
         }
     })
@@ -301,16 +417,16 @@ pub struct ParticipantPolicy {
 /// A participant's session-manager state.
 #[derive(Clone, Debug)]
 pub struct ParticipantState {
-    /// The key this device joins sessions with.
-    pub device_key: Digest,
+    /// The key this device joins sessions with (zeroized on drop).
+    pub device_key: SigningKey,
+    /// The key of the Coordinator whose sessions it joins.
+    pub coordinator_key: VerifyingKey,
     /// Its policy.
     pub policy: ParticipantPolicy,
     /// The current time.
     pub now: u64,
     /// Sessions it is a member of.
     pub sessions: Vec<SessionHandle>,
-    /// Facts of every invitation.
-    pub journal: Journal<SessionFact>,
 }
 
 /// How a session set-up ended for a participant.
@@ -333,6 +449,7 @@ pub enum ParticipantOutcome {
 /// One set-up as a participant plays it.
 struct ParticipantSession<'s> {
     state: &'s mut ParticipantState,
+    log: FactLog,
     me: u16,
     request: Option<SessionRequest>,
     /// Its answer, once it chose: acceptance, or why it rejects.
@@ -373,6 +490,41 @@ impl ParticipantSession<'_> {
             .as_ref()
             .ok_or(ServiceError::Missing("invitation"))
     }
+
+    /// Checks that `handle` is this session's, signed by the Coordinator,
+    /// and lists this participant, with its key, iff it accepted.
+    fn check_handle(&self, handle: &SessionHandle) -> Result<(), ServiceError> {
+        handle.verify(&self.state.coordinator_key).map_err(|_| {
+            ServiceError::unverified(Check::Signature, "the established session's handle")
+        })?;
+        if handle.session_id != self.request()?.session_id {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "another session was established",
+            ));
+        }
+        let listed = handle.members.iter().position(|m| *m == self.me);
+        match (self.answer()?.is_ok(), listed) {
+            (false, None) => Ok(()),
+            (true, Some(at))
+                if handle.keys.get(at) == Some(&self.state.device_key.verifying_key()) =>
+            {
+                Ok(())
+            }
+            (true, Some(_)) => Err(ServiceError::unverified(
+                Check::Binding,
+                "the established session lists this participant with another key",
+            )),
+            (true, None) => Err(ServiceError::unverified(
+                Check::Binding,
+                "accepted, but the established session leaves this participant out",
+            )),
+            (false, Some(_)) => Err(ServiceError::unverified(
+                Check::Binding,
+                "rejected, but the established session lists this participant",
+            )),
+        }
+    }
 }
 
 impl choreo_session_coordination_choreography::Participants for ParticipantSession<'_> {
@@ -398,16 +550,14 @@ impl choreo_session_coordination_choreography::Participants for ParticipantSessi
                 AcceptOrReject::Reject,
             ),
         };
-        self.state.journal.record(fact);
+        self.log.record(fact).await?;
         self.answer = Some(answer);
         Ok(choice)
     }
 
     async fn session_accept(&mut self, _to: Peer) -> Result<SessionResponse, ServiceError> {
-        Ok(SessionResponse {
-            session_id: self.request()?.session_id,
-            device_key: self.state.device_key,
-        })
+        let id = self.request()?.session_id;
+        Ok(SessionResponse::signed(&self.state.device_key, id, self.me))
     }
 
     async fn session_reject(&mut self, _to: Peer) -> Result<msg::SessionReject, ServiceError> {
@@ -427,7 +577,7 @@ impl choreo_session_coordination_choreography::Participants for ParticipantSessi
         msg: msg::SessionAborted,
     ) -> Result<(), ServiceError> {
         let fact = SessionFact::Aborted(self.request()?.session_id, msg.reason.clone());
-        self.state.journal.record(fact);
+        self.log.record(fact).await?;
         if self.answer()?.is_ok() {
             self.outcome = Some(ParticipantOutcome::Aborted { reason: msg.reason });
         }
@@ -439,28 +589,14 @@ impl choreo_session_coordination_choreography::Participants for ParticipantSessi
         _from: Peer,
         msg: SessionHandle,
     ) -> Result<(), ServiceError> {
-        if msg.session_id != self.request()?.session_id {
-            return Err(ServiceError::Refused(
-                "another session was established".into(),
-            ));
-        }
+        self.check_handle(&msg)?;
         let fact = SessionFact::Established(msg.session_id, msg.members.clone());
-        self.state.journal.record(fact);
-        let member = msg.members.contains(&self.me);
-        match (self.answer()?.is_ok(), member) {
-            (true, true) => {
-                self.state.sessions.push(msg.clone());
-                self.outcome = Some(ParticipantOutcome::Joined(msg));
-                Ok(())
-            }
-            (false, false) => Ok(()),
-            (true, false) => Err(ServiceError::Refused(
-                "accepted, but the established session leaves this participant out".into(),
-            )),
-            (false, true) => Err(ServiceError::Refused(
-                "rejected, but the established session lists this participant".into(),
-            )),
+        self.log.record(fact).await?;
+        if self.answer()?.is_ok() {
+            self.state.sessions.push(msg.clone());
+            self.outcome = Some(ParticipantOutcome::Joined(msg));
         }
+        Ok(())
     }
 
     async fn outcome_ack(&mut self, _to: Peer) -> Result<msg::OutcomeAck, ServiceError> {
@@ -482,6 +618,7 @@ pub async fn run_participant<T: Transport>(
     };
     let mut code = ParticipantSession {
         state,
+        log: FactLog::of(&session),
         me,
         request: None,
         answer: None,
