@@ -1,17 +1,22 @@
 //! DkdChoreography through the derivation service: 1 and 5 participants,
 //! keys that depend only on context and path, and participants whose policy
 //! withholds their share on both sides of the threshold (below it, the
-//! Initiator cancels the derivation for everyone at once).
+//! Initiator cancels the derivation for everyone at once). The hostile
+//! peers are in `dkd/hostile.rs`.
 
 mod common;
+#[path = "dkd/hostile.rs"]
+mod hostile;
 
 use choreo_runtime::Peer;
 use choreo_services::authentication::dkd::{
     run_initiator, run_participant, DkdFact, DkdOutcome, InitiatorState, ParticipantOutcome,
     ParticipantState,
 };
+use choreo_services::error::Check;
+use choreo_services::journal::facts;
 use choreo_services::{crypto, ServiceError};
-use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use common::{assert_cancelled, Harness, TIMEOUT};
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
@@ -23,16 +28,20 @@ const INITIATOR: Peer = Peer::role("Initiator");
 
 fn participant(k: u32, allowed: &[&str]) -> ParticipantState {
     ParticipantState {
-        root_share: crypto::digest("root share", &[&k.to_le_bytes()]),
-        salt_seed: crypto::digest("salt seed", &[&k.to_le_bytes()]),
+        root_share: crypto::SecretKey::derive("root share", &[&k.to_le_bytes()]),
+        salt_seed: crypto::SecretKey::derive("salt seed", &[&k.to_le_bytes()]),
         allowed_contexts: allowed.iter().map(|c| c.to_string()).collect(),
         epoch: 2,
         keys: Vec::new(),
-        journal: Default::default(),
     }
 }
 
-fn participants(n: u32, withholding: &[u32]) -> Vec<ParticipantState> {
+/// The DkdChoreography facts `peer`'s node recorded.
+pub fn dkd_facts(h: &Harness, peer: Peer) -> Vec<DkdFact> {
+    facts(h.node(peer).journal()).expect("facts decode")
+}
+
+pub fn participants(n: u32, withholding: &[u32]) -> Vec<ParticipantState> {
     (0..n)
         .map(|k| {
             participant(
@@ -70,7 +79,6 @@ async fn try_derive(
         threshold,
         epoch: 2,
         keys: Vec::new(),
-        journal: Default::default(),
     };
     let mut sessions = h.join();
     let lead = sessions.take(INITIATOR);
@@ -102,6 +110,7 @@ async fn derive(
     DkdOutcome,
     InitiatorState,
     Vec<(ParticipantOutcome, ParticipantState)>,
+    Harness,
 ) {
     let n = states.len();
     let (outcome, state, results, h) = try_derive(threshold, states, context).await;
@@ -116,13 +125,13 @@ async fn derive(
         .into_iter()
         .map(|(o, s)| (o.expect("every participant runs"), s))
         .collect();
-    (outcome.expect("the initiator runs"), state, results)
+    (outcome.expect("the initiator runs"), state, results, h)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_participant_contributes_and_confirms_the_key() {
     for n in [1u32, 5] {
-        let (outcome, state, results) =
+        let (outcome, state, results, h) =
             derive(n as u16, participants(n, &[]), "storage/photos").await;
         let everyone: Vec<u16> = (0..n as u16).collect();
         let DkdOutcome { key, confirmed } = outcome;
@@ -136,6 +145,8 @@ async fn every_participant_contributes_and_confirms_the_key() {
             "every participant acknowledged the key"
         );
         assert_eq!(state.keys, vec![key.clone()]);
+        let derived = vec![DkdFact::KeyDerived(key.clone())];
+        assert_eq!(dkd_facts(&h, INITIATOR), derived);
         for (k, (outcome, state)) in results.iter().enumerate() {
             assert_eq!(
                 outcome,
@@ -144,15 +155,14 @@ async fn every_participant_contributes_and_confirms_the_key() {
                     public_key: key.public_key
                 }
             );
-            assert!(
-                state.journal.contains(&DkdFact::KeyDerived(key.clone())),
-                "Participant[{k}]"
-            );
+            assert_eq!(state.keys, vec![key.clone()], "Participant[{k}]");
+            let theirs = dkd_facts(&h, Peer::member("Participant", k as u32));
+            assert_eq!(theirs, derived, "Participant[{k}]");
         }
         // The same shares, context and path derive the same key; another context another.
-        let (again, _, _) = derive(n as u16, participants(n, &[]), "storage/photos").await;
+        let (again, _, _, _) = derive(n as u16, participants(n, &[]), "storage/photos").await;
         assert_eq!(again.key.public_key, key.public_key);
-        let (other, _, _) = derive(n as u16, participants(n, &[]), "storage/docs").await;
+        let (other, _, _, _) = derive(n as u16, participants(n, &[]), "storage/docs").await;
         assert_ne!(other.key.public_key, key.public_key);
     }
 }
@@ -161,7 +171,7 @@ async fn every_participant_contributes_and_confirms_the_key() {
 async fn a_withheld_share_is_reported_and_counts_against_the_threshold() {
     let why = Err("context `storage/photos` is not released by policy".to_string());
     // Threshold 4 of 5: still derived, from the four released shares.
-    let (outcome, state, results) = derive(4, participants(5, &[2]), "storage/photos").await;
+    let (outcome, state, results, h) = derive(4, participants(5, &[2]), "storage/photos").await;
     let DkdOutcome { key, confirmed } = outcome;
     assert_eq!(key.contributors, vec![0, 1, 3, 4]);
     assert_eq!(confirmed, vec![0, 1, 2, 3, 4]);
@@ -170,12 +180,16 @@ async fn a_withheld_share_is_reported_and_counts_against_the_threshold() {
         results[2].1.keys.is_empty(),
         "a withholding participant records no key"
     );
-    assert_eq!(results[0].1.keys, vec![key]);
-    let withheld = DkdFact::ShareWithheld(why.clone().unwrap_err());
-    assert!(
-        state.journal.contains(&withheld),
+    assert_eq!(results[0].1.keys, vec![key.clone()]);
+    assert_eq!(state.keys, vec![key.clone()]);
+    let withheld = DkdFact::ShareWithheld(2, why.clone().unwrap_err());
+    assert_eq!(
+        dkd_facts(&h, INITIATOR),
+        vec![withheld.clone(), DkdFact::KeyDerived(key)],
         "the initiator records the reason"
     );
+    let theirs = dkd_facts(&h, Peer::member("Participant", 2));
+    assert_eq!(theirs, vec![withheld], "and so does the participant");
 }
 
 #[tokio::test(start_paused = true)]
@@ -186,11 +200,15 @@ async fn too_few_released_shares_cancel_the_derivation_everywhere() {
         let (outcome, state, results, h) =
             try_derive(threshold, participants(n, &[withholding]), "storage/photos").await;
         let why = format!("{} valid shares, {threshold} needed", threshold - 1);
-        assert_refused(&outcome, &why);
+        let e = outcome.expect_err("too few shares");
+        assert_eq!(e.failed_check(), Some(Check::Threshold), "{e}");
         assert!(state.keys.is_empty());
-        assert!(state
-            .journal
-            .contains(&DkdFact::Failed(vec![withholding as u16])));
+        let mine = dkd_facts(&h, INITIATOR);
+        assert!(
+            matches!(mine.last(), Some(DkdFact::Failed(r)) if r.contains(&why)),
+            "{mine:?}"
+        );
+        assert!(!mine.iter().any(|f| matches!(f, DkdFact::KeyDerived(_))));
         assert_eq!(
             h.node(INITIATOR)
                 .journal()

@@ -6,31 +6,58 @@
 //! Each participant derives its share for the requested context and path
 //! from its root share, commits to it, and reveals it only if its policy
 //! releases shares for that context (withholding it, with its reason,
-//! otherwise), and only once the commitment set holds its own commitment
-//! (refusing a set that leaves it out). The Initiator checks every reveal
+//! otherwise), and only once the commitment set holds one commitment per
+//! participant, its own among them. The Initiator checks every reveal
 //! against its commitment and derives the key iff its threshold of valid
-//! shares arrived, refusing (and so cancelling the derivation everywhere)
-//! otherwise; the key is bound to its contributors, which the final payload
-//! names with the invalid ones.
+//! shares arrived; the key is bound to its contributors, which the final
+//! payload names with the participants that withheld their share. Each
+//! participant acknowledges the derived key with a digest of the whole
+//! payload, which the Initiator checks.
+//!
+//! A value of a peer that fails a check is `Unverified`, recorded nowhere,
+//! and cancels the derivation for everyone: a request for another epoch
+//! than the root shares' (`Epoch`); a commitment under another member's
+//! index, a commitment set, reveal or key of another derivation (`Binding`);
+//! a commitment set that is not one per participant or leaves out the
+//! participant's own commitment, a reveal that does not open its
+//! commitment (`Commitment`); a reveal that does not open for the Initiator
+//! (`Decryption`); fewer valid shares than the threshold (`Threshold`); a
+//! derived key that misstates the participant's contribution, or an
+//! acknowledgement of another payload (`Transcript`). A reveal that does not
+//! match its commitment is not reported in the final payload: it stops the
+//! derivation (see the report on the protocol's "an invalid share is
+//! reported in the final payload"; only withheld shares are reported).
+//!
+//! Facts go to the node's journal (`DkdChoreography::<Variant>`): a withheld
+//! share (by the withholding participant and the Initiator), the derived key
+//! (by the Initiator and each contributor), a failed derivation (Initiator).
 //!
 //! # Who learns what
 //!
-//! - Commitments are BLAKE3 digests of a share and a fresh salt: they hide
-//!   the share (`leak` allows unlinkable commitments) and bind the reveal,
-//!   which the Initiator checks in constant time.
-//! - Revealed derivation shares go to the Initiator only (`leak = "Group"`,
-//!   budget `[0, 0, 1]`), over the authenticated session link; the root
-//!   shares never leave the participants. The derived key is public.
-//! - Not yet done: the derivation shares are BLAKE3 derivations, not FROST
-//!   key derivation, and the reveals travel unsealed over the session link.
+//! - The Initiator learns every released derivation share, hence the derived
+//!   secret, and the participants' commitments; it keeps only the public key.
+//! - A participant learns the request, the commitment set (digests of a
+//!   share and a salt: they hide the shares; `leak` allows unlinkable
+//!   commitments), the derived public key and who contributed. It never
+//!   learns another participant's share.
+//! - A released share travels sealed to a fresh X25519 key of the
+//!   Initiator's for this derivation (ChaCha20-Poly1305 bound to the
+//!   derivation and the participant), so only the Initiator opens it
+//!   (`leak = "Group"`, budget `[0, 0, 1]`: the account group sees a
+//!   ciphertext). Root shares, salt seeds and derivation shares are
+//!   zeroized (`SecretKey`) and never leave their holder unsealed.
+//! - Not yet done: the derivation shares are BLAKE3 derivations and the
+//!   "public key" a digest of the derived secret, not FROST key derivation.
 
-use choreo_dkd_choreography::msg;
+use choreo_dkd_choreography::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
-use crate::crypto::{self, Digest};
-use crate::stand_in::Journal;
-use crate::{index_of, own_index, reject, ServiceError};
+use crate::crypto::{self, seal_to, Digest, SealKey, SealPublic, Sealed, SecretKey};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
+use crate::{family_size, index_of, own_index, reject, ServiceError};
 
 /// The derivation context and path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +70,8 @@ pub struct DerivationRequest {
     pub path: Vec<u32>,
     /// The account epoch of the root shares.
     pub epoch: u64,
+    /// The Initiator's key of this derivation, the reveals are sealed to.
+    pub sealing_key: SealPublic,
 }
 
 /// Every participant's commitment, sent back before any reveal.
@@ -59,15 +88,15 @@ pub struct CommitmentSet {
 pub struct DerivationShare {
     /// The derivation.
     pub derivation_id: Digest,
-    /// The share, or the participant's reason for withholding it.
+    /// The sealed share, or the participant's reason for withholding it.
     pub reveal: Reveal,
 }
 
 /// What a participant reveals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reveal {
-    /// The share and the salt of its commitment.
-    Share([u8; 32], Digest),
+    /// The share and the salt of its commitment, sealed to the Initiator.
+    Sealed(Sealed),
     /// The participant's policy withholds the share, for this reason.
     Withheld(String),
 }
@@ -81,8 +110,8 @@ pub struct DerivedPublicKey {
     pub public_key: Digest,
     /// Participants whose shares it is derived from.
     pub contributors: Vec<u16>,
-    /// Participants whose reveal did not match their commitment or was withheld.
-    pub invalid: Vec<u16>,
+    /// Participants that withheld their share.
+    pub withheld: Vec<u16>,
 }
 
 /// Binds the protocol's payload types to this module's.
@@ -113,15 +142,63 @@ pub struct DerivedKey {
 pub enum DkdFact {
     /// A key was derived.
     KeyDerived(DerivedKey),
-    /// A participant withheld its share, with its reason.
-    ShareWithheld(String),
-    /// The derivation failed, with the invalid participants.
-    Failed(Vec<u16>),
+    /// This participant withheld its share, with its reason.
+    ShareWithheld(u16, String),
+    /// The derivation failed, for this reason.
+    Failed(String),
 }
 
-/// The digest a participant commits to.
-fn commitment(share: &[u8; 32], salt: &Digest) -> Digest {
-    crypto::digest("dkd/commitment", &[share, salt])
+impl DomainFact for DkdFact {
+    const PROTOCOL: &'static str = "DkdChoreography";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            DkdFact::KeyDerived(..) => "KeyDerived",
+            DkdFact::ShareWithheld(..) => "ShareWithheld",
+            DkdFact::Failed(..) => "Failed",
+        }
+    }
+}
+
+/// The digest a participant commits to: its share and a salt.
+pub fn commitment(share: &SecretKey, salt: &Digest) -> Digest {
+    crypto::digest("dkd/commitment", &[share.expose(), salt])
+}
+
+/// What a participant acknowledges a derived key with: a digest of the
+/// whole payload (derivation, key, contributors, withheld).
+pub fn ack_digest(key: &DerivedPublicKey) -> Digest {
+    crypto::digest("dkd/ack", &[&crypto::encode(key)])
+}
+
+/// The associated data of participant `who`'s reveal in `derivation_id`.
+fn reveal_context(derivation_id: &Digest, who: u16) -> [Vec<u8>; 3] {
+    [
+        b"dkd/reveal".to_vec(),
+        derivation_id.to_vec(),
+        who.to_le_bytes().to_vec(),
+    ]
+}
+
+impl DerivationShare {
+    /// Participant `who`'s `share` and `salt` for `request`, sealed to the
+    /// request's sealing key.
+    pub fn seal(
+        request: &DerivationRequest,
+        who: u16,
+        share: &SecretKey,
+        salt: &Digest,
+    ) -> Result<Self, ServiceError> {
+        let plain = Zeroizing::new(crypto::encode(&(share, salt)));
+        let [a, b, c] = reveal_context(&request.derivation_id, who);
+        let sealed = seal_to(&request.sealing_key, &[&a, &b, &c], &plain).map_err(|e| {
+            ServiceError::unverified(Check::Decryption, format!("the sealing key: {e}"))
+        })?;
+        Ok(DerivationShare {
+            derivation_id: request.derivation_id,
+            reveal: Reveal::Sealed(sealed),
+        })
+    }
 }
 
 /// The Initiator's derivation policy and state.
@@ -133,8 +210,6 @@ pub struct InitiatorState {
     pub epoch: u64,
     /// Keys derived so far.
     pub keys: Vec<DerivedKey>,
-    /// Facts of every derivation.
-    pub journal: Journal<DkdFact>,
 }
 
 /// How a derivation ended for the Initiator.
@@ -149,10 +224,13 @@ pub struct DkdOutcome {
 /// One derivation as the Initiator plays it.
 struct InitiatorSession<'s> {
     state: &'s mut InitiatorState,
+    log: FactLog,
     request: DerivationRequest,
+    /// The key the reveals are sealed to.
+    key: SealKey,
     commitments: Vec<(u16, Digest)>,
-    valid: Vec<(u16, [u8; 32])>,
-    invalid: Vec<u16>,
+    valid: Vec<(u16, SecretKey)>,
+    withheld: Vec<u16>,
     confirmed: Vec<u16>,
 }
 
@@ -161,23 +239,46 @@ impl InitiatorSession<'_> {
     fn result(&self) -> Result<DerivedPublicKey, ServiceError> {
         let needed = self.state.threshold.max(1);
         if self.valid.len() < usize::from(needed) {
-            return Err(ServiceError::Refused(format!(
-                "{} valid shares, {needed} needed",
-                self.valid.len()
-            )));
+            return Err(ServiceError::unverified(
+                Check::Threshold,
+                format!("{} valid shares, {needed} needed", self.valid.len()),
+            ));
         }
-        let mut valid = self.valid.clone();
-        valid.sort();
-        let shares: Vec<&[u8]> = valid.iter().map(|(_, s)| s.as_slice()).collect();
-        let secret = crypto::digest("dkd/derived-secret", &shares);
-        let mut invalid = self.invalid.clone();
-        invalid.sort();
+        let mut valid: Vec<&(u16, SecretKey)> = self.valid.iter().collect();
+        valid.sort_by_key(|(p, _)| *p);
+        let shares: Vec<&[u8]> = valid.iter().map(|(_, s)| s.expose().as_slice()).collect();
+        let secret = SecretKey::derive("dkd/derived-secret", &shares);
+        let mut withheld = self.withheld.clone();
+        withheld.sort();
         Ok(DerivedPublicKey {
             derivation_id: self.request.derivation_id,
-            public_key: crypto::digest("dkd/public", &[&secret]),
+            public_key: crypto::digest("dkd/public", &[secret.expose()]),
             contributors: valid.iter().map(|(p, _)| *p).collect(),
-            invalid,
+            withheld,
         })
+    }
+
+    /// The share and salt `from` revealed, checked against its commitment.
+    fn check_reveal(&self, from: Peer, sealed: &Sealed) -> Result<SecretKey, ServiceError> {
+        let who = index_of(from)?;
+        let [a, b, c] = reveal_context(&self.request.derivation_id, who);
+        let unopened = || ServiceError::unverified(Check::Decryption, format!("{from}'s reveal"));
+        let opened = self
+            .key
+            .open(&[&a, &b, &c], sealed)
+            .map_err(|_| unopened())?;
+        let (share, salt): (SecretKey, Digest) =
+            postcard::from_bytes(&opened).map_err(|_| unopened())?;
+        let (_, committed) = (self.commitments.iter())
+            .find(|(p, _)| *p == who)
+            .ok_or(ServiceError::Missing("share commitment"))?;
+        if crypto::ensure_eq(&commitment(&share, &salt), committed).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Commitment,
+                format!("{from}'s reveal does not open its commitment"),
+            ));
+        }
+        Ok(share)
     }
 }
 
@@ -196,10 +297,10 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
     ) -> Result<(), ServiceError> {
         // The member index is authoritative.
         if msg.participant_id != index_of(from)? {
-            return Err(ServiceError::Refused(format!(
-                "{from} commits as participant {}",
-                msg.participant_id
-            )));
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                format!("{from} commits as participant {}", msg.participant_id),
+            ));
         }
         self.commitments.push((msg.participant_id, msg.commitment));
         Ok(())
@@ -218,23 +319,20 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         msg: DerivationShare,
     ) -> Result<(), ServiceError> {
         if msg.derivation_id != self.request.derivation_id {
-            return Err(ServiceError::Refused(format!(
-                "{from} reveals for another derivation"
-            )));
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                format!("{from} reveals for another derivation"),
+            ));
         }
         let who = index_of(from)?;
-        let committed = self.commitments.iter().find(|(p, _)| *p == who);
-        match (msg.reveal, committed) {
-            (Reveal::Share(share, salt), Some((_, c)))
-                if crypto::ensure_eq(&commitment(&share, &salt), c).is_ok() =>
-            {
+        match msg.reveal {
+            Reveal::Sealed(sealed) => {
+                let share = self.check_reveal(from, &sealed)?;
                 self.valid.push((who, share));
             }
-            // A reveal that does not open its commitment counts as invalid.
-            (Reveal::Share(..), _) => self.invalid.push(who),
-            (Reveal::Withheld(why), _) => {
-                self.state.journal.record(DkdFact::ShareWithheld(why));
-                self.invalid.push(who);
+            Reveal::Withheld(why) => {
+                self.log.record(DkdFact::ShareWithheld(who, why)).await?;
+                self.withheld.push(who);
             }
         }
         Ok(())
@@ -249,11 +347,12 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         from: Peer,
         msg: msg::DerivationAck,
     ) -> Result<(), ServiceError> {
-        let key = self.result()?.public_key;
-        if crypto::ensure_eq(&crypto::digest("dkd/ack", &[&key]), &msg.key_digest).is_err() {
-            return Err(ServiceError::Refused(format!(
-                "{from} acknowledges another key"
-            )));
+        let expected = ack_digest(&self.result()?);
+        if crypto::ensure_eq(&expected, &msg.key_digest).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                format!("{from} acknowledges another key"),
+            ));
         }
         self.confirmed.push(index_of(from)?);
         Ok(())
@@ -262,7 +361,8 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
 
 /// Runs the Initiator: derives the key for `context` and `path` from the
 /// participants' committed-then-revealed shares; with fewer valid shares
-/// than its threshold it cancels the derivation.
+/// than its threshold, or a share or acknowledgement that does not check
+/// out, it cancels the derivation.
 pub async fn run_initiator<T: Transport>(
     session: Session<'_, T>,
     state: &mut InitiatorState,
@@ -270,20 +370,25 @@ pub async fn run_initiator<T: Transport>(
     path: Vec<u32>,
 ) -> Result<DkdOutcome, ServiceError> {
     let path_bytes: Vec<u8> = path.iter().flat_map(|p| p.to_le_bytes()).collect();
-    let count = (state.journal.len() as u64).to_le_bytes();
-    let derivation_id = crypto::digest("dkd/id", &[context.as_bytes(), &path_bytes, &count]);
+    let nonce = crypto::random::<16>();
+    let derivation_id = crypto::digest("dkd/id", &[context.as_bytes(), &path_bytes, &nonce]);
+    let key = SealKey::generate();
     let request = DerivationRequest {
         derivation_id,
         context: context.into(),
         path,
         epoch: state.epoch,
+        sealing_key: key.public(),
     };
+    let log = FactLog::of(&session);
     let mut code = InitiatorSession {
         state,
+        log: log.clone(),
         request,
+        key,
         commitments: Vec::new(),
         valid: Vec::new(),
-        invalid: Vec::new(),
+        withheld: Vec::new(),
         confirmed: Vec::new(),
     };
     let run = choreo_dkd_choreography::execute_as(
@@ -296,7 +401,6 @@ pub async fn run_initiator<T: Transport>(
     let InitiatorSession {
         state,
         request,
-        mut invalid,
         confirmed,
         ..
     } = code;
@@ -308,13 +412,12 @@ pub async fn run_initiator<T: Transport>(
                 public_key: result.public_key,
                 contributors: result.contributors,
             };
-            state.journal.record(DkdFact::KeyDerived(key.clone()));
+            log.record(DkdFact::KeyDerived(key.clone())).await?;
             state.keys.push(key.clone());
             Ok(DkdOutcome { key, confirmed })
         }
         Err(e) => {
-            invalid.sort();
-            state.journal.record(DkdFact::Failed(invalid));
+            log.record(DkdFact::Failed(e.reason())).await?;
             Err(e)
         }
     }
@@ -323,18 +426,16 @@ pub async fn run_initiator<T: Transport>(
 /// A participant's derivation state.
 #[derive(Clone, Debug)]
 pub struct ParticipantState {
-    /// Its share of the account root.
-    pub root_share: [u8; 32],
-    /// Seed of its commitment salts.
-    pub salt_seed: Digest,
+    /// Its share of the account root (zeroized on drop).
+    pub root_share: SecretKey,
+    /// Seed of its commitment salts (zeroized on drop).
+    pub salt_seed: SecretKey,
     /// Context prefixes it releases shares for.
     pub allowed_contexts: Vec<String>,
     /// The account epoch of its root share.
     pub epoch: u64,
     /// Keys it contributed to.
     pub keys: Vec<DerivedKey>,
-    /// Facts of every derivation.
-    pub journal: Journal<DkdFact>,
 }
 
 /// How a derivation ended for a participant.
@@ -349,7 +450,10 @@ pub struct ParticipantOutcome {
 /// One derivation as a participant plays it.
 struct ParticipantSession<'s> {
     state: &'s mut ParticipantState,
+    log: FactLog,
     me: u16,
+    /// Participants in the family.
+    members: u16,
     job: Option<Job>,
     derived: Option<DerivedPublicKey>,
 }
@@ -357,7 +461,7 @@ struct ParticipantSession<'s> {
 /// What a participant derived for the request it received.
 struct Job {
     request: DerivationRequest,
-    share: [u8; 32],
+    share: SecretKey,
     salt: Digest,
     released: Result<(), String>,
 }
@@ -385,24 +489,32 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
         _from: Peer,
         msg: DerivationRequest,
     ) -> Result<(), ServiceError> {
+        if msg.epoch != self.state.epoch {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!(
+                    "a derivation at epoch {} from root shares of epoch {}",
+                    msg.epoch, self.state.epoch
+                ),
+            ));
+        }
         let path: Vec<u8> = msg.path.iter().flat_map(|p| p.to_le_bytes()).collect();
-        let root = &self.state.root_share;
-        let share = crypto::digest("dkd/share", &[root, msg.context.as_bytes(), &path]);
-        let salt = crypto::digest("dkd/salt", &[&self.state.salt_seed, &msg.derivation_id]);
+        let root = self.state.root_share.expose();
+        let share = SecretKey::derive("dkd/share", &[root, msg.context.as_bytes(), &path]);
+        let seed = self.state.salt_seed.expose();
+        let salt = crypto::digest("dkd/salt", &[seed, &msg.derivation_id]);
         let allowed = self
             .state
             .allowed_contexts
             .iter()
             .any(|c| msg.context.starts_with(c.as_str()));
-        let released = if !allowed {
+        let released = if allowed {
+            Ok(())
+        } else {
             Err(format!(
                 "context `{}` is not released by policy",
                 msg.context
             ))
-        } else if msg.epoch != self.state.epoch {
-            Err(format!("epoch {} is not {}", msg.epoch, self.state.epoch))
-        } else {
-            Ok(())
         };
         self.job = Some(Job {
             request: msg,
@@ -425,12 +537,26 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
         _from: Peer,
         msg: CommitmentSet,
     ) -> Result<(), ServiceError> {
-        // Reveal only once the set binds this participant's own commitment.
+        // Reveal only once the set binds every participant, this one with
+        // its own commitment.
         let job = self.job()?;
-        let mine = (self.me, job.commitment());
-        if msg.derivation_id != job.request.derivation_id || !msg.commitments.contains(&mine) {
-            return Err(ServiceError::Refused(
-                "the commitment set leaves out this participant".into(),
+        if msg.derivation_id != job.request.derivation_id {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a commitment set of another derivation",
+            ));
+        }
+        let members = msg.commitments.iter().map(|(p, _)| *p);
+        if !members.eq(0..self.members) {
+            return Err(ServiceError::unverified(
+                Check::Commitment,
+                "the commitment set is not one per participant",
+            ));
+        }
+        if !msg.commitments.contains(&(self.me, job.commitment())) {
+            return Err(ServiceError::unverified(
+                Check::Commitment,
+                "the commitment set leaves out this participant's commitment",
             ));
         }
         Ok(())
@@ -438,20 +564,17 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
 
     async fn share_reveal(&mut self, _to: Peer) -> Result<DerivationShare, ServiceError> {
         let job = self.job()?;
-        let derivation_id = job.request.derivation_id;
-        let reveal = match &job.released {
-            Ok(()) => Reveal::Share(job.share, job.salt),
-            Err(why) => Reveal::Withheld(why.clone()),
-        };
-        if let Reveal::Withheld(why) = &reveal {
-            self.state
-                .journal
-                .record(DkdFact::ShareWithheld(why.clone()));
+        match &job.released {
+            Ok(()) => DerivationShare::seal(&job.request, self.me, &job.share, &job.salt),
+            Err(why) => {
+                let fact = DkdFact::ShareWithheld(self.me, why.clone());
+                self.log.record(fact).await?;
+                Ok(DerivationShare {
+                    derivation_id: job.request.derivation_id,
+                    reveal: Reveal::Withheld(why.clone()),
+                })
+            }
         }
-        Ok(DerivationShare {
-            derivation_id,
-            reveal,
-        })
     }
 
     async fn on_derived_key(
@@ -459,8 +582,18 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
         _from: Peer,
         msg: DerivedPublicKey,
     ) -> Result<(), ServiceError> {
-        if msg.derivation_id != self.job()?.request.derivation_id {
-            return Err(ServiceError::Refused("a key of another derivation".into()));
+        let job = self.job()?;
+        if msg.derivation_id != job.request.derivation_id {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a key of another derivation",
+            ));
+        }
+        if msg.contributors.contains(&self.me) != job.released.is_ok() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the derived key misstates this participant's share",
+            ));
         }
         self.derived = Some(msg);
         Ok(())
@@ -472,25 +605,31 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
             .as_ref()
             .ok_or(ServiceError::Missing("derived key"))?;
         Ok(msg::DerivationAck {
-            key_digest: crypto::digest("dkd/ack", &[&derived.public_key]),
+            key_digest: ack_digest(derived),
         })
     }
 }
 
 /// Runs a participant: commits to its share for the requested context, then
-/// reveals it if its policy allows (withholding it otherwise) and the
-/// commitment set holds its own; records the key it contributed to.
+/// reveals it sealed to the Initiator if its policy allows (withholding it
+/// otherwise) and the commitment set holds its own; records the key it
+/// contributed to.
 pub async fn run_participant<T: Transport>(
     session: Session<'_, T>,
     state: &mut ParticipantState,
 ) -> Result<ParticipantOutcome, ServiceError> {
-    let me = match own_index(&session, choreo_dkd_choreography::Role::Participant.name()) {
-        Ok(me) => me,
+    let joined = own_index(&session, Role::Participant.name())
+        .and_then(|me| Ok((me, family_size(&session, Role::Participant.index())?)));
+    let (me, members) = match joined {
+        Ok(joined) => joined,
         Err(e) => return Err(reject(session, e)),
     };
+    let log = FactLog::of(&session);
     let mut code = ParticipantSession {
         state,
+        log: log.clone(),
         me,
+        members,
         job: None,
         derived: None,
     };
@@ -502,9 +641,9 @@ pub async fn run_participant<T: Transport>(
     .await?;
     let ParticipantSession {
         state,
-        me,
         job,
         derived,
+        ..
     } = code;
     let (
         Some(Job {
@@ -522,7 +661,7 @@ pub async fn run_participant<T: Transport>(
             public_key: derived.public_key,
             contributors: derived.contributors,
         };
-        state.journal.record(DkdFact::KeyDerived(key.clone()));
+        log.record(DkdFact::KeyDerived(key.clone())).await?;
         state.keys.push(key);
     }
     Ok(ParticipantOutcome {

@@ -8,19 +8,37 @@
 //! the queue, is what observers see); the Receiver accepts the channel only
 //! for its relational context, epoch and window, opens and checks each
 //! envelope in sequence, and receipts every one. Both sides advance the
-//! ratchet at the checkpoint; unreceipted messages stay queued. A refused
-//! channel, an envelope that does not verify, a receipt or checkpoint that
-//! does not match makes the side that finds it refuse, which cancels the
-//! window for both.
+//! ratchet at the checkpoint; unreceipted messages stay queued.
+//!
+//! The Receiver refuses (`Refused`, recorded as a refused open) a channel of
+//! a relational context it does not know or with another window. A value of
+//! the peer that fails a check is `Unverified`, recorded nowhere, and cancels
+//! the window for both: an open or checkpoint for another epoch or ratchet
+//! generation (`Epoch`); an acceptance, envelope or close of another channel
+//! (`Binding`); an envelope out of sequence, replayed or reordered, a
+//! receipt for another message than the last one sent, a close naming
+//! another next sequence number (`Nonce`); an envelope whose AMP MAC does
+//! not verify (`Mac`) or that does not open (`Decryption`); a receipt whose
+//! digest is not the envelope's (`Transcript`).
+//!
+//! Facts go to the node's journal (`AmpTransport::<Variant>`): the open (or
+//! refused open), each delivered data message, the checkpoint, the close,
+//! and an abort after the open.
 //!
 //! # Who learns what
 //!
+//! - The Receiver learns the queued messages of the window (the data
+//!   envelopes' bodies); the Sender learns from the receipts which envelopes
+//!   arrived intact, nothing else.
 //! - Each envelope is sealed with ChaCha20-Poly1305 under the ratchet key of
-//!   its generation (BLAKE3-derived from the context key), with the channel
-//!   id and sequence number as associated data, and carries a keyed BLAKE3
-//!   MAC checked in constant time before it is opened. Observers see the
-//!   routing data and a fixed window of equal-sized envelopes
-//!   (`leak = "External,Neighbor"`), never the contents or the queue length.
+//!   its generation (BLAKE3-derived from the context key, both zeroized),
+//!   with the channel id and sequence number as associated data, and carries
+//!   a keyed BLAKE3 MAC checked in constant time before it is opened.
+//!   Observers and the relaying neighbour see the routing data and a fixed
+//!   window of equal-sized envelopes (`leak = "External,Neighbor"`, one unit
+//!   each per envelope), never the contents or the queue length.
+//! - Receipts, checkpoints, opens and closes carry digests, sequence numbers
+//!   and generations only.
 
 use std::collections::VecDeque;
 
@@ -28,9 +46,9 @@ use choreo_amp_transport::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
+use crate::crypto::{self, Digest, SecretKey};
 use crate::error::Check;
-use crate::stand_in::Journal;
+use crate::journal::{DomainFact, FactLog};
 use crate::ServiceError;
 
 /// Plaintexts are padded to a multiple of this many bytes.
@@ -109,13 +127,27 @@ pub enum AmpFact {
     Closed(Digest),
 }
 
+impl DomainFact for AmpFact {
+    const PROTOCOL: &'static str = "AmpTransport";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            AmpFact::Opened(..) => "Opened",
+            AmpFact::Aborted(..) => "Aborted",
+            AmpFact::Delivered(..) => "Delivered",
+            AmpFact::Checkpointed(..) => "Checkpointed",
+            AmpFact::Closed(..) => "Closed",
+        }
+    }
+}
+
 /// What both ends of a channel agree on beforehand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelConfig {
     /// The relational context.
     pub context_id: Digest,
-    /// The context's key, shared by both ends.
-    pub context_key: Digest,
+    /// The context's key, shared by both ends (zeroized on drop).
+    pub context_key: SecretKey,
     /// The context's epoch.
     pub epoch: u64,
     /// Messages per window (`Window` of the protocol).
@@ -123,16 +155,49 @@ pub struct ChannelConfig {
 }
 
 /// The ratchet key of `generation`.
-fn ratchet_key(config: &ChannelConfig, generation: u32) -> Digest {
-    crypto::digest(
+fn ratchet_key(config: &ChannelConfig, generation: u32) -> SecretKey {
+    SecretKey::derive(
         "amp/ratchet",
-        &[&config.context_key, &generation.to_le_bytes()],
+        &[config.context_key.expose(), &generation.to_le_bytes()],
     )
 }
 
-/// The MAC of an envelope's routing data and ciphertext.
-fn envelope_mac(key: &Digest, channel_id: &Digest, seq: u64, sealed: &[u8]) -> Digest {
-    crypto::mac(key, &[channel_id, &seq.to_le_bytes(), sealed])
+/// The AMP MAC of an envelope's routing data and ciphertext.
+fn envelope_mac(key: &SecretKey, channel_id: &Digest, seq: u64, sealed: &[u8]) -> Digest {
+    crypto::mac(key.expose(), &[channel_id, &seq.to_le_bytes(), sealed])
+}
+
+impl AmpEnvelope {
+    /// `body` (padding when `None`) as message `seq` of channel `channel_id`,
+    /// sealed and MACed under the ratchet key of `generation`.
+    pub fn seal(
+        config: &ChannelConfig,
+        channel_id: Digest,
+        seq: u64,
+        generation: u32,
+        body: Option<&[u8]>,
+    ) -> Self {
+        let key = ratchet_key(config, generation);
+        let sealed =
+            crypto::seal_with(key.expose(), &[&channel_id, &seq.to_le_bytes()], &pad(body));
+        let mac = envelope_mac(&key, &channel_id, seq, &sealed);
+        AmpEnvelope {
+            channel_id,
+            seq,
+            generation,
+            sealed,
+            mac,
+        }
+    }
+
+    /// The digest a receipt of this envelope carries: channel, sequence
+    /// number and ciphertext.
+    pub fn receipt_digest(&self) -> Digest {
+        crypto::digest(
+            "amp/receipt",
+            &[&self.channel_id, &self.seq.to_le_bytes(), &self.sealed],
+        )
+    }
 }
 
 /// Plaintext layout: kind (0 data, 1 padding), length (u32 LE), body, zeros.
@@ -163,8 +228,6 @@ pub struct SenderState {
     pub next_seq: u64,
     /// Messages waiting to be delivered, oldest first.
     pub outbox: VecDeque<Vec<u8>>,
-    /// Facts of every channel session.
-    pub journal: Journal<AmpFact>,
 }
 
 /// How a window ended for the Sender.
@@ -187,6 +250,7 @@ struct Sent {
 /// One window as the Sender plays it.
 struct SenderSession<'s> {
     state: &'s mut SenderState,
+    log: FactLog,
     channel_id: Digest,
     accepted: bool,
     sent: Vec<Sent>,
@@ -222,14 +286,15 @@ impl choreo_amp_transport::Sender for SenderSession<'_> {
         msg: ChannelAccept,
     ) -> Result<(), ServiceError> {
         if msg.channel_id != self.channel_id {
-            return Err(ServiceError::Refused(
-                "acceptance of another channel".into(),
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "acceptance of another channel",
             ));
         }
+        self.log
+            .record(AmpFact::Opened(self.channel_id, Ok(())))
+            .await?;
         self.accepted = true;
-        self.state
-            .journal
-            .record(AmpFact::Opened(self.channel_id, Ok(())));
         Ok(())
     }
 
@@ -238,21 +303,14 @@ impl choreo_amp_transport::Sender for SenderSession<'_> {
         let body = self.state.outbox.get(self.data_sent()).cloned();
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
-        let key = ratchet_key(&self.state.config, self.state.generation);
-        let sealed = crypto::seal_with(
-            &key,
-            &[&self.channel_id, &seq.to_le_bytes()],
-            &pad(body.as_deref()),
-        );
-        let mac = envelope_mac(&key, &self.channel_id, seq, &sealed);
-        let envelope = AmpEnvelope {
-            channel_id: self.channel_id,
+        let envelope = AmpEnvelope::seal(
+            &self.state.config,
+            self.channel_id,
             seq,
-            generation: self.state.generation,
-            sealed,
-            mac,
-        };
-        let digest = crypto::digest("amp/receipt", &[&envelope.sealed]);
+            self.state.generation,
+            body.as_deref(),
+        );
+        let digest = envelope.receipt_digest();
         self.sent.push(Sent {
             seq,
             digest,
@@ -266,16 +324,26 @@ impl choreo_amp_transport::Sender for SenderSession<'_> {
         _from: Peer,
         msg: msg::AmpReceipt,
     ) -> Result<(), ServiceError> {
-        let sent = self.sent.iter().find(|s| s.seq == msg.seq);
-        let Some(sent) = sent.filter(|s| s.digest == msg.digest) else {
-            return Err(ServiceError::Refused(format!(
-                "the receipt for message {} does not match what was sent",
-                msg.seq
-            )));
-        };
+        // Message and receipt alternate: a receipt is for the last message.
+        let sent = self.sent.last().ok_or(ServiceError::Missing("message"))?;
+        if msg.seq != sent.seq {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                format!(
+                    "a receipt for message {} after message {}",
+                    msg.seq, sent.seq
+                ),
+            ));
+        }
+        if crypto::ensure_eq(&msg.digest, &sent.digest).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                format!("the receipt for message {} names another envelope", msg.seq),
+            ));
+        }
         if sent.data {
+            self.log.record(AmpFact::Delivered(msg.seq)).await?;
             self.delivered += 1;
-            self.state.journal.record(AmpFact::Delivered(msg.seq));
         }
         Ok(())
     }
@@ -299,18 +367,21 @@ impl choreo_amp_transport::Sender for SenderSession<'_> {
     ) -> Result<(), ServiceError> {
         let proposed = self.proposed.ok_or(ServiceError::Missing("checkpoint"))?;
         if msg.generation != proposed {
-            return Err(ServiceError::Refused(format!(
-                "checkpoint acknowledged at generation {}, not {proposed}",
-                msg.generation
-            )));
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!(
+                    "checkpoint acknowledged at generation {}, not {proposed}",
+                    msg.generation
+                ),
+            ));
         }
+        self.log.record(AmpFact::Checkpointed(proposed)).await?;
         self.state.generation = proposed;
-        self.state.journal.record(AmpFact::Checkpointed(proposed));
         Ok(())
     }
 
     async fn channel_close(&mut self, _to: Peer) -> Result<ChannelClose, ServiceError> {
-        self.state.journal.record(AmpFact::Closed(self.channel_id));
+        self.log.record(AmpFact::Closed(self.channel_id)).await?;
         Ok(ChannelClose {
             channel_id: self.channel_id,
             next_seq: self.state.next_seq,
@@ -320,13 +391,18 @@ impl choreo_amp_transport::Sender for SenderSession<'_> {
 }
 
 /// Records the failure of a window: a refused open, or an abort after it.
-fn failed(journal: &mut Journal<AmpFact>, channel: Digest, opened: bool, e: &ServiceError) {
+async fn failed(
+    log: &FactLog,
+    channel: Digest,
+    opened: bool,
+    e: &ServiceError,
+) -> Result<(), ServiceError> {
     let fact = if opened {
         AmpFact::Aborted(channel, e.reason())
     } else {
         AmpFact::Opened(channel, Err(e.reason()))
     };
-    journal.record(fact);
+    log.record(fact).await
 }
 
 /// Runs the Sender: opens the channel, sends one window of queued messages
@@ -348,8 +424,10 @@ pub async fn run_sender<T: Transport>(
     let params = choreo_amp_transport::Params {
         window: config.window,
     };
+    let log = FactLog::of(&session);
     let mut code = SenderSession {
         state,
+        log: log.clone(),
         channel_id,
         accepted: false,
         sent: Vec::new(),
@@ -371,7 +449,7 @@ pub async fn run_sender<T: Transport>(
     state.outbox.drain(..delivered);
     if let Err(e) = run {
         let e = ServiceError::from(e);
-        failed(&mut state.journal, channel_id, accepted, &e);
+        failed(&log, channel_id, accepted, &e).await?;
         return Err(e);
     }
     Ok(SenderOutcome {
@@ -391,8 +469,6 @@ pub struct ReceiverState {
     pub next_seq: u64,
     /// Delivered messages, in order.
     pub inbox: Vec<Vec<u8>>,
-    /// Facts of every channel session.
-    pub journal: Journal<AmpFact>,
 }
 
 /// How a window ended for the Receiver.
@@ -407,6 +483,7 @@ pub struct ReceiverOutcome {
 /// One window as the Receiver plays it.
 struct ReceiverSession<'s> {
     state: &'s mut ReceiverState,
+    log: FactLog,
     open: Option<ChannelOpen>,
     receipt: Option<msg::AmpReceipt>,
     delivered: usize,
@@ -419,21 +496,68 @@ impl ReceiverSession<'_> {
             .ok_or(ServiceError::Missing("channel open"))
     }
 
-    /// Why the Receiver refuses `msg`, if it does.
+    /// Why the Receiver's policy refuses `msg`, if it does.
     fn objection(&self, msg: &ChannelOpen) -> Option<String> {
         let config = &self.state.config;
         if msg.context_id != config.context_id {
             Some("unknown relational context".into())
-        } else if msg.epoch != config.epoch || msg.window != config.window {
-            Some("epoch or window differs from the channel's".into())
-        } else if msg.generation != self.state.generation {
-            Some(format!(
-                "generation {} is not {}",
-                msg.generation, self.state.generation
-            ))
+        } else if msg.window != config.window {
+            Some(format!("window {} is not {}", msg.window, config.window))
         } else {
             None
         }
+    }
+
+    /// Checks that `msg` opens the channel at its epoch and generation.
+    fn check_current(&self, msg: &ChannelOpen) -> Result<(), ServiceError> {
+        if msg.epoch != self.state.config.epoch || msg.generation != self.state.generation {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!(
+                    "an open at epoch {} generation {}, not {} {}",
+                    msg.epoch, msg.generation, self.state.config.epoch, self.state.generation
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks `msg` is the next message of the open channel under the
+    /// current generation, with its AMP MAC, and opens it.
+    fn check_envelope(&self, msg: &AmpEnvelope) -> Result<Vec<u8>, ServiceError> {
+        let channel = self.open()?.channel_id;
+        let seq = msg.seq;
+        if msg.channel_id != channel {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                format!("message {seq} of another channel"),
+            ));
+        }
+        if seq != self.state.next_seq {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                format!("message {seq} where {} is next", self.state.next_seq),
+            ));
+        }
+        if msg.generation != self.state.generation {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!("message {seq} of generation {}", msg.generation),
+            ));
+        }
+        let key = ratchet_key(&self.state.config, self.state.generation);
+        let mac = envelope_mac(&key, &channel, seq, &msg.sealed);
+        if crypto::ensure_eq(&mac, &msg.mac).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Mac,
+                format!("message {seq}"),
+            ));
+        }
+        let plain = crypto::open_with(key.expose(), &[&channel, &seq.to_le_bytes()], &msg.sealed)
+            .map_err(|_| {
+            ServiceError::unverified(Check::Decryption, format!("message {seq}"))
+        })?;
+        Ok(plain.to_vec())
     }
 }
 
@@ -442,10 +566,11 @@ impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
     type Error = ServiceError;
 
     async fn on_channel_open(&mut self, _from: Peer, msg: ChannelOpen) -> Result<(), ServiceError> {
+        self.check_current(&msg)?;
         let verdict = self.objection(&msg).map_or(Ok(()), Err);
-        self.state
-            .journal
-            .record(AmpFact::Opened(msg.channel_id, verdict.clone()));
+        self.log
+            .record(AmpFact::Opened(msg.channel_id, verdict.clone()))
+            .await?;
         verdict.map_err(ServiceError::Refused)?;
         self.open = Some(msg);
         Ok(())
@@ -458,32 +583,17 @@ impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
     }
 
     async fn on_amp_message(&mut self, _from: Peer, msg: AmpEnvelope) -> Result<(), ServiceError> {
-        let channel = self.open()?.channel_id;
-        let key = ratchet_key(&self.state.config, self.state.generation);
-        let mac = envelope_mac(&key, &msg.channel_id, msg.seq, &msg.sealed);
-        let in_order = msg.channel_id == channel && msg.seq == self.state.next_seq;
-        let authentic = crypto::ensure_eq(&mac, &msg.mac).is_ok();
-        if !(in_order && msg.generation == self.state.generation && authentic) {
-            return Err(ServiceError::Refused(format!(
-                "message {} does not verify",
-                msg.seq
-            )));
-        }
-        self.state.next_seq += 1;
+        let plain = self.check_envelope(&msg)?;
         // Padding is receipted too; it carries nothing to deliver.
-        let plain = crypto::open_with(&key, &[&channel, &msg.seq.to_le_bytes()], &msg.sealed)
-            .map_err(|_| {
-                ServiceError::unverified(Check::Decryption, format!("message {}", msg.seq))
-            })?;
         if let Some(body) = unpad(&plain) {
+            self.log.record(AmpFact::Delivered(msg.seq)).await?;
             self.state.inbox.push(body);
             self.delivered += 1;
-            self.state.journal.record(AmpFact::Delivered(msg.seq));
         }
-        let digest = crypto::digest("amp/receipt", &[&msg.sealed]);
+        self.state.next_seq += 1;
         self.receipt = Some(msg::AmpReceipt {
             seq: msg.seq,
-            digest,
+            digest: msg.receipt_digest(),
         });
         Ok(())
     }
@@ -499,13 +609,16 @@ impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
     ) -> Result<(), ServiceError> {
         let next = self.state.generation + 1;
         if msg.epoch != self.state.config.epoch || msg.generation != next {
-            return Err(ServiceError::Refused(format!(
-                "checkpoint to generation {} of epoch {}, expected {next} of {}",
-                msg.generation, msg.epoch, self.state.config.epoch
-            )));
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                format!(
+                    "checkpoint to generation {} of epoch {}, expected {next} of {}",
+                    msg.generation, msg.epoch, self.state.config.epoch
+                ),
+            ));
         }
+        self.log.record(AmpFact::Checkpointed(next)).await?;
         self.state.generation = next;
-        self.state.journal.record(AmpFact::Checkpointed(next));
         Ok(())
     }
 
@@ -521,12 +634,22 @@ impl choreo_amp_transport::Receiver for ReceiverSession<'_> {
         msg: ChannelClose,
     ) -> Result<(), ServiceError> {
         if msg.channel_id != self.open()?.channel_id {
-            return Err(ServiceError::Refused("close of another channel".into()));
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "close of another channel",
+            ));
         }
-        // Sequence numbers only move forward; skipped ones were never delivered.
-        self.state.next_seq = self.state.next_seq.max(msg.next_seq);
-        self.state.journal.record(AmpFact::Closed(msg.channel_id));
-        Ok(())
+        // Every message of the window arrived in sequence: both ends agree.
+        if msg.next_seq != self.state.next_seq {
+            return Err(ServiceError::unverified(
+                Check::Nonce,
+                format!(
+                    "close at sequence {}, not {}",
+                    msg.next_seq, self.state.next_seq
+                ),
+            ));
+        }
+        self.log.record(AmpFact::Closed(msg.channel_id)).await
     }
 }
 
@@ -540,8 +663,10 @@ pub async fn run_receiver<T: Transport>(
     let params = choreo_amp_transport::Params {
         window: state.config.window,
     };
+    let log = FactLog::of(&session);
     let mut code = ReceiverSession {
         state,
+        log: log.clone(),
         open: None,
         receipt: None,
         delivered: 0,
@@ -562,7 +687,7 @@ pub async fn run_receiver<T: Transport>(
         let e = ServiceError::from(e);
         // A refused open was recorded when it was refused.
         if let Some(open) = &open {
-            failed(&mut state.journal, open.channel_id, true, &e);
+            failed(&log, open.channel_id, true, &e).await?;
         }
         return Err(e);
     }
