@@ -25,8 +25,7 @@
 //! derived key that misstates the participant's contribution, or an
 //! acknowledgement of another payload (`Transcript`). A reveal that does not
 //! match its commitment is not reported in the final payload: it stops the
-//! derivation (see the report on the protocol's "an invalid share is
-//! reported in the final payload"; only withheld shares are reported).
+//! derivation, as the protocol says; only withheld shares are reported.
 //!
 //! Facts go to the node's journal (`DkdChoreography::<Variant>`): a withheld
 //! share (by the withholding participant and the Initiator), the derived key
