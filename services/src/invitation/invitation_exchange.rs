@@ -3,40 +3,79 @@
 //! Implements the seed entry **InvitationExchange** (CHOREO-INV-001, owner
 //! `aura-invitation`, seed entry point `handlers/invitation_service.rs`).
 //! Decision sourcing as the seed says: the invitation payload comes from
-//! parameters and local facts. The Receiver accepts only an offer whose code
-//! matches one it was given out of band, before expiry, from a sender it has
-//! not blocked; otherwise it declines by refusing the offer, which cancels
-//! the exchange and tells the Sender why. Contact descriptors are exchanged
-//! only after an acceptance, and both sides record the relational context
-//! only when they derived the same one (a differing one cancels the exchange).
+//! parameters and local facts. The Receiver accepts only an offer that
+//! proves one of the codes it was given out of band, before expiry, from a
+//! sender it has not blocked; a blocked sender is its policy's decline, a
+//! refusal that cancels the exchange and tells the Sender why. Contact
+//! descriptors are exchanged only after an acceptance, and both sides record
+//! the relational context only when they derived the same one.
+//!
+//! # Checks
+//!
+//! Each side commits in phase 1, under a MAC keyed by the invitation code,
+//! to the descriptor it will send in phase 2. A peer's value that fails one
+//! of these cancels the exchange, and the checking role records nothing of
+//! that step ([`ServiceError::Unverified`]):
+//!
+//! - Receiver, the offer: its proof is a MAC under one of the Receiver's
+//!   codes ([`Check::Mac`]), and it has not expired ([`Check::Epoch`]).
+//! - Sender, the response: it answers this offer ([`Check::Binding`]), and
+//!   its proof, a MAC under the code over the offer's proof and the
+//!   Receiver's descriptor commitment, verifies ([`Check::Mac`]): only a
+//!   holder of the code can accept.
+//! - Both, the descriptors: each is the one its sender committed to
+//!   ([`Check::Commitment`]); the Sender's names the inviting user
+//!   ([`Check::Binding`]).
+//! - Receiver, the relationship: at the offer's epoch ([`Check::Epoch`]),
+//!   in the context it derives itself ([`Check::Transcript`]); Sender, the
+//!   acknowledgement: in the same context ([`Check::Transcript`]).
 //!
 //! # Who learns what
 //!
-//! - The offer carries a BLAKE3 digest of the out-of-band code and the
-//!   sender (never the code), compared in constant time; outsiders learn the
-//!   offer's existence (`leak = "External"`, budget `[1, 0, 0]`).
-//! - Contact descriptors are exchanged only after an acceptance, between
-//!   the two parties.
+//! - External observers see the offer once (`leak = "External"`, budget
+//!   `[1, 0, 0]`): that the sender invites someone, the invitation id (fresh
+//!   random), the descriptor commitment and the MAC. The code never travels;
+//!   the MACs are keyed BLAKE3 under a key derived from it
+//!   ([`crypto::SecretKey`], zeroized, also how the Receiver stores its
+//!   codes: [`code_key`]).
+//! - The Receiver learns the Sender's descriptor, and the Sender the
+//!   Receiver's, only after the Receiver accepted with a valid proof; they
+//!   travel between the two parties only (no `leak` annotation).
+//!
+//! # Limitation: the code is guessable offline
+//!
+//! Whoever sees the offer (an external observer included) holds a MAC under
+//! the code and can test guesses offline; a low-entropy code (a few words,
+//! a short number) falls to that quickly, and the guesser can then answer as
+//! the Receiver. A real fix needs a PAKE (for example CPace or SPAKE2), in
+//! which a transcript gives one online guess per run and nothing offline;
+//! until then, codes must carry enough entropy (say 128 bits, as a QR
+//! code does) or be used only over a channel observers do not see.
 
 use choreo_invitation_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::stand_in::Journal;
+use crate::crypto::{self, Digest, SecretKey};
+use crate::error::Check;
+use crate::journal::{DomainFact, FactLog};
 use crate::ServiceError;
 
 /// The offer presented to the Receiver.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvitationOffer {
-    /// The invitation.
+    /// The invitation (random, fresh per invitation).
     pub invitation_id: Digest,
     /// The inviting user.
     pub sender_id: Digest,
-    /// Digest of the code given out of band, bound to the invitation.
-    pub code_digest: Digest,
+    /// Commitment to the descriptor the Sender will send ([`descriptor_digest`]).
+    pub descriptor: Digest,
+    /// The epoch the new context starts at.
+    pub epoch: u64,
     /// When the invitation expires.
     pub expires_at: u64,
+    /// MAC under the code's key over all of the above.
+    pub proof: Digest,
 }
 
 /// The Receiver's acceptance (it declines by refusing the offer).
@@ -44,6 +83,10 @@ pub struct InvitationOffer {
 pub struct InvitationResponse {
     /// The invitation accepted.
     pub invitation_id: Digest,
+    /// Commitment to the descriptor the Receiver will send.
+    pub descriptor: Digest,
+    /// MAC under the code's key over the offer's proof and the commitment.
+    pub proof: Digest,
 }
 
 /// What a user tells a new contact about itself.
@@ -88,6 +131,17 @@ pub enum InvitationFact {
     Established(Contact),
 }
 
+impl DomainFact for InvitationFact {
+    const PROTOCOL: &'static str = "InvitationExchange";
+
+    fn kind(&self) -> &'static str {
+        match self {
+            InvitationFact::Answered(..) => "Answered",
+            InvitationFact::Established(..) => "Established",
+        }
+    }
+}
+
 /// A user's invitation state, for either role.
 #[derive(Clone, Debug)]
 pub struct UserState {
@@ -95,24 +149,12 @@ pub struct UserState {
     pub profile: ContactDescriptor,
     /// The current time.
     pub now: u64,
-    /// Codes received out of band (for the Receiver).
-    pub received_codes: Vec<String>,
+    /// Keys of the codes received out of band (for the Receiver): [`code_key`].
+    pub received_codes: Vec<SecretKey>,
     /// Users it refuses invitations from.
     pub blocked: Vec<Digest>,
     /// Its contacts.
     pub contacts: Vec<Contact>,
-    /// Facts of every exchange.
-    pub journal: Journal<InvitationFact>,
-}
-
-impl UserState {
-    /// Records the new contact and returns it.
-    fn add(&mut self, contact: Contact) -> Contact {
-        self.journal
-            .record(InvitationFact::Established(contact.clone()));
-        self.contacts.push(contact.clone());
-        contact
-    }
 }
 
 /// An invitation the Sender issued (the code travels out of band).
@@ -126,28 +168,77 @@ pub struct IssuedInvitation {
     pub epoch: u64,
 }
 
-fn code_digest(code: &str, sender: &Digest) -> Digest {
-    crypto::digest("invitation/code", &[code.as_bytes(), sender])
+const OFFER: &[u8] = b"choreo-services/invitation/offer";
+const RESPONSE: &[u8] = b"choreo-services/invitation/response";
+
+/// The MAC key of an invitation code (what a Receiver keeps of a code).
+pub fn code_key(code: &str) -> SecretKey {
+    SecretKey::derive("choreo-services/invitation/code", &[code.as_bytes()])
 }
 
-/// The context both sides derive from the invitation and the two keys.
-fn context_id(
-    invitation: &Digest,
-    sender: &ContactDescriptor,
-    receiver: &ContactDescriptor,
-) -> Digest {
+/// The commitment to a descriptor: the digest of its encoding.
+pub fn descriptor_digest(descriptor: &ContactDescriptor) -> Digest {
     crypto::digest(
-        "invitation/context",
-        &[invitation, &sender.public_key, &receiver.public_key],
+        "choreo-services/invitation/descriptor",
+        &[&crypto::encode(descriptor)],
+    )
+}
+
+/// The parts the offer's proof covers.
+fn offer_parts(offer: &InvitationOffer) -> [Vec<u8>; 6] {
+    [
+        OFFER.to_vec(),
+        offer.invitation_id.to_vec(),
+        offer.sender_id.to_vec(),
+        offer.descriptor.to_vec(),
+        offer.epoch.to_le_bytes().to_vec(),
+        offer.expires_at.to_le_bytes().to_vec(),
+    ]
+}
+
+/// The proof of `offer` under `key`.
+pub fn offer_proof(key: &SecretKey, offer: &InvitationOffer) -> Digest {
+    let [a, b, c, d, e, f] = offer_parts(offer);
+    crypto::mac(key.expose(), &[&a, &b, &c, &d, &e, &f])
+}
+
+/// The proof of an answer to `offer` committing to `descriptor`, under `key`.
+pub fn response_proof(key: &SecretKey, offer: &InvitationOffer, descriptor: &Digest) -> Digest {
+    crypto::mac(
+        key.expose(),
+        &[RESPONSE, &offer.invitation_id, &offer.proof, descriptor],
+    )
+}
+
+/// The context both sides derive from the offer and the two commitments.
+fn context_id(offer: &InvitationOffer, receiver: &Digest) -> Digest {
+    crypto::digest(
+        "choreo-services/invitation/context",
+        &[
+            &offer.invitation_id,
+            &offer.descriptor,
+            receiver,
+            &offer.epoch.to_le_bytes(),
+        ],
+    )
+}
+
+/// A commitment-check failure of `whose` descriptor.
+fn uncommitted(whose: &str) -> ServiceError {
+    ServiceError::unverified(
+        Check::Commitment,
+        format!("{whose} descriptor is not the one committed to"),
     )
 }
 
 /// One exchange as the Sender plays it.
 struct SenderSession<'s> {
     state: &'s mut UserState,
-    invitation: IssuedInvitation,
+    log: FactLog,
+    key: SecretKey,
     offer: InvitationOffer,
-    answered: bool,
+    /// The Receiver's commitment, once it answered.
+    answer: Option<Digest>,
     contact: Option<Contact>,
     acked: bool,
 }
@@ -166,13 +257,21 @@ impl choreo_invitation_exchange::Sender for SenderSession<'_> {
         msg: InvitationResponse,
     ) -> Result<(), ServiceError> {
         if msg.invitation_id != self.offer.invitation_id {
-            return Err(ServiceError::Refused(
-                "an answer to another invitation".into(),
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "an answer to another invitation",
             ));
         }
-        self.answered = true;
+        let expected = response_proof(&self.key, &self.offer, &msg.descriptor);
+        if crypto::ensure_eq(&expected, &msg.proof).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Mac,
+                "the answer's invitation code proof",
+            ));
+        }
         let fact = InvitationFact::Answered(self.offer.invitation_id, Ok(()));
-        self.state.journal.record(fact);
+        self.log.record(fact).await?;
+        self.answer = Some(msg.descriptor);
         Ok(())
     }
 
@@ -185,11 +284,16 @@ impl choreo_invitation_exchange::Sender for SenderSession<'_> {
         _from: Peer,
         msg: ContactDescriptor,
     ) -> Result<(), ServiceError> {
-        let context_id = context_id(&self.offer.invitation_id, &self.state.profile, &msg);
+        let committed = self
+            .answer
+            .ok_or(ServiceError::Missing("invitation response"))?;
+        if crypto::ensure_eq(&descriptor_digest(&msg), &committed).is_err() {
+            return Err(uncommitted("the receiver's"));
+        }
         self.contact = Some(Contact {
             descriptor: msg,
-            context_id,
-            epoch: self.invitation.epoch,
+            context_id: context_id(&self.offer, &committed),
+            epoch: self.offer.epoch,
         });
         Ok(())
     }
@@ -213,10 +317,14 @@ impl choreo_invitation_exchange::Sender for SenderSession<'_> {
         _from: Peer,
         msg: msg::InvitationAck,
     ) -> Result<(), ServiceError> {
-        let ours = self.contact.as_ref().map(|c| c.context_id);
-        if ours != Some(msg.context_id) {
-            return Err(ServiceError::Refused(
-                "the receiver derived another context".into(),
+        let ours = self
+            .contact
+            .as_ref()
+            .ok_or(ServiceError::Missing("contact descriptor"))?;
+        if crypto::ensure_eq(&ours.context_id, &msg.context_id).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the receiver acknowledges another context",
             ));
         }
         self.acked = true;
@@ -232,19 +340,24 @@ pub async fn run_sender<T: Transport>(
     state: &mut UserState,
     invitation: IssuedInvitation,
 ) -> Result<Contact, ServiceError> {
-    let sender_id = state.profile.id;
-    let offer = InvitationOffer {
-        invitation_id: crypto::digest("invitation/id", &[&sender_id, invitation.code.as_bytes()]),
-        sender_id,
-        code_digest: code_digest(&invitation.code, &sender_id),
+    let log = FactLog::of(&session);
+    let key = code_key(&invitation.code);
+    let mut offer = InvitationOffer {
+        invitation_id: crypto::random(),
+        sender_id: state.profile.id,
+        descriptor: descriptor_digest(&state.profile),
+        epoch: invitation.epoch,
         expires_at: invitation.expires_at,
+        proof: [0; 32],
     };
+    offer.proof = offer_proof(&key, &offer);
     let invitation_id = offer.invitation_id;
     let mut code = SenderSession {
         state,
-        invitation,
+        log: log.clone(),
+        key,
         offer,
-        answered: false,
+        answer: None,
         contact: None,
         acked: false,
     };
@@ -256,54 +369,59 @@ pub async fn run_sender<T: Transport>(
     .await;
     let SenderSession {
         state,
-        answered,
+        answer,
         contact,
         acked,
         ..
     } = code;
     if let Err(e) = run {
         let e = ServiceError::from(e);
-        if !answered {
-            let fact = InvitationFact::Answered(invitation_id, Err(e.reason()));
-            state.journal.record(fact);
+        if answer.is_none() && e.cancelled_by() == Some(Peer::role("Receiver")) {
+            let declined = InvitationFact::Answered(invitation_id, Err(e.reason()));
+            log.record(declined).await?;
         }
         return Err(e);
     }
     match (contact, acked) {
-        (Some(contact), true) => Ok(state.add(contact)),
+        (Some(contact), true) => establish(&log, state, contact).await,
         _ => Err(ServiceError::Missing("invitation acknowledgement")),
     }
+}
+
+/// Records the new contact and returns it.
+async fn establish(
+    log: &FactLog,
+    state: &mut UserState,
+    contact: Contact,
+) -> Result<Contact, ServiceError> {
+    log.record(InvitationFact::Established(contact.clone()))
+        .await?;
+    state.contacts.push(contact.clone());
+    Ok(contact)
 }
 
 /// One exchange as the Receiver plays it.
 struct ReceiverSession<'s> {
     state: &'s mut UserState,
-    offer: Option<InvitationOffer>,
+    log: FactLog,
+    /// The accepted offer, and the key of the code it proves.
+    offer: Option<(InvitationOffer, SecretKey)>,
     peer: Option<ContactDescriptor>,
     contact: Option<Contact>,
 }
 
 impl ReceiverSession<'_> {
-    /// Why the Receiver declines `offer`, if it does.
-    fn objection(&self, offer: &InvitationOffer) -> Option<&'static str> {
-        let codes = &self.state.received_codes;
-        if !codes.iter().any(|c| {
-            crypto::ensure_eq(&code_digest(c, &offer.sender_id), &offer.code_digest).is_ok()
-        }) {
-            Some("invitation code does not match")
-        } else if self.state.now > offer.expires_at {
-            Some("invitation expired")
-        } else if self.state.blocked.contains(&offer.sender_id) {
-            Some("sender is blocked")
-        } else {
-            None
-        }
-    }
-
-    fn offer(&self) -> Result<&InvitationOffer, ServiceError> {
+    fn offer(&self) -> Result<&(InvitationOffer, SecretKey), ServiceError> {
         self.offer
             .as_ref()
             .ok_or(ServiceError::Missing("invitation offer"))
+    }
+
+    /// The key of the received code `offer` proves, if any.
+    fn code_of(&self, offer: &InvitationOffer) -> Option<SecretKey> {
+        (self.state.received_codes.iter())
+            .find(|key| crypto::ensure_eq(&offer_proof(key, offer), &offer.proof).is_ok())
+            .cloned()
     }
 }
 
@@ -316,20 +434,34 @@ impl choreo_invitation_exchange::Receiver for ReceiverSession<'_> {
         _from: Peer,
         msg: InvitationOffer,
     ) -> Result<(), ServiceError> {
-        let verdict = self
-            .objection(&msg)
-            .map_or(Ok(()), |why| Err(why.to_string()));
-        self.state
-            .journal
-            .record(InvitationFact::Answered(msg.invitation_id, verdict.clone()));
+        let key = self.code_of(&msg).ok_or_else(|| {
+            ServiceError::unverified(Check::Mac, "the offer's invitation code proof")
+        })?;
+        if self.state.now > msg.expires_at {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                "an expired invitation",
+            ));
+        }
+        let verdict = if self.state.blocked.contains(&msg.sender_id) {
+            Err("sender is blocked".to_string())
+        } else {
+            Ok(())
+        };
+        let fact = InvitationFact::Answered(msg.invitation_id, verdict.clone());
+        self.log.record(fact).await?;
         verdict.map_err(ServiceError::Refused)?;
-        self.offer = Some(msg);
+        self.offer = Some((msg, key));
         Ok(())
     }
 
     async fn invitation_response(&mut self, _to: Peer) -> Result<InvitationResponse, ServiceError> {
+        let (offer, key) = self.offer()?;
+        let descriptor = descriptor_digest(&self.state.profile);
         Ok(InvitationResponse {
-            invitation_id: self.offer()?.invitation_id,
+            invitation_id: offer.invitation_id,
+            descriptor,
+            proof: response_proof(key, offer, &descriptor),
         })
     }
 
@@ -338,10 +470,15 @@ impl choreo_invitation_exchange::Receiver for ReceiverSession<'_> {
         _from: Peer,
         msg: ContactDescriptor,
     ) -> Result<(), ServiceError> {
-        if msg.id != self.offer()?.sender_id {
-            return Err(ServiceError::Refused(
-                "the descriptor is not the inviting user's".into(),
+        let (offer, _) = self.offer()?;
+        if msg.id != offer.sender_id {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the descriptor is not the inviting user's",
             ));
+        }
+        if crypto::ensure_eq(&descriptor_digest(&msg), &offer.descriptor).is_err() {
+            return Err(uncommitted("the sender's"));
         }
         self.peer = Some(msg);
         Ok(())
@@ -359,14 +496,22 @@ impl choreo_invitation_exchange::Receiver for ReceiverSession<'_> {
         _from: Peer,
         msg: msg::RelationshipEstablished,
     ) -> Result<(), ServiceError> {
+        let (offer, _) = self.offer()?;
         let peer = self
             .peer
             .as_ref()
             .ok_or(ServiceError::Missing("contact descriptor"))?;
-        let expected = context_id(&self.offer()?.invitation_id, peer, &self.state.profile);
-        if msg.context_id != expected {
-            return Err(ServiceError::Refused(
-                "the sender derived another context".into(),
+        if msg.epoch != offer.epoch {
+            return Err(ServiceError::unverified(
+                Check::Epoch,
+                "a relationship at another epoch than offered",
+            ));
+        }
+        let expected = context_id(offer, &descriptor_digest(&self.state.profile));
+        if crypto::ensure_eq(&expected, &msg.context_id).is_err() {
+            return Err(ServiceError::unverified(
+                Check::Transcript,
+                "the sender derived another context",
             ));
         }
         self.contact = Some(Contact {
@@ -395,8 +540,10 @@ pub async fn run_receiver<T: Transport>(
     session: Session<'_, T>,
     state: &mut UserState,
 ) -> Result<Contact, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = ReceiverSession {
         state,
+        log: log.clone(),
         offer: None,
         peer: None,
         contact: None,
@@ -408,5 +555,5 @@ pub async fn run_receiver<T: Transport>(
     )
     .await?;
     let contact = code.contact.ok_or(ServiceError::Missing("relationship"))?;
-    Ok(code.state.add(contact))
+    establish(&log, code.state, contact).await
 }
