@@ -227,6 +227,8 @@ enum CandidateLie {
     ForgedConfirmation,
     /// Sends a stranger's genuine confirmation.
     OtherParty,
+    /// Sends its own genuine confirmation of another change.
+    Replayed,
 }
 
 struct HostileCandidate {
@@ -259,6 +261,11 @@ impl choreo_guardian_membership_change::Candidate for HostileCandidate {
                 ..by_stranger
             },
             CandidateLie::OtherParty => by_stranger,
+            CandidateLie::Replayed => {
+                let mut other = notice.clone();
+                other.change_id = crypto::digest("an earlier change", &[]);
+                CandidateConfirmation::signed(&candidate_key(), &other)
+            }
         })
     }
 
@@ -276,6 +283,7 @@ async fn the_account_refuses_a_hostile_candidates_confirmation() {
     for (lie, check) in [
         (CandidateLie::ForgedConfirmation, Check::Signature),
         (CandidateLie::OtherParty, Check::Binding),
+        (CandidateLie::Replayed, Check::Signature),
     ] {
         let mut h = new_harness(3);
         let mut account = AccountState { roster: before() };
