@@ -2,18 +2,22 @@
 //! different points of the journal all converge on the joined journal and
 //! move to the new epoch; a replica holding a fact nobody else has lags; a
 //! checkpoint from another epoch makes the Coordinator cancel the rotation.
+//! Hostile Coordinators and replicas (stale, replayed, misbound or forged
+//! values) are refused with the check they fail (`epochs/hostile.rs`).
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use choreo_runtime::Peer;
+use choreo_services::error::Check;
+use choreo_services::journal::facts;
 use choreo_services::sync::epochs::{
     run_coordinator, run_participant, CoordinatorState, EpochFact, ParticipantOutcome,
     ParticipantState, Replica, RotationOutcome,
 };
 use choreo_services::ServiceError;
-use common::{assert_cancelled, assert_refused, Harness, TIMEOUT};
+use common::{assert_cancelled, Harness, TIMEOUT};
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
@@ -32,6 +36,18 @@ fn replica(facts: &[&str]) -> Replica {
 
 type Replicas = Vec<(Result<ParticipantOutcome, ServiceError>, ParticipantState)>;
 
+fn new_harness(n: u32) -> Harness {
+    Harness::new(
+        &choreo_epoch_rotation_protocol::PROTOCOL,
+        &[("Participant", n)],
+        CAPS,
+    )
+}
+
+fn epoch_facts(h: &Harness, peer: Peer) -> Vec<EpochFact> {
+    facts(h.node(peer).journal()).expect("facts decode")
+}
+
 /// One rotation of `replicas` by a Coordinator holding `coordinator`.
 async fn try_rotate(
     coordinator: Replica,
@@ -40,23 +56,16 @@ async fn try_rotate(
     Result<RotationOutcome, ServiceError>,
     CoordinatorState,
     Replicas,
+    Harness,
 ) {
     let n = replicas.len() as u32;
-    let mut h = Harness::new(
-        &choreo_epoch_rotation_protocol::PROTOCOL,
-        &[("Participant", n)],
-        CAPS,
-    );
+    let mut h = new_harness(n);
     let mut states: Vec<ParticipantState> = replicas
         .into_iter()
-        .map(|replica| ParticipantState {
-            replica,
-            journal: Default::default(),
-        })
+        .map(|replica| ParticipantState { replica })
         .collect();
     let mut state = CoordinatorState {
         replica: coordinator,
-        journal: Default::default(),
     };
     let mut sessions = h.join();
     let lead = sessions.take(COORDINATOR);
@@ -71,7 +80,12 @@ async fn try_rotate(
                 .map(|(s, p)| run_participant(s, p))
         ),
     );
-    (outcome, state, outcomes.into_iter().zip(states).collect())
+    (
+        outcome,
+        state,
+        outcomes.into_iter().zip(states).collect(),
+        h,
+    )
 }
 
 /// A rotation every role completes.
@@ -82,13 +96,14 @@ async fn rotate(
     RotationOutcome,
     CoordinatorState,
     Vec<(ParticipantOutcome, ParticipantState)>,
+    Harness,
 ) {
-    let (outcome, state, results) = try_rotate(coordinator, replicas).await;
+    let (outcome, state, results, h) = try_rotate(coordinator, replicas).await;
     let results = results
         .into_iter()
         .map(|(o, s)| (o.expect("every replica runs"), s))
         .collect();
-    (outcome.expect("the coordinator runs"), state, results)
+    (outcome.expect("the coordinator runs"), state, results, h)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +143,7 @@ async fn every_replica_converges_on_the_joined_journal_and_rotates() {
     ];
     for replicas in cases {
         let n = replicas.len() as u16;
-        let (outcome, coordinator, results) = rotate(
+        let (outcome, coordinator, results, h) = rotate(
             replica(&["device:add:laptop", "device:add:phone"]),
             replicas,
         )
@@ -140,9 +155,10 @@ async fn every_replica_converges_on_the_joined_journal_and_rotates() {
         assert_eq!(outcome.rotated, (0..n).collect::<Vec<_>>());
         assert!(outcome.lagging.is_empty());
         assert_eq!(coordinator.replica, expected);
-        assert!(coordinator
-            .journal
-            .contains(&EpochFact::Rotated(5, outcome.head)));
+        assert_eq!(
+            epoch_facts(&h, COORDINATOR),
+            vec![EpochFact::Rotated(5, outcome.head)]
+        );
         for (k, (outcome_k, state)) in results.iter().enumerate() {
             assert_eq!(
                 outcome_k,
@@ -156,7 +172,10 @@ async fn every_replica_converges_on_the_joined_journal_and_rotates() {
                 state.replica, expected,
                 "Participant[{k}] holds the joined journal"
             );
-            assert!(state.journal.contains(&EpochFact::Rotated(5, outcome.head)));
+            assert_eq!(
+                epoch_facts(&h, Peer::member("Participant", k as u32)),
+                vec![EpochFact::Rotated(5, outcome.head)]
+            );
         }
     }
 }
@@ -170,10 +189,11 @@ async fn a_replica_with_a_fact_nobody_else_has_lags_behind() {
         replica(&["a", "x"]),
         replica(&[]),
     ];
-    let (outcome, coordinator, results) = rotate(replica(&["a", "b"]), replicas).await;
+    let (outcome, _, results, h) = rotate(replica(&["a", "b"]), replicas).await;
     assert_eq!(outcome.rotated, vec![0, 1, 2, 4]);
     assert_eq!(outcome.lagging, vec![3]);
-    assert!(coordinator.journal.contains(&EpochFact::Lagging(3)));
+    assert!(epoch_facts(&h, COORDINATOR).contains(&EpochFact::Lagging(3)));
+    assert!(epoch_facts(&h, Peer::member("Participant", 3)).is_empty());
     let (lagging, state) = &results[3];
     assert_eq!(
         lagging,
@@ -199,16 +219,22 @@ async fn a_checkpoint_from_another_epoch_cancels_the_rotation_before_any_merge()
     let started = Instant::now();
     let mut behind = replica(&["a", "b"]);
     behind.epoch = 3;
-    let (outcome, coordinator, results) =
+    let (outcome, coordinator, results, h) =
         try_rotate(replica(&["a"]), vec![behind, replica(&["a"]), replica(&[])]).await;
-    let why = "the checkpoint of Participant[0] does not match its head and epoch";
-    assert_refused(&outcome, why);
+    let why = "the checkpoint of Participant[0] is of epoch 3";
+    let e = outcome.expect_err("the Coordinator refuses");
+    assert_eq!(e.failed_check(), Some(Check::Epoch), "{e}");
+    assert!(e.to_string().contains(why), "{e}");
     assert_eq!(coordinator.replica, replica(&["a"]), "nothing was merged");
-    assert!(coordinator.journal.is_empty());
-    for (k, (outcome, state)) in results.iter().enumerate() {
+    assert!(epoch_facts(&h, COORDINATOR).is_empty());
+    for (k, (outcome, _)) in results.iter().enumerate() {
         assert_cancelled(outcome, COORDINATOR, why);
-        assert!(state.journal.is_empty(), "Participant[{k}] did not rotate");
+        let theirs = epoch_facts(&h, Peer::member("Participant", k as u32));
+        assert!(theirs.is_empty(), "Participant[{k}] did not rotate");
     }
     assert_eq!(results[2].1.replica, replica(&[]), "no delta reached it");
     assert!(started.elapsed() < TIMEOUT, "a timeout elapsed");
 }
+
+#[path = "epochs/hostile.rs"]
+mod hostile;

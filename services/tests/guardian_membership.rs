@@ -2,15 +2,21 @@
 //! with 1 and 5 voters, approvals on both sides of the threshold, an
 //! unwilling candidate, and removing a guardian; every party must end with
 //! the same roster in force, and a change that is not approved (by the
-//! guardians or the candidate) is cancelled for everyone at once.
+//! guardians or the candidate) is cancelled for everyone at once. Hostile
+//! guardians, candidates and Accounts (forged, replayed, duplicated or
+//! misdirected values) are refused with the check they fail.
 
 mod common;
 
+use choreo_guardian_membership_change::{msg, As, Params};
 use choreo_runtime::Peer;
-use choreo_services::crypto::{self, Digest};
+use choreo_services::crypto::{self, SecretKey, SigningKey, VerifyingKey};
+use choreo_services::error::Check;
+use choreo_services::journal::facts;
 use choreo_services::recovery::guardian_membership::{
-    run_account, run_candidate, run_guardian, AccountState, CandidateState, GuardianState,
-    MembershipChange, MembershipFact, RosterView, VotePolicy,
+    run_account, run_candidate, run_guardian, AccountState, CandidateConfirmation, CandidateState,
+    GuardianState, MembershipChange, MembershipChangeProposal, MembershipFact, MembershipNotice,
+    MembershipTypes, MembershipVote, ReshareCommitment, RosterView, VotePolicy,
 };
 use choreo_services::ServiceError;
 use common::{assert_stopped_by, Harness, TIMEOUT};
@@ -24,12 +30,68 @@ const CAPS: &[(&str, &[&str])] = &[
 const ACCOUNT: Peer = Peer::role("Account");
 const CANDIDATE: Peer = Peer::role("Candidate");
 
-fn guardian_id(k: u32) -> Digest {
-    crypto::digest("guardian", &[&k.to_le_bytes()])
+fn key(name: &str, k: u32) -> SigningKey {
+    SigningKey::from_seed(&crypto::digest(name, &[&k.to_le_bytes()]))
 }
 
-fn candidate_id() -> Digest {
-    crypto::digest("candidate", &[])
+fn guardian_key(k: u32) -> SigningKey {
+    key("guardian", k)
+}
+
+fn guardian_id(k: u32) -> VerifyingKey {
+    guardian_key(k).verifying_key()
+}
+
+fn candidate_key() -> SigningKey {
+    key("candidate", 0)
+}
+
+fn candidate_id() -> VerifyingKey {
+    candidate_key().verifying_key()
+}
+
+/// A key of no party of the change.
+fn stranger() -> SigningKey {
+    key("stranger", 0)
+}
+
+fn member_facts(h: &Harness, peer: Peer) -> Vec<MembershipFact> {
+    facts(h.node(peer).journal()).expect("facts decode")
+}
+
+fn guardian(k: u32, roster: &RosterView, vouches: bool, min_guardians: usize) -> GuardianState {
+    GuardianState {
+        identity: guardian_key(k),
+        share_seed: SecretKey::derive("share seed", &[&k.to_le_bytes()]),
+        roster: roster.clone(),
+        policy: VotePolicy {
+            vouched: if vouches {
+                vec![candidate_id()]
+            } else {
+                vec![]
+            },
+            min_guardians,
+        },
+    }
+}
+
+fn candidate(roster: &RosterView, willing: bool) -> CandidateState {
+    CandidateState {
+        identity: candidate_key(),
+        willing,
+        roster: roster
+            .members
+            .contains(&candidate_id())
+            .then(|| roster.clone()),
+    }
+}
+
+fn new_harness(n: u32) -> Harness {
+    Harness::new(
+        &choreo_guardian_membership_change::PROTOCOL,
+        &[("Guardian", n)],
+        CAPS,
+    )
 }
 
 type Ended<S> = (Result<RosterView, ServiceError>, S);
@@ -38,6 +100,7 @@ struct Outcomes {
     account: Ended<AccountState>,
     guardians: Vec<Ended<GuardianState>>,
     candidate: Ended<CandidateState>,
+    h: Harness,
 }
 
 /// Runs `change` with `n` voting guardians over `roster`; guardians listed
@@ -50,41 +113,12 @@ async fn change(
     min_guardians: usize,
     willing: bool,
 ) -> Outcomes {
-    let mut h = Harness::new(
-        &choreo_guardian_membership_change::PROTOCOL,
-        &[("Guardian", n)],
-        CAPS,
-    );
+    let mut h = new_harness(n);
     let mut guardians: Vec<GuardianState> = (0..n)
-        .map(|k| GuardianState {
-            guardian_id: guardian_id(k),
-            share_seed: crypto::digest("share seed", &[&k.to_le_bytes()]),
-            roster: roster.clone(),
-            policy: VotePolicy {
-                vouched: if sceptics.contains(&k) {
-                    vec![]
-                } else {
-                    vec![candidate_id()]
-                },
-                min_guardians,
-            },
-            journal: Default::default(),
-        })
+        .map(|k| guardian(k, &roster, !sceptics.contains(&k), min_guardians))
         .collect();
-    let mut candidate = CandidateState {
-        candidate_id: candidate_id(),
-        signing_key: crypto::digest("candidate key", &[]),
-        willing,
-        roster: roster
-            .members
-            .contains(&candidate_id())
-            .then(|| roster.clone()),
-        journal: Default::default(),
-    };
-    let mut account = AccountState {
-        roster,
-        journal: Default::default(),
-    };
+    let mut candidate = candidate(&roster, willing);
+    let mut account = AccountState { roster };
     let mut sessions = h.join();
     let (a, c) = (sessions.take(ACCOUNT), sessions.take(CANDIDATE));
     let members = sessions.members("Guardian", n);
@@ -103,11 +137,12 @@ async fn change(
         account: (proposed, account),
         guardians: voted.into_iter().zip(guardians).collect(),
         candidate: (confirmed, candidate),
+        h,
     }
 }
 
-fn roster(n: u32, threshold: u16, extra: &[Digest]) -> RosterView {
-    let mut members: Vec<Digest> = (0..n).map(guardian_id).collect();
+fn roster(n: u32, threshold: u16, extra: &[VerifyingKey]) -> RosterView {
+    let mut members: Vec<VerifyingKey> = (0..n).map(guardian_id).collect();
     members.extend_from_slice(extra);
     RosterView {
         members,
@@ -134,16 +169,28 @@ async fn an_approved_addition_is_in_force_everywhere() {
         };
         assert_eq!(out.account.0, Ok(expected.clone()), "{n}");
         assert_eq!(out.account.1.roster, expected);
+        let mine = member_facts(&out.h, ACCOUNT);
+        assert!(mine.contains(&MembershipFact::Roster(expected.clone())));
+        assert!(mine.contains(&MembershipFact::Confirmed(candidate_id())));
+        let voted = mine
+            .iter()
+            .filter(|f| matches!(f, MembershipFact::Voted(..)))
+            .count();
+        assert_eq!(voted, n as usize, "one vote per guardian");
         for (k, (outcome, state)) in out.guardians.iter().enumerate() {
             assert_eq!(outcome, &Ok(expected.clone()), "Guardian[{k}]");
             assert_eq!(state.roster, expected);
+            let theirs = member_facts(&out.h, Peer::member("Guardian", k as u32));
+            assert!(theirs.contains(&MembershipFact::Roster(expected.clone())));
         }
         assert_eq!(out.candidate.0, Ok(expected.clone()));
         assert_eq!(
             out.candidate.1.roster,
-            Some(expected),
+            Some(expected.clone()),
             "the candidate is a guardian now"
         );
+        let theirs = member_facts(&out.h, CANDIDATE);
+        assert!(theirs.contains(&MembershipFact::Roster(expected)));
     }
 }
 
@@ -173,11 +220,9 @@ async fn a_rejected_addition_is_cancelled_and_leaves_the_roster_as_it_was() {
             assert_eq!(state.roster, before, "Guardian[{k}]");
         }
         assert_eq!(out.account.1.roster, before);
-        assert!(out
-            .account
-            .1
-            .journal
-            .contains(&MembershipFact::Rejected(why.into())));
+        let mine = member_facts(&out.h, ACCOUNT);
+        assert!(mine.contains(&MembershipFact::Rejected(why.into())));
+        assert!(!mine.iter().any(|f| matches!(f, MembershipFact::Roster(_))));
         assert_eq!(out.candidate.1.roster, None, "the candidate did not join");
         assert!(started.elapsed() < TIMEOUT, "{why}: a timeout elapsed");
     }
@@ -224,3 +269,6 @@ async fn a_removal_releases_the_departing_guardian() {
     assert_eq!(out.account.1.roster, before);
     assert_eq!(out.candidate.1.roster, Some(before));
 }
+
+#[path = "guardian_membership/hostile.rs"]
+mod hostile;

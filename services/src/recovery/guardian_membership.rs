@@ -3,175 +3,119 @@
 //! Implements the seed entry **GuardianMembershipChange** (CHOREO-REC-002,
 //! owner `aura-recovery`, seed entry point `handlers/recovery_service.rs`).
 //! Decision sourcing as the seed says: the membership change request and
-//! journal state. Current guardians vote from their policy (a candidate they
-//! vouch for, a roster that stays large enough) against the roster they
-//! know; the candidate confirms joining (or signs its release) from its own
-//! policy; the remaining guardians commit to reshares for the new roster.
-//! The Account commits the new roster iff the current threshold approved,
-//! the candidate confirmed and the new threshold of reshares arrived. A
-//! change the guardians do not approve, or that the candidate declines, is
-//! refused by the role that decides it: the session is cancelled with the
-//! reason and everyone keeps the current roster. For a removal the
-//! departing guardian plays Candidate and does not vote.
+//! journal state. A guardian is named by its Ed25519 identity key. Current
+//! guardians vote from their policy (a candidate they vouch for, a roster
+//! that stays large enough) against the roster they know; the candidate
+//! confirms joining (or signs its release) from its own policy; the
+//! remaining guardians commit to reshares for the new roster. The Account
+//! commits the new roster iff the current threshold approved, the candidate
+//! confirmed and the new threshold of reshares arrived. A change the
+//! guardians do not approve, or that the candidate declines, is refused by
+//! the role that decides it: the session is cancelled with the reason and
+//! everyone keeps the current roster. For a removal the departing guardian
+//! plays Candidate and does not vote.
+//!
+//! # Checks
+//!
+//! - The Account counts a vote only if it is signed (over the proposal's
+//!   digest, which names a fresh change id) by a guardian of the current
+//!   roster that did not vote yet; the same for reshare commitments, from
+//!   guardians that remain. The candidate's confirmation must be signed by
+//!   the candidate over the notice.
+//! - A guardian refuses a proposal against the roster it knows whose
+//!   proposed roster is not that roster with the change applied, and a
+//!   reshare request or commit for another roster, threshold or epoch.
+//! - The candidate refuses a notice that does not change its own membership,
+//!   and a commit of another roster or epoch.
+//!
+//! A value that fails a check is refused with [`ServiceError::Unverified`],
+//! which cancels the change for everyone; nothing of that step is recorded.
 //!
 //! # Who learns what
 //!
-//! - Proposals, votes and the committed roster (digests are BLAKE3) are
-//!   known to the current guardians; the candidate learns its notice only
-//!   (`leak = "neighbor:1"`); reshare commitments are digests.
-//! - Not yet done: the candidate's confirmation is a keyed BLAKE3 MAC, not
-//!   an Ed25519 signature, and reshares are commitments without FROST
-//!   resharing of the secret itself.
+//! - The current guardians learn the proposal (the change, the current and
+//!   the proposed roster: public keys, thresholds, epochs), the reshare
+//!   request and the commit. They do not learn each other's votes.
+//! - The Account learns every vote with its reason, the candidate's signed
+//!   confirmation and each guardian's reshare commitment (a hiding BLAKE3
+//!   commitment to the guardian's secret share seed and the new roster: the
+//!   seed never leaves the guardian).
+//! - The candidate learns its notice only (the change and the proposed
+//!   roster; `leak = "neighbor:1"`, one hop from the Account) and the
+//!   committed roster's digest and epoch; not the votes.
+//! - Identity signing keys and share seeds are zeroized on drop and never sent.
+//!
+//! # Limitation
+//!
+//! The reshare is a signed commitment only: no secret is reshared here (no
+//! FROST resharing or redealing of the recovery secret to the new roster).
+//! Until the recovery secret is redealt (a `GuardianCeremony` for the new
+//! roster), the new roster's shares do not exist, and the Account cannot
+//! check a commitment beyond its signature.
+
+mod messages;
 
 use choreo_guardian_membership_change::msg;
 use choreo_runtime::{Peer, Session, Transport};
-use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest};
-use crate::stand_in::Journal;
+pub use messages::{
+    CandidateConfirmation, MembershipChange, MembershipChangeProposal, MembershipFact,
+    MembershipNotice, MembershipTypes, MembershipVote, ReshareCommitment, RosterView,
+};
+
+use crate::crypto::{self, Digest, SecretKey, SigningKey, VerifyingKey};
+use crate::error::Check;
+use crate::journal::FactLog;
 use crate::{reject, ServiceError};
-
-/// A guardian roster: who, how many to recover, since when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RosterView {
-    /// Guardian ids.
-    pub members: Vec<Digest>,
-    /// Shares needed to recover.
-    pub threshold: u16,
-    /// The epoch of this roster.
-    pub epoch: u64,
-}
-
-impl RosterView {
-    /// The roster's digest, as every party computes it.
-    pub fn digest(&self) -> Digest {
-        let mut parts: Vec<&[u8]> = self.members.iter().map(|m| m.as_slice()).collect();
-        let (t, e) = (self.threshold.to_le_bytes(), self.epoch.to_le_bytes());
-        parts.extend([&t[..], &e[..]]);
-        crypto::digest("membership/roster", &parts)
-    }
-
-    /// The roster after `change`, one epoch later.
-    pub fn after(&self, change: &MembershipChange) -> RosterView {
-        let mut members = self.members.clone();
-        match change {
-            MembershipChange::Add(id) if !members.contains(id) => members.push(*id),
-            MembershipChange::Remove(id) => members.retain(|m| m != id),
-            MembershipChange::Add(_) => {}
-        }
-        let threshold = self.threshold.min(members.len() as u16);
-        RosterView {
-            members,
-            threshold,
-            epoch: self.epoch + 1,
-        }
-    }
-}
-
-/// The change proposed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MembershipChange {
-    /// Add this guardian.
-    Add(Digest),
-    /// Remove this guardian.
-    Remove(Digest),
-}
-
-/// The Account's proposal to the current guardians.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MembershipChangeProposal {
-    /// The change.
-    pub change: MembershipChange,
-    /// Digest of the roster it applies to.
-    pub current: Digest,
-    /// The roster it results in.
-    pub proposed: RosterView,
-}
-
-/// A guardian's vote.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MembershipVote {
-    /// The voter.
-    pub guardian_id: Digest,
-    /// Approval, or why not.
-    pub vote: Result<(), String>,
-}
-
-/// What the candidate is told once the current threshold approved the change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MembershipNotice {
-    /// The change.
-    pub change: MembershipChange,
-    /// The roster it results in.
-    pub proposed: RosterView,
-}
-
-/// The candidate's signed join acceptance or release (it declines by refusing).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CandidateConfirmation {
-    /// The candidate.
-    pub candidate_id: Digest,
-    /// Its signature over the proposed roster.
-    pub confirmation: Digest,
-}
-
-/// A remaining guardian's commitment to its reshare for the new roster.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReshareCommitment {
-    /// The guardian.
-    pub guardian_id: Digest,
-    /// Its commitment.
-    pub commitment: Digest,
-}
-
-/// Binds the protocol's payload types to this module's.
-pub struct MembershipTypes;
-
-impl choreo_guardian_membership_change::Types for MembershipTypes {
-    type MembershipChangeProposal = MembershipChangeProposal;
-    type MembershipVote = MembershipVote;
-    type MembershipNotice = MembershipNotice;
-    type CandidateConfirmation = CandidateConfirmation;
-    type ReshareCommitment = ReshareCommitment;
-}
-
-/// A fact of membership change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MembershipFact {
-    /// A guardian voted.
-    Voted(Digest, Result<(), String>),
-    /// The roster now in force after a committed change.
-    Roster(RosterView),
-    /// The change was not committed (refused or cancelled), and why.
-    Rejected(String),
-}
+use messages::RESHARE_COMMIT;
 
 /// The Account's membership state.
 #[derive(Clone, Debug)]
 pub struct AccountState {
     /// The roster in force.
     pub roster: RosterView,
-    /// Facts of every change.
-    pub journal: Journal<MembershipFact>,
 }
 
 /// One change as the Account plays it.
 struct AccountSession<'s> {
     state: &'s mut AccountState,
+    log: FactLog,
     proposal: MembershipChangeProposal,
-    approvals: Vec<Digest>,
-    voted: Vec<Digest>,
+    approvals: Vec<VerifyingKey>,
+    voted: Vec<VerifyingKey>,
     confirmed: bool,
-    reshares: Vec<Digest>,
+    reshares: Vec<VerifyingKey>,
 }
 
 impl AccountSession<'_> {
-    /// The guardian being added or removed.
-    fn candidate(&self) -> Digest {
-        match &self.proposal.change {
-            MembershipChange::Add(id) | MembershipChange::Remove(id) => *id,
-        }
+    /// Whether `guardian` votes and reshares: a current guardian that is not
+    /// the one leaving.
+    fn is_voter(&self, guardian: &VerifyingKey) -> bool {
+        self.state.roster.members.contains(guardian)
+            && *guardian != self.proposal.change.candidate()
     }
+}
+
+/// Refuses a signature by `guardian` that is not a voter's or not a first one.
+fn check_contributor(
+    voter: bool,
+    seen: &[VerifyingKey],
+    guardian: &VerifyingKey,
+    what: &str,
+) -> Result<(), ServiceError> {
+    if !voter {
+        return Err(ServiceError::unverified(
+            Check::Signature,
+            format!("a {what} signed by no voting guardian of the roster"),
+        ));
+    }
+    if seen.contains(guardian) {
+        return Err(ServiceError::unverified(
+            Check::Threshold,
+            format!("a second {what} of one guardian"),
+        ));
+    }
+    Ok(())
 }
 
 impl choreo_guardian_membership_change::Account for AccountSession<'_> {
@@ -190,19 +134,21 @@ impl choreo_guardian_membership_change::Account for AccountSession<'_> {
         from: Peer,
         msg: MembershipVote,
     ) -> Result<(), ServiceError> {
-        let member = self.state.roster.members.contains(&msg.guardian_id);
-        if !member || self.voted.contains(&msg.guardian_id) {
-            return Err(ServiceError::Refused(format!(
-                "{from} votes as no guardian of the roster"
-            )));
-        }
-        self.voted.push(msg.guardian_id);
+        check_contributor(
+            self.is_voter(&msg.guardian),
+            &self.voted,
+            &msg.guardian,
+            "vote",
+        )?;
+        msg.verify(&self.proposal.digest()).map_err(|_| {
+            ServiceError::unverified(Check::Signature, format!("the vote of {from}"))
+        })?;
+        let fact = MembershipFact::Voted(msg.guardian, msg.vote.clone());
+        self.log.record(fact).await?;
+        self.voted.push(msg.guardian);
         if msg.vote.is_ok() {
-            self.approvals.push(msg.guardian_id);
+            self.approvals.push(msg.guardian);
         }
-        self.state
-            .journal
-            .record(MembershipFact::Voted(msg.guardian_id, msg.vote));
         Ok(())
     }
 
@@ -214,11 +160,7 @@ impl choreo_guardian_membership_change::Account for AccountSession<'_> {
                 self.approvals.len()
             )));
         }
-        let p = &self.proposal;
-        Ok(MembershipNotice {
-            change: p.change.clone(),
-            proposed: p.proposed.clone(),
-        })
+        Ok(self.proposal.notice())
     }
 
     async fn on_candidate_confirmation(
@@ -226,11 +168,18 @@ impl choreo_guardian_membership_change::Account for AccountSession<'_> {
         _from: Peer,
         msg: CandidateConfirmation,
     ) -> Result<(), ServiceError> {
-        if msg.candidate_id != self.candidate() {
-            return Err(ServiceError::Refused(
-                "confirmation from another party".into(),
+        if msg.candidate != self.proposal.change.candidate() {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a confirmation by another party than the candidate",
             ));
         }
+        msg.verify(&self.proposal.notice()).map_err(|_| {
+            ServiceError::unverified(Check::Signature, "the candidate's confirmation")
+        })?;
+        self.log
+            .record(MembershipFact::Confirmed(msg.candidate))
+            .await?;
         self.confirmed = true;
         Ok(())
     }
@@ -249,13 +198,12 @@ impl choreo_guardian_membership_change::Account for AccountSession<'_> {
         from: Peer,
         msg: ReshareCommitment,
     ) -> Result<(), ServiceError> {
-        let remains = self.proposal.proposed.members.contains(&msg.guardian_id);
-        if !remains || self.reshares.contains(&msg.guardian_id) {
-            return Err(ServiceError::Refused(format!(
-                "{from} reshares as no guardian of the new roster"
-            )));
-        }
-        self.reshares.push(msg.guardian_id);
+        let voter = self.is_voter(&msg.guardian);
+        check_contributor(voter, &self.reshares, &msg.guardian, "reshare")?;
+        msg.verify(&self.proposal.digest()).map_err(|_| {
+            ServiceError::unverified(Check::Signature, format!("the reshare of {from}"))
+        })?;
+        self.reshares.push(msg.guardian);
         Ok(())
     }
 
@@ -295,12 +243,15 @@ pub async fn run_account<T: Transport>(
         return Err(reject(session, e));
     }
     let proposal = MembershipChangeProposal {
+        change_id: crypto::random(),
         change,
         current: state.roster.digest(),
         proposed,
     };
+    let log = FactLog::of(&session);
     let mut code = AccountSession {
         state,
+        log: log.clone(),
         proposal,
         approvals: Vec::new(),
         voted: Vec::new(),
@@ -318,21 +269,20 @@ pub async fn run_account<T: Transport>(
     } = code;
     if let Err(e) = run {
         let e = ServiceError::from(e);
-        state.journal.record(MembershipFact::Rejected(e.reason()));
+        log.record(MembershipFact::Rejected(e.reason())).await?;
         return Err(e);
     }
-    state.roster = proposal.proposed.clone();
-    state
-        .journal
-        .record(MembershipFact::Roster(proposal.proposed.clone()));
-    Ok(proposal.proposed)
+    let roster = proposal.proposed;
+    log.record(MembershipFact::Roster(roster.clone())).await?;
+    state.roster = roster.clone();
+    Ok(roster)
 }
 
 /// When a guardian approves a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VotePolicy {
     /// Candidates it vouches for.
-    pub vouched: Vec<Digest>,
+    pub vouched: Vec<VerifyingKey>,
     /// The smallest roster it lets a removal leave.
     pub min_guardians: usize,
 }
@@ -340,21 +290,20 @@ pub struct VotePolicy {
 /// A current guardian's membership state.
 #[derive(Clone, Debug)]
 pub struct GuardianState {
-    /// Its id.
-    pub guardian_id: Digest,
-    /// Seed of its reshare commitments.
-    pub share_seed: Digest,
+    /// Its identity key (its public key names it in rosters).
+    pub identity: SigningKey,
+    /// The secret seed of its reshare commitments (zeroized on drop).
+    pub share_seed: SecretKey,
     /// The roster it knows.
     pub roster: RosterView,
     /// Its policy.
     pub policy: VotePolicy,
-    /// Facts of every change.
-    pub journal: Journal<MembershipFact>,
 }
 
 /// One change as a current guardian plays it.
 struct GuardianSession<'s> {
     state: &'s mut GuardianState,
+    log: FactLog,
     proposal: Option<MembershipChangeProposal>,
     reshare_for: Option<Digest>,
     committed: bool,
@@ -388,15 +337,26 @@ impl GuardianSession<'_> {
     }
 }
 
-/// Checks that a committed roster is the proposed one.
-fn is_proposed(proposed: &RosterView, msg: &msg::MembershipCommitted) -> Result<(), ServiceError> {
-    if msg.roster_digest == proposed.digest() && msg.epoch == proposed.epoch {
-        Ok(())
-    } else {
-        Err(ServiceError::Refused(
-            "the committed roster is not the proposed one".into(),
-        ))
+/// Checks that a roster named by `epoch` and `digest` is `proposed`.
+fn check_roster(
+    proposed: &RosterView,
+    epoch: u64,
+    digest: &Digest,
+    what: &str,
+) -> Result<(), ServiceError> {
+    if epoch != proposed.epoch {
+        return Err(ServiceError::unverified(
+            Check::Epoch,
+            format!("{what} for epoch {epoch}, not {}", proposed.epoch),
+        ));
     }
+    if crypto::ensure_eq(digest, &proposed.digest()).is_err() {
+        return Err(ServiceError::unverified(
+            Check::Binding,
+            format!("{what} for another roster than the proposed one"),
+        ));
+    }
+    Ok(())
 }
 
 impl choreo_guardian_membership_change::Guardian for GuardianSession<'_> {
@@ -408,19 +368,27 @@ impl choreo_guardian_membership_change::Guardian for GuardianSession<'_> {
         _from: Peer,
         msg: MembershipChangeProposal,
     ) -> Result<(), ServiceError> {
+        // Against the roster it knows, the proposed one must be that roster
+        // with the change applied (a proposal against another roster gets a no).
+        let known = &self.state.roster;
+        if msg.current == known.digest() && msg.proposed != known.after(&msg.change) {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "the proposed roster is not the current one with the change applied",
+            ));
+        }
         self.proposal = Some(msg);
         Ok(())
     }
 
     async fn membership_vote(&mut self, _to: Peer) -> Result<MembershipVote, ServiceError> {
         let vote = self.vote()?;
-        self.state
-            .journal
-            .record(MembershipFact::Voted(self.state.guardian_id, vote.clone()));
-        Ok(MembershipVote {
-            guardian_id: self.state.guardian_id,
-            vote,
-        })
+        let digest = self.proposal()?.digest();
+        let me = self.state.identity.verifying_key();
+        (self.log)
+            .record(MembershipFact::Voted(me, vote.clone()))
+            .await?;
+        Ok(MembershipVote::signed(&self.state.identity, &digest, vote))
     }
 
     async fn on_reshare_request(
@@ -429,8 +397,12 @@ impl choreo_guardian_membership_change::Guardian for GuardianSession<'_> {
         msg: msg::ReshareRequest,
     ) -> Result<(), ServiceError> {
         let proposed = &self.proposal()?.proposed;
-        if msg.roster_digest != proposed.digest() || msg.epoch != proposed.epoch {
-            return Err(ServiceError::Refused("a reshare for another roster".into()));
+        check_roster(proposed, msg.epoch, &msg.roster_digest, "a reshare")?;
+        if msg.threshold != proposed.threshold {
+            return Err(ServiceError::unverified(
+                Check::Binding,
+                "a reshare for another threshold than the proposed one",
+            ));
         }
         self.reshare_for = Some(msg.roster_digest);
         Ok(())
@@ -440,10 +412,14 @@ impl choreo_guardian_membership_change::Guardian for GuardianSession<'_> {
         let roster = self
             .reshare_for
             .ok_or(ServiceError::Missing("reshare request"))?;
-        Ok(ReshareCommitment {
-            guardian_id: self.state.guardian_id,
-            commitment: crypto::digest("membership/reshare", &[&self.state.share_seed, &roster]),
-        })
+        let seed = self.state.share_seed.expose();
+        let commitment = crypto::digest(RESHARE_COMMIT, &[seed, &roster]);
+        let digest = self.proposal()?.digest();
+        Ok(ReshareCommitment::signed(
+            &self.state.identity,
+            &digest,
+            commitment,
+        ))
     }
 
     async fn on_membership_committed(
@@ -451,7 +427,8 @@ impl choreo_guardian_membership_change::Guardian for GuardianSession<'_> {
         _from: Peer,
         msg: msg::MembershipCommitted,
     ) -> Result<(), ServiceError> {
-        is_proposed(&self.proposal()?.proposed, &msg)?;
+        let proposed = &self.proposal()?.proposed;
+        check_roster(proposed, msg.epoch, &msg.roster_digest, "a commit")?;
         self.committed = true;
         Ok(())
     }
@@ -463,8 +440,10 @@ pub async fn run_guardian<T: Transport>(
     session: Session<'_, T>,
     state: &mut GuardianState,
 ) -> Result<RosterView, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = GuardianSession {
         state,
+        log: log.clone(),
         proposal: None,
         reshare_for: None,
         committed: false,
@@ -478,31 +457,27 @@ pub async fn run_guardian<T: Transport>(
     let (Some(proposal), true) = (code.proposal, code.committed) else {
         return Err(ServiceError::Missing("committed roster"));
     };
-    code.state.roster = proposal.proposed.clone();
-    code.state
-        .journal
-        .record(MembershipFact::Roster(proposal.proposed.clone()));
-    Ok(proposal.proposed)
+    let roster = proposal.proposed;
+    log.record(MembershipFact::Roster(roster.clone())).await?;
+    code.state.roster = roster.clone();
+    Ok(roster)
 }
 
 /// The candidate's state: the guardian being added or removed.
 #[derive(Clone, Debug)]
 pub struct CandidateState {
-    /// Its id.
-    pub candidate_id: Digest,
-    /// Its signing key for confirmations.
-    pub signing_key: Digest,
+    /// Its identity key (its public key names it in rosters).
+    pub identity: SigningKey,
     /// Whether it is willing to serve as a guardian of this account.
     pub willing: bool,
     /// The roster it is part of, when it is.
     pub roster: Option<RosterView>,
-    /// Facts of every change.
-    pub journal: Journal<MembershipFact>,
 }
 
 /// One change as the candidate plays it.
 struct CandidateSession<'s> {
     state: &'s mut CandidateState,
+    log: FactLog,
     notice: Option<MembershipNotice>,
     committed: bool,
 }
@@ -515,6 +490,18 @@ impl CandidateSession<'_> {
     }
 }
 
+/// Checks that `notice` changes the membership of `me`, as it says.
+fn check_notice(notice: &MembershipNotice, me: &VerifyingKey) -> Result<(), ServiceError> {
+    let joins = matches!(notice.change, MembershipChange::Add(_));
+    if notice.change.candidate() != *me || notice.proposed.members.contains(me) != joins {
+        return Err(ServiceError::unverified(
+            Check::Binding,
+            "a notice that does not change this candidate's membership",
+        ));
+    }
+    Ok(())
+}
+
 impl choreo_guardian_membership_change::Candidate for CandidateSession<'_> {
     type Types = MembershipTypes;
     type Error = ServiceError;
@@ -524,6 +511,7 @@ impl choreo_guardian_membership_change::Candidate for CandidateSession<'_> {
         _from: Peer,
         msg: MembershipNotice,
     ) -> Result<(), ServiceError> {
+        check_notice(&msg, &self.state.identity.verifying_key())?;
         self.notice = Some(msg);
         Ok(())
     }
@@ -536,10 +524,11 @@ impl choreo_guardian_membership_change::Candidate for CandidateSession<'_> {
         if matches!(n.change, MembershipChange::Add(_)) && !self.state.willing {
             return Err(ServiceError::Refused("declines to serve".into()));
         }
-        Ok(CandidateConfirmation {
-            candidate_id: self.state.candidate_id,
-            confirmation: crypto::mac(&self.state.signing_key, &[&n.proposed.digest()]),
-        })
+        let confirmation = CandidateConfirmation::signed(&self.state.identity, n);
+        (self.log)
+            .record(MembershipFact::Confirmed(confirmation.candidate))
+            .await?;
+        Ok(confirmation)
     }
 
     async fn on_membership_committed(
@@ -547,7 +536,8 @@ impl choreo_guardian_membership_change::Candidate for CandidateSession<'_> {
         _from: Peer,
         msg: msg::MembershipCommitted,
     ) -> Result<(), ServiceError> {
-        is_proposed(&self.notice()?.proposed, &msg)?;
+        let proposed = &self.notice()?.proposed;
+        check_roster(proposed, msg.epoch, &msg.roster_digest, "a commit")?;
         self.committed = true;
         Ok(())
     }
@@ -559,8 +549,10 @@ pub async fn run_candidate<T: Transport>(
     session: Session<'_, T>,
     state: &mut CandidateState,
 ) -> Result<RosterView, ServiceError> {
+    let log = FactLog::of(&session);
     let mut code = CandidateSession {
         state,
+        log: log.clone(),
         notice: None,
         committed: false,
     };
@@ -574,13 +566,14 @@ pub async fn run_candidate<T: Transport>(
         state,
         notice,
         committed,
+        ..
     } = code;
     let (Some(notice), true) = (notice, committed) else {
         return Err(ServiceError::Missing("committed roster"));
     };
     let roster = notice.proposed;
-    let member = roster.members.contains(&state.candidate_id);
+    log.record(MembershipFact::Roster(roster.clone())).await?;
+    let member = roster.members.contains(&state.identity.verifying_key());
     state.roster = member.then(|| roster.clone());
-    state.journal.record(MembershipFact::Roster(roster.clone()));
     Ok(roster)
 }
