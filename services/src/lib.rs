@@ -102,7 +102,6 @@ pub mod journal;
 pub mod process;
 pub mod recovery;
 pub mod rendezvous;
-pub mod stand_in;
 pub mod sync;
 pub mod transport;
 
