@@ -3,7 +3,7 @@
 //! for another context, and a responder that does not know the initiator,
 //! each of which refuses and so cancels the exchange for all three at once;
 //! and a hostile Relay that tampers with, reflects, misroutes, relabels or
-//! replays an envelope, or forges a confirmation, which the endpoint refuses
+//! replays an envelope, or forges or reflects a confirmation, which the endpoint refuses
 //! with a typed check, recording no channel; a hostile Responder whose
 //! body names another slot, which the Relay refuses; and a hostile
 //! Responder that seals an ephemeral key it does not hold, or one of low
@@ -249,6 +249,8 @@ enum RelayLie {
     ForgeConfirmation,
     /// Forwards a made-up confirmation to the Initiator.
     ForgeReply,
+    /// Sends the Initiator its own confirmation back as the Responder's.
+    ReflectConfirmation,
     /// Releases another slot at the Responder.
     RelabelRelease,
 }
@@ -357,7 +359,9 @@ impl choreo_relayed_rendezvous::Relay for HostileRelay {
         _: Peer,
         msg: SealedHandshake,
     ) -> Result<(), ServiceError> {
-        self.confirmation = msg.sealed;
+        if self.lie != RelayLie::ReflectConfirmation {
+            self.confirmation = msg.sealed;
+        }
         Ok(())
     }
 
@@ -432,6 +436,7 @@ async fn the_endpoints_refuse_what_a_hostile_relay_tampers_with_swaps_or_replays
         (RelayLie::ReplayHello, RESPONDER, Check::Nonce),
         (RelayLie::ForgeConfirmation, RESPONDER, Check::Mac),
         (RelayLie::ForgeReply, INITIATOR, Check::Mac),
+        (RelayLie::ReflectConfirmation, INITIATOR, Check::Mac),
         (RelayLie::RelabelRelease, RESPONDER, Check::Binding),
     ] {
         let started = Instant::now();
