@@ -504,3 +504,77 @@ mod tests {
         assert_eq!(identifier(u16::MAX), Err(CryptoError::Encoding));
     }
 }
+
+/// A fresh X25519 key for one key agreement ([`EphemeralKey::agree`] uses
+/// it up): zeroized on drop, its secret never printed.
+pub struct EphemeralKey(x25519_dalek::EphemeralSecret);
+
+impl std::fmt::Debug for EphemeralKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EphemeralKey({:?})", self.public())
+    }
+}
+
+impl EphemeralKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        EphemeralKey(x25519_dalek::EphemeralSecret::random_from_rng(OsRng))
+    }
+
+    /// Its public key, the one the other side agrees with.
+    pub fn public(&self) -> SealPublic {
+        SealPublic(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+    }
+
+    /// The key agreed with the holder of `theirs`: BLAKE3 under `domain` of
+    /// the X25519 secret, both public keys (in byte order, so both sides
+    /// derive the same key) and `context`. A low-order `theirs` (a secret
+    /// the other side does not contribute to) is refused.
+    pub fn agree(
+        self,
+        theirs: &SealPublic,
+        domain: &str,
+        context: &[&[u8]],
+    ) -> Result<SecretKey, CryptoError> {
+        let mut keys = [self.public().0, theirs.0];
+        keys.sort();
+        let shared = self
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(theirs.0));
+        if !shared.was_contributory() {
+            return Err(CryptoError::WeakKey);
+        }
+        let mut parts: Vec<&[u8]> = vec![shared.as_bytes(), &keys[0], &keys[1]];
+        parts.extend_from_slice(context);
+        Ok(SecretKey::derive(domain, &parts))
+    }
+}
+
+#[cfg(test)]
+mod ephemeral_tests {
+    use super::*;
+
+    #[test]
+    fn both_sides_agree_one_key_that_no_third_key_agrees() {
+        let (a, b, eve) = (
+            EphemeralKey::generate(),
+            EphemeralKey::generate(),
+            EphemeralKey::generate(),
+        );
+        let (pa, pb) = (a.public(), b.public());
+        assert_eq!(format!("{a:?}"), format!("EphemeralKey({pa:?})"));
+        let eve_key = eve.agree(&pb, "d", &[b"c"]).expect("a good key");
+        let ka = a.agree(&pb, "d", &[b"c"]).expect("a good key");
+        assert_eq!(b.agree(&pa, "d", &[b"c"]), Ok(ka.clone()));
+        assert_ne!(eve_key, ka, "a third key agrees another secret");
+    }
+
+    #[test]
+    fn a_low_order_public_key_is_refused_in_an_agreement() {
+        let a = EphemeralKey::generate();
+        assert_eq!(
+            a.agree(&SealPublic([0; 32]), "d", &[]),
+            Err(CryptoError::WeakKey)
+        );
+    }
+}

@@ -3,20 +3,22 @@
 //! for another context, and a responder that does not know the initiator,
 //! each of which refuses and so cancels the exchange for all three at once;
 //! and a hostile Relay that tampers with, reflects, misroutes, relabels or
-//! replays an envelope, or forges a confirmation, which the endpoint refuses
-//! with a typed check, recording no channel (and a hostile Responder whose
-//! body names another slot, which the Relay refuses).
+//! replays an envelope, or forges or reflects a confirmation, which the endpoint refuses
+//! with a typed check, recording no channel; a hostile Responder whose
+//! body names another slot, which the Relay refuses; and a hostile
+//! Responder that seals an ephemeral key it does not hold, or one of low
+//! order, which the Initiator refuses.
 
 mod common;
 
 use choreo_relayed_rendezvous::msg;
 use choreo_runtime::Peer;
-use choreo_services::crypto::{self, Digest, SecretKey};
+use choreo_services::crypto::{self, Digest, EphemeralKey, SealPublic, SecretKey};
 use choreo_services::error::Check;
 use choreo_services::journal::facts;
 use choreo_services::rendezvous::relayed_rendezvous::{
     run_initiator, run_relay, run_responder, PeerState, RelayFact, RelayOutcome, RelayPolicy,
-    RelayState, RelayedChannel, RelayedTypes,
+    RelayState, RelayedChannel, RelayedTypes, Route,
 };
 use choreo_services::rendezvous::{RelayEnvelope, RelayRequest, SealedHandshake};
 use choreo_services::ServiceError;
@@ -247,6 +249,8 @@ enum RelayLie {
     ForgeConfirmation,
     /// Forwards a made-up confirmation to the Initiator.
     ForgeReply,
+    /// Sends the Initiator its own confirmation back as the Responder's.
+    ReflectConfirmation,
     /// Releases another slot at the Responder.
     RelabelRelease,
 }
@@ -355,7 +359,9 @@ impl choreo_relayed_rendezvous::Relay for HostileRelay {
         _: Peer,
         msg: SealedHandshake,
     ) -> Result<(), ServiceError> {
-        self.confirmation = msg.sealed;
+        if self.lie != RelayLie::ReflectConfirmation {
+            self.confirmation = msg.sealed;
+        }
         Ok(())
     }
 
@@ -430,6 +436,7 @@ async fn the_endpoints_refuse_what_a_hostile_relay_tampers_with_swaps_or_replays
         (RelayLie::ReplayHello, RESPONDER, Check::Nonce),
         (RelayLie::ForgeConfirmation, RESPONDER, Check::Mac),
         (RelayLie::ForgeReply, INITIATOR, Check::Mac),
+        (RelayLie::ReflectConfirmation, INITIATOR, Check::Mac),
         (RelayLie::RelabelRelease, RESPONDER, Check::Binding),
     ] {
         let started = Instant::now();
@@ -553,4 +560,139 @@ async fn the_relay_refuses_a_body_of_another_slot_and_releases_its_slot() {
         "{mine:?}"
     );
     assert!(no_channel(&h, INITIATOR));
+}
+
+/// What a hostile Responder (bob, holding the pairwise key) seals in its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReplyLie {
+    /// An ephemeral public key whose secret it does not hold, with the
+    /// confirmation of the session key of its own ephemeral.
+    UnheldEphemeral,
+    /// A low-order ephemeral public key.
+    LowOrderEphemeral,
+}
+
+/// A Responder of the test's own that opens the hello and seals a reply as
+/// the service does (the same associated data), with an ephemeral of its
+/// choice in it.
+struct EphemeralSwapper {
+    lie: ReplyLie,
+    key: SecretKey,
+    hello: Option<RelayEnvelope>,
+    session: Option<SecretKey>,
+}
+
+/// The associated data the service seals a relayed body under.
+fn sealed_context<'a>(part: &'a str, slot: &'a [u8; 16], route: &'a Route) -> [&'a [u8]; 4] {
+    [part.as_bytes(), slot, &route.source, &route.destination]
+}
+
+impl choreo_relayed_rendezvous::Responder for EphemeralSwapper {
+    type Types = RelayedTypes;
+    type Error = ServiceError;
+
+    async fn on_relay_forward(&mut self, _: Peer, msg: RelayEnvelope) -> Result<(), ServiceError> {
+        self.hello = Some(msg);
+        Ok(())
+    }
+
+    async fn relay_response(&mut self, _: Peer) -> Result<RelayEnvelope, ServiceError> {
+        let hello = self.hello.clone().expect("the hello");
+        let (slot, route) = (hello.slot_id, hello.route);
+        let opened = crypto::open_with(
+            self.key.expose(),
+            &sealed_context("hello", &slot, &route),
+            &hello.sealed,
+        )
+        .expect("the hello opens for bob");
+        let theirs = SealPublic(opened.as_slice().try_into().expect("32 bytes"));
+        let mine = EphemeralKey::generate();
+        let context: [&[u8]; 4] = [self.key.expose(), &slot, &route.source, &route.destination];
+        self.session = mine
+            .agree(&theirs, "choreo-services/relayed/session/v1", &context)
+            .ok();
+        let sent = match self.lie {
+            ReplyLie::UnheldEphemeral => EphemeralKey::generate().public(),
+            ReplyLie::LowOrderEphemeral => SealPublic([0; 32]),
+        };
+        let context = sealed_context("reply", &slot, &route);
+        Ok(RelayEnvelope {
+            slot_id: slot,
+            route,
+            sealed: crypto::seal_with(self.key.expose(), &context, &sent.0),
+        })
+    }
+
+    async fn on_sealed_handshake(
+        &mut self,
+        _: Peer,
+        _: SealedHandshake,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn sealed_handshake_reply(&mut self, _: Peer) -> Result<SealedHandshake, ServiceError> {
+        let session = self.session.as_ref().expect("a session key");
+        let hello = self.hello.as_ref().expect("the hello");
+        Ok(SealedHandshake {
+            slot_id: hello.slot_id,
+            sealed: crypto::mac(session.expose(), &[b"responder"]).to_vec(),
+        })
+    }
+
+    async fn on_relay_release(
+        &mut self,
+        _: Peer,
+        _: msg::RelayRelease,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_initiator_refuses_a_reply_with_an_ephemeral_the_responder_does_not_hold() {
+    for (lie, check) in [
+        (ReplyLie::UnheldEphemeral, Check::Mac),
+        (ReplyLie::LowOrderEphemeral, Check::Decryption),
+    ] {
+        let started = Instant::now();
+        let mut h = Harness::new(&choreo_relayed_rendezvous::PROTOCOL, &[], CAPS);
+        let mut alice = peer("alice", &["bob"]);
+        let bob = peer("bob", &["alice"]);
+        let mut relay_state = relay(vec![context()], 2, 0);
+        let params = choreo_relayed_rendezvous::Params::default();
+        let mut hostile = EphemeralSwapper {
+            lie,
+            key: bob.pairwise[0].1.clone(),
+            hello: None,
+            session: None,
+        };
+        let mut sessions = h.join();
+        let (a, r, b) = (
+            sessions.take(INITIATOR),
+            sessions.take(RELAY),
+            sessions.take(RESPONDER),
+        );
+        sessions.done();
+        let (initiator, relayed, end) = tokio::join!(
+            run_initiator(a, &mut alice, context(), id("bob")),
+            run_relay(r, &mut relay_state),
+            choreo_relayed_rendezvous::execute_as(
+                choreo_relayed_rendezvous::As::Responder(&mut hostile),
+                b,
+                &params
+            ),
+        );
+        let e = initiator.expect_err("the initiator refuses");
+        assert_eq!(e.failed_check(), Some(check), "{lie:?}: {e}");
+        assert_cancelled(&relayed, INITIATOR, &e.to_string());
+        let end = ServiceError::from(end.expect_err("the hostile responder is cancelled"));
+        assert_eq!(end.cancelled_by(), Some(INITIATOR), "{lie:?}");
+        assert!(alice.channels.is_empty(), "{lie:?}");
+        let failed = vec![RelayFact::Failed(e.reason())];
+        assert_eq!(relay_facts(&h, INITIATOR), failed, "{lie:?}");
+        assert!(no_channel(&h, INITIATOR), "{lie:?}");
+        assert!(relay_state.active_slots.is_empty(), "{lie:?}: released");
+        assert!(started.elapsed() < TIMEOUT, "{lie:?}: a timeout elapsed");
+    }
 }

@@ -5,19 +5,20 @@
 //! descriptor, an unexpected peer, no common transport), which cancels the
 //! exchange for both at once; and hostile peers (a forged, stale or
 //! misdirected descriptor, a forged transcript, a replayed nonce, a wrong
-//! channel confirmation) that the honest side refuses with a typed check,
-//! recording no channel.
+//! channel confirmation, an ephemeral key substituted, not held or of low
+//! order) that the honest side refuses with a typed check, recording no
+//! channel.
 
 mod common;
 
 use choreo_rendezvous_exchange::{choice::CompatibleOrIncompatible, msg};
 use choreo_runtime::Peer;
-use choreo_services::crypto::{self, Digest, SecretKey};
+use choreo_services::crypto::{self, Digest, EphemeralKey, SealPublic, SecretKey};
 use choreo_services::error::Check;
 use choreo_services::journal::facts;
 use choreo_services::rendezvous::rendezvous_exchange::{
-    run_initiator, run_responder, RendezvousFact, RendezvousOutcome, RendezvousState,
-    RendezvousTypes, Transcript, VersionInfo,
+    channel_id, responder_confirmation, run_initiator, run_responder, RendezvousFact,
+    RendezvousOutcome, RendezvousState, RendezvousTypes, Transcript, VersionInfo,
 };
 use choreo_services::rendezvous::{NegotiatedVersion, NoiseHandshake, TransportDescriptor};
 use choreo_services::ServiceError;
@@ -237,6 +238,13 @@ enum ResponderLie {
     OutsideVersion,
     /// Replies with a transport the Initiator did not offer.
     ForeignTransport,
+    /// Agrees its key with an ephemeral of its own in place of the
+    /// Initiator's (as a man in the middle would).
+    SubstitutedEphemeral,
+    /// Sends an ephemeral public key whose secret it does not hold.
+    UnheldEphemeral,
+    /// Sends a low-order ephemeral public key.
+    LowOrderEphemeral,
 }
 
 /// A Responder of the test's own, otherwise honest (bob's state).
@@ -325,10 +333,22 @@ impl choreo_rendezvous_exchange::Responder for HostileResponder {
                 n.negotiated_version = 1;
             }
         }
-        let ephemeral = crypto::random();
+        if self.lie == ResponderLie::SubstitutedEphemeral {
+            seen.initiator_ephemeral = Some(EphemeralKey::generate().public());
+        }
+        let mine = EphemeralKey::generate();
+        let ephemeral = mine.public();
+        seen.responder_ephemeral = Some(ephemeral);
+        let theirs = seen.initiator_ephemeral.expect("the initiator's ephemeral");
+        let key = seen.channel_key(&self.state.context_key, mine, &theirs)?;
+        let ephemeral = match self.lie {
+            ResponderLie::UnheldEphemeral => EphemeralKey::generate().public(),
+            ResponderLie::LowOrderEphemeral => SealPublic([0; 32]),
+            _ => ephemeral,
+        };
         Ok(NoiseHandshake {
             ephemeral,
-            transcript: seen.digest(&self.state.context_key, Some(&ephemeral))?,
+            transcript: responder_confirmation(&key),
         })
     }
 
@@ -360,6 +380,13 @@ async fn the_initiator_refuses_a_hostile_responders_descriptor_transcript_or_ver
             "negotiated version 7 is outside 1..=3",
         ),
         (ResponderLie::ForeignTransport, None, "no common transport"),
+        (
+            ResponderLie::SubstitutedEphemeral,
+            Some(Check::Transcript),
+            "",
+        ),
+        (ResponderLie::UnheldEphemeral, Some(Check::Transcript), ""),
+        (ResponderLie::LowOrderEphemeral, Some(Check::Decryption), ""),
     ] {
         let started = Instant::now();
         let mut h = Harness::new(&choreo_rendezvous_exchange::PROTOCOL, &[], CAPS);
@@ -407,6 +434,11 @@ enum InitiatorLie {
     WrongChannel,
     /// Confirms the channel for another epoch.
     StaleEpoch,
+    /// Sends an ephemeral public key in place of its own, whose secret it
+    /// does not hold, and confirms the channel of its own key.
+    SubstitutedEphemeral,
+    /// Sends a low-order ephemeral public key.
+    LowOrderEphemeral,
 }
 
 /// An Initiator of the test's own, otherwise honest (alice's state), with
@@ -416,6 +448,7 @@ struct HostileInitiator {
     nonce: Digest,
     state: RendezvousState,
     transcript: Transcript,
+    ephemeral: Option<EphemeralKey>,
     channel: Digest,
 }
 
@@ -466,7 +499,13 @@ impl choreo_rendezvous_exchange::Initiator for HostileInitiator {
     }
 
     async fn handshake_init(&mut self, _: Peer) -> Result<NoiseHandshake, ServiceError> {
-        let ephemeral = crypto::random();
+        let mine = EphemeralKey::generate();
+        let ephemeral = match self.lie {
+            InitiatorLie::SubstitutedEphemeral => EphemeralKey::generate().public(),
+            InitiatorLie::LowOrderEphemeral => SealPublic([0; 32]),
+            _ => mine.public(),
+        };
+        self.ephemeral = Some(mine);
         self.transcript.initiator_ephemeral = Some(ephemeral);
         let mut claimed = self.transcript.clone();
         if self.lie == InitiatorLie::DowngradedTranscript {
@@ -476,7 +515,7 @@ impl choreo_rendezvous_exchange::Initiator for HostileInitiator {
         }
         Ok(NoiseHandshake {
             ephemeral,
-            transcript: claimed.digest(&self.state.context_key, None)?,
+            transcript: claimed.digest(&self.state.context_key)?,
         })
     }
 
@@ -485,7 +524,11 @@ impl choreo_rendezvous_exchange::Initiator for HostileInitiator {
         _: Peer,
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
-        self.channel = msg.transcript;
+        let mut agreed = self.transcript.clone();
+        agreed.responder_ephemeral = Some(msg.ephemeral);
+        let mine = self.ephemeral.take().expect("its ephemeral");
+        let key = agreed.channel_key(&self.state.context_key, mine, &msg.ephemeral)?;
+        self.channel = channel_id(&key);
         Ok(())
     }
 
@@ -526,6 +569,7 @@ async fn against_responder(
         nonce,
         state: alice(),
         transcript: Transcript::default(),
+        ephemeral: None,
         channel: [0; 32],
     };
     let params = choreo_rendezvous_exchange::Params::default();
@@ -554,6 +598,8 @@ async fn the_responder_refuses_a_replayed_nonce_a_downgraded_transcript_or_a_wro
         (InitiatorLie::DowngradedTranscript, Check::Transcript),
         (InitiatorLie::WrongChannel, Check::Transcript),
         (InitiatorLie::StaleEpoch, Check::Epoch),
+        (InitiatorLie::SubstitutedEphemeral, Check::Transcript),
+        (InitiatorLie::LowOrderEphemeral, Check::Decryption),
     ] {
         let started = Instant::now();
         let mut responder = bob();

@@ -6,8 +6,10 @@
 //! rendezvous manager's state. The Relay grants a slot only for a context it
 //! agreed to relay for and while it has capacity, and only ever handles
 //! bodies sealed under the peers' pairwise key. The Responder answers only
-//! peers it shares a key with. Both peers derive the session key from the
-//! sealed exchange and check each other's confirmation. A refused slot or an
+//! peers it shares a key with. The sealed hello and reply carry fresh
+//! X25519 ephemeral public keys; both peers derive the session key from
+//! their agreement and the pairwise key, and check each other's
+//! confirmation. A refused slot or an
 //! unknown initiator is a policy refusal; a body that does not open, a
 //! replayed hello, a body labelled with another slot or a confirmation that
 //! does not verify is refused with [`ServiceError::Unverified`]. Either way
@@ -21,27 +23,31 @@
 //!   (`leak = "neighbor:1"` on every forwarded envelope, the request to the
 //!   relay group): the slot id, the context id, the route (both peer ids),
 //!   and the sizes and timing of the bodies. The hello and the reply are
-//!   the peers' fresh random ephemerals, sealed with ChaCha20-Poly1305
+//!   the peers' fresh ephemeral X25519 public keys, sealed with ChaCha20-Poly1305
 //!   under their pairwise key (a fresh random nonce; the slot, the route and
 //!   the direction as associated data), so the Relay can neither read nor
 //!   forge them, nor move one to another slot, route or direction. The
 //!   confirmations it forwards are keyed BLAKE3 MACs under the session key:
 //!   they reveal nothing of it and cannot be made without it.
-//! - The Initiator and the Responder learn each other's ephemeral and the
-//!   session key, derived from the pairwise key, the slot, the route and
-//!   both ephemerals; it is never sent and is zeroized ([`SecretKey`]); only
-//!   its digest, the channel id, is recorded. Confirmations are compared in
-//!   constant time. The Responder refuses a hello of a slot it answered
-//!   before, so a replayed hello does not start a second channel.
-//! - Not yet done: the session key derives from the pre-shared pairwise key
-//!   without an X25519 exchange, so whoever later learns that key can derive
-//!   past session keys (no forward secrecy).
+//! - The Initiator and the Responder learn each other's ephemeral public
+//!   key and the session key: BLAKE3 of the X25519 secret of their
+//!   ephemerals, both public keys, the pairwise key, the slot and the
+//!   route. It is never sent and is zeroized ([`SecretKey`]); only its
+//!   digest, the channel id, is recorded. Each ephemeral secret is used for
+//!   this one agreement and dropped, so whoever later learns the pairwise
+//!   key (and has recorded the relayed bodies) opens the public keys but
+//!   cannot derive past session keys: forward secrecy. A low-order
+//!   ephemeral is refused. Confirmations are compared in constant time; an
+//!   ephemeral the sender does not hold gives the other side another key,
+//!   and its confirmation does not verify. The Responder refuses a hello of
+//!   a slot it answered before, so a replayed hello does not start a
+//!   second channel.
 
 use choreo_relayed_rendezvous::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest, SecretKey};
+use crate::crypto::{self, Digest, EphemeralKey, SealPublic, SecretKey};
 use crate::error::Check;
 use crate::journal::{DomainFact, FactLog};
 use crate::{reject, ServiceError};
@@ -187,25 +193,18 @@ fn channel(key: &SecretKey, peer_id: Digest, slot_id: SlotId) -> RelayedChannel 
     }
 }
 
-/// The session key both peers derive from their ephemerals.
+/// The session key: the X25519 agreement of `mine` with the other end's
+/// ephemeral `theirs`, bound to the pairwise key, the slot and the route.
 fn session_key(
     pairwise: &SecretKey,
     slot: &SlotId,
     route: &Route,
-    initiator: &SecretKey,
-    responder: &SecretKey,
-) -> SecretKey {
-    SecretKey::derive(
-        "relayed/session",
-        &[
-            pairwise.expose(),
-            slot,
-            &route.source,
-            &route.destination,
-            initiator.expose(),
-            responder.expose(),
-        ],
-    )
+    mine: EphemeralKey,
+    theirs: &SealPublic,
+) -> Result<SecretKey, ServiceError> {
+    let context: [&[u8]; 4] = [pairwise.expose(), slot, &route.source, &route.destination];
+    mine.agree(theirs, "choreo-services/relayed/session/v1", &context)
+        .map_err(|e| ServiceError::unverified(Check::Decryption, format!("the ephemeral key: {e}")))
 }
 
 /// The confirmation each side sends, a MAC under the session key.
@@ -219,17 +218,17 @@ fn check_confirmation(session: &SecretKey, side: &str, got: &[u8]) -> Result<(),
         .map_err(|_| ServiceError::unverified(Check::Mac, format!("the {side}'s confirmation")))
 }
 
-/// Seals the ephemeral `plain` for the other end under the pairwise `key`,
-/// bound to the slot, the route and the direction (`part`).
+/// Seals the ephemeral public key `plain` for the other end under the
+/// pairwise `key`, bound to the slot, the route and the direction (`part`).
 fn seal_for(
     key: &SecretKey,
     slot: &SlotId,
     route: &Route,
     part: &str,
-    plain: &SecretKey,
+    plain: &SealPublic,
 ) -> Vec<u8> {
     let context: [&[u8]; 4] = [part.as_bytes(), slot, &route.source, &route.destination];
-    crypto::seal_with(key.expose(), &context, plain.expose())
+    crypto::seal_with(key.expose(), &context, &plain.0)
 }
 
 /// Opens what the other end sealed with [`seal_for`].
@@ -239,12 +238,12 @@ fn open_from(
     route: &Route,
     part: &str,
     sealed: &[u8],
-) -> Result<SecretKey, ServiceError> {
+) -> Result<SealPublic, ServiceError> {
     let context: [&[u8]; 4] = [part.as_bytes(), slot, &route.source, &route.destination];
     crypto::open_with(key.expose(), &context, sealed)
         .ok()
         .and_then(|plain| <[u8; 32]>::try_from(plain.as_slice()).ok())
-        .map(SecretKey::from_bytes)
+        .map(SealPublic)
         .ok_or_else(|| ServiceError::unverified(Check::Decryption, format!("the sealed {part}")))
 }
 
@@ -266,7 +265,10 @@ struct InitiatorSession {
     context_id: Digest,
     route: Route,
     key: SecretKey,
-    ephemeral: SecretKey,
+    /// This side's ephemeral key, until the agreement uses it.
+    ephemeral: Option<EphemeralKey>,
+    /// Its public key, sealed in the hello.
+    public: SealPublic,
     session: Option<SecretKey>,
     confirmed: bool,
 }
@@ -289,7 +291,7 @@ impl choreo_relayed_rendezvous::Initiator for InitiatorSession {
             slot_id: self.slot_id,
             context_id: self.context_id,
             route: self.route,
-            sealed: seal_for(&self.key, slot, route, "hello", &self.ephemeral),
+            sealed: seal_for(&self.key, slot, route, "hello", &self.public),
         })
     }
 
@@ -301,8 +303,8 @@ impl choreo_relayed_rendezvous::Initiator for InitiatorSession {
         same_slot(&self.slot_id, &msg.slot_id)?;
         let (slot, route) = (&self.slot_id, &self.route);
         let responder = open_from(&self.key, slot, route, "reply", &msg.sealed)?;
-        let session = session_key(&self.key, slot, route, &self.ephemeral, &responder);
-        self.session = Some(session);
+        let mine = (self.ephemeral.take()).ok_or(ServiceError::Missing("ephemeral key"))?;
+        self.session = Some(session_key(&self.key, slot, route, mine, &responder)?);
         Ok(())
     }
 
@@ -344,6 +346,7 @@ pub async fn run_initiator<T: Transport>(
         return Err(reject(session, e));
     };
     let log = FactLog::of(&session);
+    let ephemeral = EphemeralKey::generate();
     let mut code = InitiatorSession {
         slot_id: crypto::random(),
         context_id,
@@ -352,7 +355,8 @@ pub async fn run_initiator<T: Transport>(
             destination: target,
         },
         key,
-        ephemeral: SecretKey::generate(),
+        public: ephemeral.public(),
+        ephemeral: Some(ephemeral),
         session: None,
         confirmed: false,
     };
@@ -590,15 +594,15 @@ pub async fn run_relay<T: Transport>(
 /// One exchange as the Responder plays it.
 struct ResponderSession<'s> {
     state: &'s mut PeerState,
-    /// The opened hello's slot and route, with the pairwise key and the
-    /// session key derived from it, and this side's ephemeral.
-    forward: Option<(SlotId, Route, SecretKey, SecretKey)>,
+    /// The opened hello's slot and route, with the pairwise key and this
+    /// side's ephemeral public key (its secret went into the session key).
+    forward: Option<(SlotId, Route, SecretKey, SealPublic)>,
     session: Option<SecretKey>,
     confirmed: bool,
 }
 
 impl ResponderSession<'_> {
-    fn forward(&self) -> Result<&(SlotId, Route, SecretKey, SecretKey), ServiceError> {
+    fn forward(&self) -> Result<&(SlotId, Route, SecretKey, SealPublic), ServiceError> {
         self.forward
             .as_ref()
             .ok_or(ServiceError::Missing("relayed hello"))
@@ -632,10 +636,11 @@ impl choreo_relayed_rendezvous::Responder for ResponderSession<'_> {
         }
         let (slot, route) = (msg.slot_id, msg.route);
         let hello = open_from(&key, &slot, &route, "hello", &msg.sealed)?;
-        let mine = SecretKey::generate();
-        self.session = Some(session_key(&key, &slot, &route, &hello, &mine));
+        let mine = EphemeralKey::generate();
+        let public = mine.public();
+        self.session = Some(session_key(&key, &slot, &route, mine, &hello)?);
         self.state.seen_slots.push(slot);
-        self.forward = Some((slot, route, key, mine));
+        self.forward = Some((slot, route, key, public));
         Ok(())
     }
 

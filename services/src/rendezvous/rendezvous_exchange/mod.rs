@@ -11,40 +11,58 @@
 //! with no channel recorded. Otherwise it picks the address it will use
 //! among the transports the Initiator offers. Each side checks the other's
 //! descriptor (context MAC, expiry, expected peer) and handshake transcript,
-//! and the Responder the freshness of the Initiator's nonce and the
-//! confirmed channel; a value that does not check out is refused with
+//! and the Responder the freshness of the Initiator's nonce. The handshake
+//! is an X25519 key agreement of fresh ephemeral keys: both derive the
+//! channel key from the agreed secret bound to the whole transcript, and
+//! each proves it holds that key (the Responder's confirmation, the
+//! Initiator's channel id). A value that does not check out is refused with
 //! [`ServiceError::Unverified`], which cancels the session for both. Both
-//! derive the channel from the agreed transcript and record it in their
-//! node's journal ([`RendezvousFact`]).
+//! record the channel in their node's journal ([`RendezvousFact`]).
 //!
 //! # Who learns what
 //!
 //! - Initiator and Responder learn each other's versions, capabilities,
-//!   descriptor (peer id, addresses, expiry) and ephemeral value, and the
-//!   channel id. Descriptors are public to outside observers as the protocol
-//!   says (`leak = "External"`); the handshake messages (ephemeral values and
-//!   transcript MACs, `leak = "neighbor:1"`) carry nothing secret.
+//!   descriptor (peer id, addresses, expiry) and ephemeral public key, the
+//!   channel key and the channel id. Descriptors are public to outside
+//!   observers as the protocol says (`leak = "External"`); the handshake
+//!   messages (`leak = "neighbor:1"`) carry only X25519 public keys and
+//!   MACs, nothing secret. The channel key is never sent: each side
+//!   derives it with BLAKE3 from the X25519 secret of its own ephemeral and
+//!   the other's public key, both public keys and the context-key MAC of
+//!   the whole transcript; it is zeroized ([`SecretKey`]), and each
+//!   ephemeral secret is used for this one agreement and dropped. An
+//!   observer, the neighbour hop included, learns the public keys and the
+//!   channel id, which reveal nothing of the key.
 //! - Descriptors and transcripts are keyed BLAKE3 MACs under the rendezvous
 //!   context key (a [`SecretKey`], never sent), so only context members can
 //!   make them; they are compared in constant time. The transcript covers
 //!   the Initiator's offer (versions, capabilities, its fresh random nonce),
 //!   the negotiated answer, both descriptors and both fresh random
-//!   ephemerals: a downgraded offer, a swapped descriptor or a replayed
-//!   handshake does not verify. The Responder refuses a nonce it has seen.
-//! - Not yet done: the ephemeral values are not X25519 keys (no Noise key
-//!   agreement), so the channel id is agreed and authenticated, not secret;
-//!   and descriptors are MACed with the shared context key, so any context
-//!   member could make a descriptor naming another member.
+//!   ephemeral public keys: a downgraded offer, a swapped descriptor or a
+//!   replayed handshake does not verify. The Responder refuses a nonce it
+//!   has seen, and either side a low-order ephemeral key.
+//! - Key confirmation: the Responder's handshake carries a MAC under the
+//!   channel key, the Initiator's confirmation the channel id (another MAC
+//!   under it), each checked in constant time. An ephemeral key substituted
+//!   on the way, or one whose secret the sender does not hold, gives the
+//!   checking side another key, and the MAC does not verify.
+//! - Not yet done: descriptors and the transcript are MACed with the shared
+//!   context key and the peers have no static keys, so a context member
+//!   in the middle could run one agreement with each side (the channel is
+//!   secret from outsiders, not from other context members).
 
-use choreo_rendezvous_exchange::choice::CompatibleOrIncompatible;
 use choreo_rendezvous_exchange::msg;
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Digest, SecretKey};
+use crate::crypto::{self, Digest, EphemeralKey, SealPublic, SecretKey};
 use crate::error::Check;
 use crate::journal::{DomainFact, FactLog};
 use crate::ServiceError;
+
+mod responder;
+
+pub use responder::run_responder;
 
 /// The version both peers use and the capabilities both have (the
 /// Responder's answer on the `Compatible` branch).
@@ -90,10 +108,25 @@ impl TransportDescriptor {
 /// One message of the key agreement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoiseHandshake {
-    /// The sender's fresh ephemeral value.
-    pub ephemeral: Digest,
-    /// MAC of the transcript so far, as the sender saw it.
+    /// The sender's fresh ephemeral X25519 public key.
+    pub ephemeral: SealPublic,
+    /// The Initiator's: the context-key MAC of the transcript so far; the
+    /// Responder's: its key confirmation ([`responder_confirmation`]).
     pub transcript: Digest,
+}
+
+/// The BLAKE3 domain of the channel key.
+const CHANNEL_KEY: &str = "choreo-services/rendezvous/channel-key/v1";
+
+/// The Responder's key confirmation: a MAC under the channel key `key`.
+pub fn responder_confirmation(key: &SecretKey) -> Digest {
+    crypto::mac(key.expose(), &[b"rendezvous/confirm/responder"])
+}
+
+/// The channel id, the Initiator's key confirmation: another MAC under the
+/// channel key `key` (it reveals nothing of the key).
+pub fn channel_id(key: &SecretKey) -> Digest {
+    crypto::mac(key.expose(), &[b"rendezvous/channel-id"])
 }
 
 /// Binds the protocol's payload types to this module's.
@@ -108,7 +141,7 @@ impl choreo_rendezvous_exchange::Types for RendezvousTypes {
 /// A secure channel both peers recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecureChannel {
-    /// The channel (the MAC of the agreed transcript).
+    /// The channel ([`channel_id`] of the agreed channel key).
     pub channel_id: Digest,
     /// The other peer.
     pub peer_id: Digest,
@@ -257,19 +290,17 @@ pub struct Transcript {
     pub initiator: Option<TransportDescriptor>,
     /// The Responder's descriptor.
     pub responder: Option<TransportDescriptor>,
-    /// The Initiator's ephemeral value.
-    pub initiator_ephemeral: Option<Digest>,
+    /// The Initiator's ephemeral public key.
+    pub initiator_ephemeral: Option<SealPublic>,
+    /// The Responder's ephemeral public key.
+    pub responder_ephemeral: Option<SealPublic>,
 }
 
 impl Transcript {
     /// The MAC under the context key `key` of everything up to the
-    /// Initiator's ephemeral, and the Responder's `responder_ephemeral` if
-    /// given (the Initiator's own view before it is known is `None`).
-    pub fn digest(
-        &self,
-        key: &SecretKey,
-        responder_ephemeral: Option<&Digest>,
-    ) -> Result<Digest, ServiceError> {
+    /// Initiator's ephemeral, and the Responder's ephemeral once it is
+    /// known (the Initiator's handshake MACs the transcript without it).
+    pub fn digest(&self, key: &SecretKey) -> Result<Digest, ServiceError> {
         let request = self
             .request
             .as_ref()
@@ -283,7 +314,8 @@ impl Transcript {
         };
         let mine = self
             .initiator_ephemeral
-            .ok_or(ServiceError::Missing("handshake"))?;
+            .ok_or(ServiceError::Missing("handshake"))?
+            .0;
         let (request, negotiated) = (crypto::encode(request), crypto::encode(negotiated));
         let (a, b) = (crypto::encode(a), crypto::encode(b));
         let mut parts: Vec<&[u8]> = vec![
@@ -294,10 +326,34 @@ impl Transcript {
             &b,
             &mine,
         ];
-        if let Some(theirs) = responder_ephemeral {
+        let theirs = self.responder_ephemeral.map(|e| e.0);
+        if let Some(theirs) = &theirs {
             parts.push(theirs);
         }
         Ok(crypto::mac(key.expose(), &parts))
+    }
+
+    /// The channel key: the X25519 agreement of `mine` with `theirs` (the
+    /// other side's ephemeral), bound to the MAC under the context key
+    /// `key` of the whole transcript (both ephemerals). A low-order `theirs`
+    /// is refused ([`Check::Decryption`]: no key is agreed).
+    pub fn channel_key(
+        &self,
+        key: &SecretKey,
+        mine: EphemeralKey,
+        theirs: &SealPublic,
+    ) -> Result<SecretKey, ServiceError> {
+        if self.responder_ephemeral.is_none() {
+            return Err(ServiceError::Missing("handshake"));
+        }
+        let transcript = self.digest(key)?;
+        mine.agree(theirs, CHANNEL_KEY, &[&transcript])
+            .map_err(|e| {
+                ServiceError::unverified(
+                    Check::Decryption,
+                    format!("the peer's ephemeral key: {e}"),
+                )
+            })
     }
 
     /// The channel recorded once the transcript is agreed.
@@ -355,6 +411,8 @@ struct InitiatorSession<'s> {
     state: &'s mut RendezvousState,
     target: Digest,
     transcript: Transcript,
+    /// This side's ephemeral key, until the agreement uses it.
+    ephemeral: Option<EphemeralKey>,
     outcome: Option<RendezvousOutcome>,
 }
 
@@ -431,10 +489,12 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
     }
 
     async fn handshake_init(&mut self, _to: Peer) -> Result<NoiseHandshake, ServiceError> {
-        let ephemeral = crypto::random();
+        let key = EphemeralKey::generate();
+        let ephemeral = key.public();
+        self.ephemeral = Some(key);
         self.transcript.initiator_ephemeral = Some(ephemeral);
         // The transcript so far: the Responder's ephemeral is not known yet.
-        let transcript = self.transcript.digest(&self.state.context_key, None)?;
+        let transcript = self.transcript.digest(&self.state.context_key)?;
         Ok(NoiseHandshake {
             ephemeral,
             transcript,
@@ -446,16 +506,20 @@ impl choreo_rendezvous_exchange::Initiator for InitiatorSession<'_> {
         _from: Peer,
         msg: NoiseHandshake,
     ) -> Result<(), ServiceError> {
-        let expected = (self.transcript).digest(&self.state.context_key, Some(&msg.ephemeral))?;
-        if crypto::ensure_eq(&msg.transcript, &expected).is_err() {
+        let mine = (self.ephemeral.take()).ok_or(ServiceError::Missing("handshake"))?;
+        let mut agreed = self.transcript.clone();
+        agreed.responder_ephemeral = Some(msg.ephemeral);
+        let key = agreed.channel_key(&self.state.context_key, mine, &msg.ephemeral)?;
+        if crypto::ensure_eq(&msg.transcript, &responder_confirmation(&key)).is_err() {
             return Err(ServiceError::unverified(
                 Check::Transcript,
                 "the responder's handshake transcript",
             ));
         }
+        self.transcript = agreed;
         let channel = self
             .transcript
-            .channel(expected, self.target, self.state.epoch)?;
+            .channel(channel_id(&key), self.target, self.state.epoch)?;
         self.outcome = Some(RendezvousOutcome::Established(channel));
         Ok(())
     }
@@ -488,6 +552,7 @@ pub async fn run_initiator<T: Transport>(
         state,
         target,
         transcript: Transcript::default(),
+        ephemeral: None,
         outcome: None,
     };
     let run = choreo_rendezvous_exchange::execute_as(
@@ -498,212 +563,6 @@ pub async fn run_initiator<T: Transport>(
     .await;
     let result = match run {
         Ok(_) => code.outcome.ok_or(ServiceError::Missing("version answer")),
-        Err(e) => Err(e.into()),
-    };
-    finish(&log, &mut code.state.channels, result).await
-}
-
-/// One exchange as the Responder plays it.
-struct ResponderSession<'s> {
-    state: &'s mut RendezvousState,
-    transcript: Transcript,
-    /// The transcript MAC this side sent, the channel id to be confirmed.
-    agreed: Option<Digest>,
-    outcome: Option<RendezvousOutcome>,
-}
-
-impl ResponderSession<'_> {
-    /// The negotiated version (`Ok`), or why there is no common one (`Err`).
-    fn negotiate(&self) -> Result<Result<NegotiatedVersion, String>, ServiceError> {
-        let mine = &self.state.versions;
-        let theirs = (self.transcript.request.as_ref())
-            .ok_or(ServiceError::Missing("version handshake request"))?;
-        let version = mine.version.min(theirs.version);
-        if version < mine.min_version.max(theirs.min_version) {
-            return Ok(Err(format!(
-                "no common version: peer speaks {}..={}",
-                mine.min_version, mine.version
-            )));
-        }
-        let mut capabilities: Vec<String> = (theirs.capabilities.iter())
-            .filter(|c| mine.capabilities.contains(c))
-            .cloned()
-            .collect();
-        capabilities.sort();
-        Ok(Ok(NegotiatedVersion {
-            negotiated_version: version,
-            capabilities,
-        }))
-    }
-}
-
-impl choreo_rendezvous_exchange::Responder for ResponderSession<'_> {
-    type Types = RendezvousTypes;
-    type Error = ServiceError;
-
-    async fn on_version_handshake_request(
-        &mut self,
-        _from: Peer,
-        msg: msg::VersionHandshakeRequest,
-    ) -> Result<(), ServiceError> {
-        if self.state.seen_nonces.contains(&msg.nonce) {
-            return Err(ServiceError::unverified(
-                Check::Nonce,
-                "the initiator's nonce was used before",
-            ));
-        }
-        self.state.seen_nonces.push(msg.nonce);
-        self.transcript.request = Some(msg);
-        Ok(())
-    }
-
-    async fn choose_compatible_or_incompatible(
-        &mut self,
-    ) -> Result<CompatibleOrIncompatible, ServiceError> {
-        Ok(match self.negotiate()? {
-            Ok(_) => CompatibleOrIncompatible::Compatible,
-            Err(_) => CompatibleOrIncompatible::Incompatible,
-        })
-    }
-
-    async fn version_incompatible(
-        &mut self,
-        _to: Peer,
-    ) -> Result<msg::VersionIncompatible, ServiceError> {
-        let Err(reason) = self.negotiate()? else {
-            return Err(ServiceError::Invalid(
-                "asked to refuse a compatible version".into(),
-            ));
-        };
-        let mine = &self.state.versions;
-        self.outcome = Some(RendezvousOutcome::Incompatible {
-            reason: reason.clone(),
-            version: mine.version,
-            min_version: mine.min_version,
-        });
-        Ok(msg::VersionIncompatible {
-            reason,
-            version: mine.version,
-            min_version: mine.min_version,
-        })
-    }
-
-    async fn version_handshake_response(
-        &mut self,
-        _to: Peer,
-    ) -> Result<NegotiatedVersion, ServiceError> {
-        let negotiated = self
-            .negotiate()?
-            .map_err(|_| ServiceError::Invalid("asked to accept an incompatible version".into()))?;
-        self.transcript.negotiated = Some(negotiated.clone());
-        Ok(negotiated)
-    }
-
-    async fn on_rendezvous_descriptor(
-        &mut self,
-        _from: Peer,
-        msg: TransportDescriptor,
-    ) -> Result<(), ServiceError> {
-        self.state.check(&msg, None)?;
-        self.transcript.initiator = Some(msg);
-        Ok(())
-    }
-
-    async fn descriptor_reply(&mut self, _to: Peer) -> Result<TransportDescriptor, ServiceError> {
-        // The first of its own addresses over a transport the Initiator offers.
-        let offered = self
-            .transcript
-            .initiator
-            .as_ref()
-            .ok_or(ServiceError::Missing("transport descriptor"))?;
-        let usable = (self.state.addresses.iter())
-            .find(|a| offered.addresses.iter().any(|o| scheme(o) == scheme(a)))
-            .ok_or_else(|| ServiceError::Refused("no common transport".into()))?;
-        let d = self.state.descriptor(vec![usable.clone()]);
-        self.transcript.responder = Some(d.clone());
-        Ok(d)
-    }
-
-    async fn on_handshake_init(
-        &mut self,
-        _from: Peer,
-        msg: NoiseHandshake,
-    ) -> Result<(), ServiceError> {
-        self.transcript.initiator_ephemeral = Some(msg.ephemeral);
-        let expected = self.transcript.digest(&self.state.context_key, None)?;
-        if crypto::ensure_eq(&msg.transcript, &expected).is_err() {
-            return Err(ServiceError::unverified(
-                Check::Transcript,
-                "the initiator's handshake transcript",
-            ));
-        }
-        Ok(())
-    }
-
-    async fn handshake_complete(&mut self, _to: Peer) -> Result<NoiseHandshake, ServiceError> {
-        let ephemeral = crypto::random();
-        let transcript = (self.transcript).digest(&self.state.context_key, Some(&ephemeral))?;
-        self.agreed = Some(transcript);
-        Ok(NoiseHandshake {
-            ephemeral,
-            transcript,
-        })
-    }
-
-    async fn on_channel_established(
-        &mut self,
-        _from: Peer,
-        msg: msg::ChannelEstablished,
-    ) -> Result<(), ServiceError> {
-        let agreed = self.agreed.ok_or(ServiceError::Missing("handshake"))?;
-        if crypto::ensure_eq(&msg.channel_id, &agreed).is_err() {
-            return Err(ServiceError::unverified(
-                Check::Transcript,
-                "the confirmed channel is not the agreed one",
-            ));
-        }
-        if msg.epoch != self.state.epoch {
-            return Err(ServiceError::unverified(
-                Check::Epoch,
-                format!(
-                    "channel for epoch {}, the context is at {}",
-                    msg.epoch, self.state.epoch
-                ),
-            ));
-        }
-        let peer = (self.transcript.initiator.as_ref())
-            .map(|d| d.peer_id)
-            .ok_or(ServiceError::Missing("transport descriptor"))?;
-        let channel = self.transcript.channel(agreed, peer, msg.epoch)?;
-        self.outcome = Some(RendezvousOutcome::Established(channel));
-        Ok(())
-    }
-}
-
-/// Runs the Responder: negotiates the version (ending the exchange when
-/// there is no common one), answers with its descriptor, completes the
-/// handshake and records the channel the Initiator confirms.
-pub async fn run_responder<T: Transport>(
-    session: Session<'_, T>,
-    state: &mut RendezvousState,
-) -> Result<RendezvousOutcome, ServiceError> {
-    let log = FactLog::of(&session);
-    let mut code = ResponderSession {
-        state,
-        transcript: Transcript::default(),
-        agreed: None,
-        outcome: None,
-    };
-    let run = choreo_rendezvous_exchange::execute_as(
-        choreo_rendezvous_exchange::As::Responder(&mut code),
-        session,
-        &choreo_rendezvous_exchange::Params::default(),
-    )
-    .await;
-    let result = match run {
-        Ok(_) => code
-            .outcome
-            .ok_or(ServiceError::Missing("channel confirmation")),
         Err(e) => Err(e.into()),
     };
     finish(&log, &mut code.state.channels, result).await
