@@ -63,6 +63,7 @@ done
 export CARGO_PROFILE_DEV_DEBUG=0
 for g in "${groups[@]}"; do
   echo "== $g"
+  mkdir -p "mutants.out/$g"
   args=()
   for f in ${files[$g]}; do args+=(-f "$f"); done
   # shellcheck disable=SC2086 # the test selection is a list of words
