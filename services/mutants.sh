@@ -16,10 +16,10 @@ cd "$(dirname "$0")/.."
 
 s=services/src
 declare -A files regex tests
-# The shared wrappers and the four services rebuilt first; all services tests.
+# The shared wrappers and the first four services rebuilt, against their tests.
 files[core]="$s/crypto.rs $s/recovery/guardian_ceremony.rs $s/consensus/aura_consensus.rs $s/recovery/recovery_protocol.rs $s/recovery/guardian_setup.rs"
 regex[core]='::(verify|ensure_eq|verify_mac|open|open_with|check_share|on_commit_ceremony|on_abort_ceremony|on_propose_rotation|on_ceremony_response|on_share_installed|on_no_share|on_sign_share|on_nonce_commit|on_sign_request|on_consensus_result|aggregate|on_share_delivery|on_share_accepted|on_setup_complete|on_device_binding|on_guardian_approval|on_recovery_complete|on_recovery_bundle)\b| (verify_mac|ensure_eq|rebuild|ours|open_with) '
-tests[core]=""
+tests[core]="--test guardian_ceremony --test aura_consensus --test recovery_protocol --test guardian_setup --lib"
 files[amp]="$s/transport/amp_transport.rs"
 regex[amp]='::(on_channel_accept|on_amp_receipt|on_checkpoint_ack|on_channel_open|objection|check_current|check_envelope|on_amp_message|on_ratchet_checkpoint|on_channel_close)\b'
 tests[amp]="--test amp_transport --lib"
