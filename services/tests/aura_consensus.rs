@@ -236,6 +236,8 @@ enum BadShare {
     Forged,
     /// A valid share of an earlier instance, replayed.
     Replayed,
+    /// Its valid share, labelled with another instance's id.
+    OtherInstance,
 }
 
 /// A witness of the test's own that signs honestly but sends a bad share.
@@ -279,7 +281,12 @@ impl choreo_aura_consensus::Witness for HostileWitness {
     async fn sign_share(&mut self, _: Peer) -> Result<SignShareMsg, ServiceError> {
         let package = self.package.as_ref().unwrap();
         let nonces = self.nonces.take().unwrap();
+        let mut consensus_id = self.execute.as_ref().unwrap().consensus_id;
         let share = match self.bad {
+            BadShare::OtherInstance => {
+                consensus_id = crypto::digest("another instance", &[]);
+                frost::round2::sign(package, &nonces, &self.key_package).unwrap()
+            }
             BadShare::Forged => {
                 // The impostor's package claims this witness's identifier.
                 frost::round2::sign(package, &nonces, &self.impostor).unwrap()
@@ -295,7 +302,7 @@ impl choreo_aura_consensus::Witness for HostileWitness {
             }
         };
         Ok(SignShareMsg {
-            consensus_id: self.execute.as_ref().unwrap().consensus_id,
+            consensus_id,
             share: share.serialize(),
         })
     }
@@ -318,8 +325,16 @@ impl choreo_aura_consensus::Witness for HostileWitness {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_coordinator_refuses_a_forged_or_replayed_share() {
-    for bad in [BadShare::Forged, BadShare::Replayed] {
+async fn the_coordinator_refuses_a_forged_replayed_or_misdirected_share() {
+    for (bad, check, why) in [
+        (BadShare::Forged, Check::Signature, "Witness[2]'s share"),
+        (BadShare::Replayed, Check::Signature, "Witness[2]'s share"),
+        (
+            BadShare::OtherInstance,
+            Check::Binding,
+            "Witness[2] answered another instance",
+        ),
+    ] {
         let mut h = Harness::new(&choreo_aura_consensus::PROTOCOL, &[("Witness", 3)], CAPS);
         let (packages, public) = keys(3, 2);
         let mut honest = witnesses(&packages[..2], 0);
@@ -357,12 +372,12 @@ async fn the_coordinator_refuses_a_forged_or_replayed_share() {
             ),
         );
         let e = outcome.expect_err("the share is refused");
-        assert_eq!(e.failed_check(), Some(Check::Signature), "{bad:?}: {e}");
-        assert!(e.to_string().contains("Witness[2]'s share"), "{e}");
+        assert_eq!(e.failed_check(), Some(check), "{bad:?}: {e}");
+        assert!(e.to_string().contains(why), "{e}");
         let end = ServiceError::from(hostile_end.expect_err("cancelled"));
         assert_eq!(end.cancelled_by(), Some(COORDINATOR));
         for o in &outcomes {
-            assert_cancelled(o, COORDINATOR, "Witness[2]'s share");
+            assert_cancelled(o, COORDINATOR, why);
         }
         assert_eq!(state.prestate_hash, prestate());
         let mine = consensus_facts(&h, COORDINATOR);
