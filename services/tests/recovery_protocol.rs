@@ -98,6 +98,38 @@ fn deal(threshold: u16, n: u16) -> (frost::SigningKey, Vec<frost::keys::SecretSh
     (secret, shares.into_values().collect())
 }
 
+/// The guardians' states: each holds its share of `secret`, with a policy as
+/// its kind says.
+fn guardian_states(
+    threshold: u16,
+    guardians: &[Guardian],
+    secret: &frost::SigningKey,
+    shares: Vec<frost::keys::SecretShare>,
+) -> Vec<GuardianState> {
+    guardians
+        .iter()
+        .zip(shares)
+        .map(|(kind, share)| GuardianState {
+            guardianships: vec![Guardianship {
+                account_id: account(),
+                share,
+                threshold,
+                group_public_key: group_public_key(secret),
+                epoch: 1,
+            }],
+            policy: ApprovalPolicy {
+                verified_devices: if *kind == Guardian::Unverified {
+                    vec![]
+                } else {
+                    vec![device_key()]
+                },
+                cooldown: 3_600,
+            },
+            last_approval: (*kind == Guardian::CoolingDown).then_some(9_000),
+        })
+        .collect()
+}
+
 /// One recovery with guardians set up as `guardians` say, all roles at once.
 async fn recover(threshold: u16, guardians: &[Guardian]) -> Run {
     recover_checking(threshold, guardians, None).await
@@ -118,28 +150,7 @@ async fn recover_checking(
         &[("Guardian", n)],
         CAPS,
     );
-    let mut states: Vec<GuardianState> = guardians
-        .iter()
-        .zip(shares)
-        .map(|(kind, share)| GuardianState {
-            guardianships: vec![Guardianship {
-                account_id: account(),
-                share,
-                threshold,
-                group_public_key: group_public_key(&secret),
-                epoch: 1,
-            }],
-            policy: ApprovalPolicy {
-                verified_devices: if *kind == Guardian::Unverified {
-                    vec![]
-                } else {
-                    vec![device_key()]
-                },
-                cooldown: 3_600,
-            },
-            last_approval: (*kind == Guardian::CoolingDown).then_some(9_000),
-        })
-        .collect();
+    let mut states = guardian_states(threshold, guardians, &secret, shares);
     let mut coordinator = CoordinatorState {
         account_id: account(),
         threshold,
@@ -508,5 +519,122 @@ async fn a_hostile_guardians_share_is_refused_and_nothing_is_recovered() {
             // The refused approval was not recorded.
             assert!(!recovery_facts(&h, COORDINATOR).contains(&RecoveryFact::Approval(2, Ok(()))));
         }
+    }
+}
+
+/// What a hostile new device puts in its binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BindingLie {
+    /// Another device's key, for the right epoch.
+    OtherDevice,
+    /// Its own key, for an epoch after the next one.
+    LaterEpoch,
+}
+
+/// A new device of the test's own: honest request, then a false binding.
+struct HostileRequester {
+    lie: BindingLie,
+    epoch: u64,
+}
+
+impl choreo_recovery_protocol::Requester for HostileRequester {
+    type Types = RecoveryTypes;
+    type Error = ServiceError;
+
+    async fn recovery_request(
+        &mut self,
+        _: Peer,
+    ) -> Result<choreo_services::recovery::recovery_protocol::RecoveryRequest, ServiceError> {
+        Ok(
+            choreo_services::recovery::recovery_protocol::RecoveryRequest {
+                account_id: account(),
+                device_key: new_device().public(),
+                requested_at: 10_000,
+            },
+        )
+    }
+
+    async fn on_recovery_bundle(
+        &mut self,
+        _: Peer,
+        msg: choreo_services::recovery::recovery_protocol::RecoveryShareBundle,
+    ) -> Result<(), ServiceError> {
+        self.epoch = msg.new_epoch;
+        Ok(())
+    }
+
+    async fn device_binding(
+        &mut self,
+        _: Peer,
+    ) -> Result<choreo_recovery_protocol::msg::DeviceBinding, ServiceError> {
+        Ok(match self.lie {
+            BindingLie::OtherDevice => choreo_recovery_protocol::msg::DeviceBinding {
+                device_key: SealKey::generate().public().0,
+                epoch: self.epoch,
+            },
+            BindingLie::LaterEpoch => choreo_recovery_protocol::msg::DeviceBinding {
+                device_key: new_device().public().0,
+                epoch: self.epoch + 1,
+            },
+        })
+    }
+
+    async fn on_recovery_complete(
+        &mut self,
+        _: Peer,
+        _: RecoveryOutcome,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_refuses_a_binding_of_another_device_or_epoch() {
+    for lie in [BindingLie::OtherDevice, BindingLie::LaterEpoch] {
+        let kinds = [Guardian::Approves, Guardian::Approves];
+        let (secret, shares) = deal(2, 2);
+        let mut states = guardian_states(2, &kinds, &secret, shares);
+        let mut h = Harness::new(
+            &choreo_recovery_protocol::PROTOCOL,
+            &[("Guardian", 2)],
+            CAPS,
+        );
+        let mut coordinator = CoordinatorState {
+            account_id: account(),
+            threshold: 2,
+            epoch: 1,
+            devices: Vec::new(),
+        };
+        let mut hostile = HostileRequester { lie, epoch: 0 };
+        let params = choreo_recovery_protocol::Params::default();
+        let mut sessions = h.join();
+        let (r, c) = (sessions.take(REQUESTER), sessions.take(COORDINATOR));
+        let members = sessions.members("Guardian", 2);
+        sessions.done();
+        let (requested, coordinated, _) = tokio::join!(
+            choreo_recovery_protocol::execute_as(
+                choreo_recovery_protocol::As::Requester(&mut hostile),
+                r,
+                &params
+            ),
+            run_coordinator(c, &mut coordinator),
+            join_all(
+                members
+                    .into_iter()
+                    .zip(states.iter_mut())
+                    .map(|(s, g)| run_guardian(s, g))
+            ),
+        );
+        let e = coordinated.expect_err("the binding is refused");
+        assert_eq!(e.failed_check(), Some(Check::Binding), "{lie:?}: {e}");
+        let end = ServiceError::from(requested.expect_err("cancelled"));
+        assert_eq!(end.cancelled_by(), Some(COORDINATOR), "{lie:?}");
+        assert!(coordinator.devices.is_empty(), "{lie:?}: no device bound");
+        assert!(
+            !recovery_facts(&h, COORDINATOR)
+                .iter()
+                .any(|f| matches!(f, RecoveryFact::Finished(..))),
+            "{lie:?}"
+        );
     }
 }
