@@ -7,8 +7,11 @@
 //! (`chacha20poly1305`), randomness the operating system's (`rand_core`'s
 //! `OsRng`), comparisons of secrets constant time (`subtle`), and threshold
 //! keys, shares and signatures FROST over Ed25519 (`frost-ed25519`,
-//! re-exported as [`frost`]). The wrappers fix the domain separation and the
-//! encodings the services share, and make every secret zeroize on drop.
+//! re-exported as [`frost`]). [`tprf`] is the threshold PRF that derives
+//! keys from a FROST root over Ristretto255 (`frost-ristretto255`), its
+//! partial evaluations proven with `dleq`'s DLEq proofs. The wrappers fix
+//! the domain separation and the encodings the services share, and make
+//! every secret zeroize on drop.
 //!
 //! [`seal_to`] encrypts a value to the holder of one X25519 key only: a fresh
 //! ephemeral key agrees a secret with the recipient's public key, BLAKE3
@@ -22,6 +25,8 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+pub mod tprf;
 
 pub use frost_ed25519 as frost;
 
@@ -41,6 +46,8 @@ pub enum CryptoError {
     Encoding,
     /// The key agreement gave the all-zero secret (a low-order public key).
     WeakKey,
+    /// A zero-knowledge proof (of a threshold PRF partial) does not verify.
+    Proof,
 }
 
 impl std::fmt::Display for CryptoError {
@@ -51,6 +58,7 @@ impl std::fmt::Display for CryptoError {
             CryptoError::Open => "sealed value does not open",
             CryptoError::Encoding => "value does not decode",
             CryptoError::WeakKey => "public key of low order",
+            CryptoError::Proof => "proof does not verify",
         })
     }
 }
@@ -391,11 +399,14 @@ pub fn share_bytes(share: &frost::keys::SecretShare) -> Result<Zeroizing<Vec<u8>
     share.serialize().map(Zeroizing::new)
 }
 
-/// The FROST identifier of family member `index` (identifiers start at 1).
-pub fn identifier(index: u16) -> Result<frost::Identifier, CryptoError> {
+/// The FROST identifier of family member `index` (identifiers start at 1),
+/// in any ciphersuite (Ed25519 for signing, Ristretto255 for [`tprf`]).
+pub fn identifier<C: frost_core::Ciphersuite>(
+    index: u16,
+) -> Result<frost_core::Identifier<C>, CryptoError> {
     index
         .checked_add(1)
-        .and_then(|i| frost::Identifier::try_from(i).ok())
+        .and_then(|i| frost_core::Identifier::try_from(i).ok())
         .ok_or(CryptoError::Encoding)
 }
 
@@ -501,7 +512,10 @@ mod tests {
             identifier(0),
             frost::Identifier::try_from(1).map_err(|_| CryptoError::Encoding)
         );
-        assert_eq!(identifier(u16::MAX), Err(CryptoError::Encoding));
+        assert_eq!(
+            identifier::<frost::Ed25519Sha512>(u16::MAX),
+            Err(CryptoError::Encoding)
+        );
     }
 }
 

@@ -71,6 +71,9 @@ pub enum Check {
     Binding,
     /// A ceremony was superseded, or its commit is not on record.
     Supersession,
+    /// A zero-knowledge proof does not verify (a partial evaluation that
+    /// is not of the sender's share).
+    Proof,
 }
 
 impl fmt::Display for Check {
@@ -86,6 +89,7 @@ impl fmt::Display for Check {
             Check::Decryption => "decryption",
             Check::Binding => "binding",
             Check::Supersession => "supersession",
+            Check::Proof => "proof",
         })
     }
 }

@@ -1,5 +1,6 @@
-//! DkdChoreography through the derivation service: 1 and 5 participants,
-//! keys that depend only on context and path, and participants whose policy
+//! DkdChoreography through the derivation service: 2 and 5 participants,
+//! keys that depend only on the root, context and path (not on which
+//! threshold of participants contributed), and participants whose policy
 //! withholds their share on both sides of the threshold (below it, the
 //! Initiator cancels the derivation for everyone at once). The hostile
 //! peers are in `dkd/hostile.rs`.
@@ -13,6 +14,7 @@ use choreo_services::authentication::dkd::{
     run_initiator, run_participant, DkdFact, DkdOutcome, InitiatorState, ParticipantOutcome,
     ParticipantState,
 };
+use choreo_services::crypto::tprf::{self, frost};
 use choreo_services::error::Check;
 use choreo_services::journal::facts;
 use choreo_services::{crypto, ServiceError};
@@ -26,9 +28,27 @@ const CAPS: &[(&str, &[&str])] = &[
 ];
 const INITIATOR: Peer = Peer::role("Initiator");
 
-fn participant(k: u32, allowed: &[&str]) -> ParticipantState {
+/// A derivation root of `n` shares, `t` of them needed, dealt to members
+/// `0..n`.
+pub fn root(n: u16, t: u16) -> (tprf::Public, Vec<tprf::Share>) {
+    let ids: Vec<frost::Identifier> = (0..n).map(|k| crypto::identifier(k).unwrap()).collect();
+    let (shares, public) = frost::keys::generate_with_dealer(
+        n,
+        t,
+        frost::keys::IdentifierList::Custom(&ids),
+        crypto::rng(),
+    )
+    .expect("dealt");
+    let shares = ids
+        .iter()
+        .map(|id| tprf::Share::try_from(shares[id].clone()).expect("a key package"))
+        .collect();
+    (public, shares)
+}
+
+fn participant(k: u32, share: &tprf::Share, allowed: &[&str]) -> ParticipantState {
     ParticipantState {
-        root_share: crypto::SecretKey::derive("root share", &[&k.to_le_bytes()]),
+        root_share: share.clone(),
         salt_seed: crypto::SecretKey::derive("salt seed", &[&k.to_le_bytes()]),
         allowed_contexts: allowed.iter().map(|c| c.to_string()).collect(),
         epoch: 2,
@@ -41,11 +61,14 @@ pub fn dkd_facts(h: &Harness, peer: Peer) -> Vec<DkdFact> {
     facts(h.node(peer).journal()).expect("facts decode")
 }
 
-pub fn participants(n: u32, withholding: &[u32]) -> Vec<ParticipantState> {
-    (0..n)
+/// The participants holding `shares`, those in `withholding` releasing
+/// nothing for `storage/`.
+pub fn participants(shares: &[tprf::Share], withholding: &[u32]) -> Vec<ParticipantState> {
+    (0..shares.len() as u32)
         .map(|k| {
             participant(
                 k,
+                &shares[k as usize],
                 if withholding.contains(&k) {
                     &["messaging/"]
                 } else {
@@ -60,7 +83,7 @@ type Participants = Vec<(Result<ParticipantOutcome, ServiceError>, ParticipantSt
 
 /// One derivation for `context`, all roles at once.
 async fn try_derive(
-    threshold: u16,
+    root: &tprf::Public,
     mut states: Vec<ParticipantState>,
     context: &str,
 ) -> (
@@ -76,7 +99,7 @@ async fn try_derive(
         CAPS,
     );
     let mut state = InitiatorState {
-        threshold,
+        root: root.clone(),
         epoch: 2,
         keys: Vec::new(),
     };
@@ -103,7 +126,7 @@ async fn try_derive(
 
 /// A derivation every role completes.
 async fn derive(
-    threshold: u16,
+    root: &tprf::Public,
     states: Vec<ParticipantState>,
     context: &str,
 ) -> (
@@ -113,7 +136,7 @@ async fn derive(
     Harness,
 ) {
     let n = states.len();
-    let (outcome, state, results, h) = try_derive(threshold, states, context).await;
+    let (outcome, state, results, h) = try_derive(root, states, context).await;
     assert_eq!(
         h.node(INITIATOR)
             .journal()
@@ -130,11 +153,26 @@ async fn derive(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_participant_contributes_and_confirms_the_key() {
-    for n in [1u32, 5] {
+    for n in [2u16, 5] {
+        let (public, shares) = root(n, n);
         let (outcome, state, results, h) =
-            derive(n as u16, participants(n, &[]), "storage/photos").await;
-        let everyone: Vec<u16> = (0..n as u16).collect();
-        let DkdOutcome { key, confirmed } = outcome;
+            derive(&public, participants(&shares, &[]), "storage/photos").await;
+        let everyone: Vec<u16> = (0..n).collect();
+        let DkdOutcome {
+            key,
+            secret,
+            confirmed,
+        } = outcome;
+        assert_eq!(
+            secret.verifying_key(),
+            key.public_key,
+            "the Initiator holds the key"
+        );
+        let signed = secret.sign("test", &[b"a photo"]);
+        assert!(key
+            .public_key
+            .verify("test", &[b"a photo"], &signed)
+            .is_ok());
         assert_eq!(
             (key.context.as_str(), key.path.as_slice()),
             ("storage/photos", &[0, 7][..])
@@ -159,11 +197,17 @@ async fn every_participant_contributes_and_confirms_the_key() {
             let theirs = dkd_facts(&h, Peer::member("Participant", k as u32));
             assert_eq!(theirs, derived, "Participant[{k}]");
         }
-        // The same shares, context and path derive the same key; another context another.
-        let (again, _, _, _) = derive(n as u16, participants(n, &[]), "storage/photos").await;
+        // The same root, context and path derive the same key; another
+        // context, or another root, another.
+        let states = participants(&shares, &[]);
+        let (again, _, _, _) = derive(&public, states, "storage/photos").await;
         assert_eq!(again.key.public_key, key.public_key);
-        let (other, _, _, _) = derive(n as u16, participants(n, &[]), "storage/docs").await;
+        let (other, _, _, _) = derive(&public, participants(&shares, &[]), "storage/docs").await;
         assert_ne!(other.key.public_key, key.public_key);
+        let (public, shares) = root(n, n);
+        let (another, _, _, _) =
+            derive(&public, participants(&shares, &[]), "storage/photos").await;
+        assert_ne!(another.key.public_key, key.public_key);
     }
 }
 
@@ -171,9 +215,17 @@ async fn every_participant_contributes_and_confirms_the_key() {
 async fn a_withheld_share_is_reported_and_counts_against_the_threshold() {
     let why = Err("context `storage/photos` is not released by policy".to_string());
     // Threshold 4 of 5: still derived, from the four released shares.
-    let (outcome, state, results, h) = derive(4, participants(5, &[2]), "storage/photos").await;
-    let DkdOutcome { key, confirmed } = outcome;
+    let (public, shares) = root(5, 4);
+    let (outcome, state, results, h) =
+        derive(&public, participants(&shares, &[2]), "storage/photos").await;
+    let DkdOutcome { key, confirmed, .. } = outcome;
     assert_eq!(key.contributors, vec![0, 1, 3, 4]);
+    // Any threshold of the shares derives the same key.
+    let (all, _, _, _) = derive(&public, participants(&shares, &[]), "storage/photos").await;
+    assert_eq!(all.key.contributors, vec![0, 1, 2, 3, 4]);
+    assert_eq!(all.key.public_key, key.public_key);
+    let (others, _, _, _) = derive(&public, participants(&shares, &[0]), "storage/photos").await;
+    assert_eq!(others.key.public_key, key.public_key);
     assert_eq!(confirmed, vec![0, 1, 2, 3, 4]);
     assert_eq!(results[2].0.released, why);
     assert!(
@@ -194,11 +246,12 @@ async fn a_withheld_share_is_reported_and_counts_against_the_threshold() {
 
 #[tokio::test(start_paused = true)]
 async fn too_few_released_shares_cancel_the_derivation_everywhere() {
-    // Threshold 5 of 5, and 1 of 1: no key anywhere.
-    for (threshold, n, withholding) in [(5, 5, 2), (1, 1, 0)] {
+    // Threshold 5 of 5, and 2 of 2: no key anywhere.
+    for (threshold, n, withholding) in [(5, 5, 2), (2, 2, 0)] {
         let started = Instant::now();
-        let (outcome, state, results, h) =
-            try_derive(threshold, participants(n, &[withholding]), "storage/photos").await;
+        let (public, shares) = root(n, threshold);
+        let states = participants(&shares, &[withholding]);
+        let (outcome, state, results, h) = try_derive(&public, states, "storage/photos").await;
         let why = format!("{} valid shares, {threshold} needed", threshold - 1);
         let e = outcome.expect_err("too few shares");
         assert_eq!(e.failed_check(), Some(Check::Threshold), "{e}");

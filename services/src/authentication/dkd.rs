@@ -1,18 +1,27 @@
-//! DkdChoreography: derive a context-specific key from the account's shares.
+//! DkdChoreography: derive a context-specific key from the account's
+//! threshold root.
 //!
 //! Implements the seed entry **DkdChoreography** (CHOREO-AUTH-002, owner
 //! `aura-authentication`, seed entry point `aura-authentication/src/dkd.rs`).
 //! Decision sourcing as the seed says: every message derives from DKG state.
-//! Each participant derives its share for the requested context and path
-//! from its root share, commits to it, and reveals it only if its policy
+//!
+//! The derivation root is a FROST key over Ristretto255: each participant
+//! holds a share of it ([`tprf::Share`]), the Initiator its public package
+//! ([`tprf::Public`]); nobody holds the root secret. The derived key is the
+//! threshold PRF of [`crate::crypto::tprf`] at (context, path): each
+//! participant evaluates its share there with a DLEq proof, commits to the
+//! evaluation, and reveals it, sealed to the Initiator, only if its policy
 //! releases shares for that context (withholding it, with its reason,
-//! otherwise), and only once the commitment set holds one commitment per
+//! otherwise) and only once the commitment set holds one commitment per
 //! participant, its own among them. The Initiator checks every reveal
-//! against its commitment and derives the key iff its threshold of valid
-//! shares arrived; the key is bound to its contributors, which the final
-//! payload names with the participants that withheld their share. Each
-//! participant acknowledges the derived key with a digest of the whole
-//! payload, which the Initiator checks.
+//! against its commitment and its proof against the participant's verifying
+//! share, and combines the root's threshold of valid partials (Lagrange
+//! coefficients in the exponent) into the PRF output, the seed of an Ed25519
+//! key. The key depends only on the root, the context and the path: any
+//! threshold of participants derives the same one. The final payload names
+//! the contributors and the participants that withheld their share; each
+//! participant acknowledges it with a digest of the whole payload, which the
+//! Initiator checks.
 //!
 //! A value of a peer that fails a check is `Unverified`, recorded nowhere,
 //! and cancels the derivation for everyone: a request for another epoch
@@ -21,11 +30,13 @@
 //! a commitment set that is not one per participant or leaves out the
 //! participant's own commitment, a reveal that does not open its
 //! commitment (`Commitment`); a reveal that does not open for the Initiator
-//! (`Decryption`); fewer valid shares than the threshold (`Threshold`); a
-//! derived key that misstates the participant's contribution, or an
-//! acknowledgement of another payload (`Transcript`). A reveal that does not
-//! match its commitment is not reported in the final payload: it stops the
-//! derivation, as the protocol says; only withheld shares are reported.
+//! (`Decryption`); a partial that is not the evaluation of the sender's
+//! share, or whose proof was made for another derivation (`Proof`); fewer
+//! valid partials than the root's threshold (`Threshold`); a derived key
+//! that misstates the participant's contribution, or an acknowledgement of
+//! another payload (`Transcript`). A reveal that does not check out is not
+//! reported in the final payload: it stops the derivation, as the protocol
+//! says; only withheld shares are reported.
 //!
 //! Facts go to the node's journal (`DkdChoreography::<Variant>`): a withheld
 //! share (by the withholding participant and the Initiator), the derived key
@@ -33,27 +44,31 @@
 //!
 //! # Who learns what
 //!
-//! - The Initiator learns every released derivation share, hence the derived
-//!   secret, and the participants' commitments; it keeps only the public key.
+//! - The Initiator learns the released partials and so the derived secret,
+//!   which it returns to its caller ([`DkdOutcome::secret`]) and never
+//!   sends; it keeps the public key. A partial is `s_i·X` for a hashed
+//!   point `X`: it does not reveal the share `s_i`, and no number of
+//!   partials reveals the root secret, so the Initiator cannot derive any
+//!   other context's key without the participants.
 //! - A participant learns the request, the commitment set (digests of a
-//!   share and a salt: they hide the shares; `leak` allows unlinkable
+//!   partial and a salt: they hide the partials; `leak` allows unlinkable
 //!   commitments), the derived public key and who contributed. It never
-//!   learns another participant's share.
-//! - A released share travels sealed to a fresh X25519 key of the
+//!   learns another participant's partial or the derived secret.
+//! - A released partial travels sealed to a fresh X25519 key of the
 //!   Initiator's for this derivation (ChaCha20-Poly1305 bound to the
 //!   derivation and the participant), so only the Initiator opens it
 //!   (`leak = "Group"`, budget `[0, 0, 1]`: the account group sees a
-//!   ciphertext). Root shares, salt seeds and derivation shares are
-//!   zeroized (`SecretKey`) and never leave their holder unsealed.
-//! - Not yet done: the derivation shares are BLAKE3 derivations and the
-//!   "public key" a digest of the derived secret, not FROST key derivation.
+//!   ciphertext). Root shares, salt seeds and the derived secret are
+//!   zeroized on drop and never leave their holder unsealed.
 
 use choreo_dkd_choreography::{msg, Role};
 use choreo_runtime::{Peer, Session, Transport};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::crypto::tprf::{self, Input, Partial, Verified};
 use crate::crypto::{self, seal_to, Digest, SealKey, SealPublic, Sealed, SecretKey};
+use crate::crypto::{SigningKey, VerifyingKey};
 use crate::error::Check;
 use crate::journal::{DomainFact, FactLog};
 use crate::{family_size, index_of, own_index, reject, ServiceError};
@@ -87,14 +102,15 @@ pub struct CommitmentSet {
 pub struct DerivationShare {
     /// The derivation.
     pub derivation_id: Digest,
-    /// The sealed share, or the participant's reason for withholding it.
+    /// The sealed partial, or the participant's reason for withholding it.
     pub reveal: Reveal,
 }
 
 /// What a participant reveals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reveal {
-    /// The share and the salt of its commitment, sealed to the Initiator.
+    /// The partial evaluation and the salt of its commitment, sealed to the
+    /// Initiator.
     Sealed(Sealed),
     /// The participant's policy withholds the share, for this reason.
     Withheld(String),
@@ -106,7 +122,7 @@ pub struct DerivedPublicKey {
     /// The derivation.
     pub derivation_id: Digest,
     /// The key.
-    pub public_key: Digest,
+    pub public_key: VerifyingKey,
     /// Participants whose shares it is derived from.
     pub contributors: Vec<u16>,
     /// Participants that withheld their share.
@@ -131,7 +147,7 @@ pub struct DerivedKey {
     /// The path.
     pub path: Vec<u32>,
     /// The public key.
-    pub public_key: Digest,
+    pub public_key: VerifyingKey,
     /// Who contributed.
     pub contributors: Vec<u16>,
 }
@@ -159,9 +175,26 @@ impl DomainFact for DkdFact {
     }
 }
 
-/// The digest a participant commits to: its share and a salt.
-pub fn commitment(share: &SecretKey, salt: &Digest) -> Digest {
-    crypto::digest("dkd/commitment", &[share.expose(), salt])
+/// The digest a participant commits to: its partial evaluation and a salt.
+pub fn commitment(partial: &Partial, salt: &Digest) -> Digest {
+    crypto::digest("dkd/commitment", &[&crypto::encode(partial), salt])
+}
+
+/// The PRF input of `request` under the root whose group key is `root`:
+/// its context and path, not the derivation, so every derivation of a
+/// context and path gives the same key.
+pub fn input(
+    root: &tprf::frost::VerifyingKey,
+    request: &DerivationRequest,
+) -> Result<Input, ServiceError> {
+    let path: Vec<u8> = request.path.iter().flat_map(|p| p.to_le_bytes()).collect();
+    Input::new(root, "dkd/input", &[request.context.as_bytes(), &path])
+        .map_err(|e| ServiceError::Invalid(format!("the derivation root: {e}")))
+}
+
+/// What participant `who`'s proof in `derivation_id` is bound to.
+pub fn binding(derivation_id: &Digest, who: u16) -> Vec<u8> {
+    [&derivation_id[..], &who.to_le_bytes()].concat()
 }
 
 /// What a participant acknowledges a derived key with: a digest of the
@@ -180,15 +213,15 @@ fn reveal_context(derivation_id: &Digest, who: u16) -> [Vec<u8>; 3] {
 }
 
 impl DerivationShare {
-    /// Participant `who`'s `share` and `salt` for `request`, sealed to the
+    /// Participant `who`'s `partial` and `salt` for `request`, sealed to the
     /// request's sealing key.
     pub fn seal(
         request: &DerivationRequest,
         who: u16,
-        share: &SecretKey,
+        partial: &Partial,
         salt: &Digest,
     ) -> Result<Self, ServiceError> {
-        let plain = Zeroizing::new(crypto::encode(&(share, salt)));
+        let plain = Zeroizing::new(crypto::encode(&(partial, salt)));
         let [a, b, c] = reveal_context(&request.derivation_id, who);
         let sealed = seal_to(&request.sealing_key, &[&a, &b, &c], &plain).map_err(|e| {
             ServiceError::unverified(Check::Decryption, format!("the sealing key: {e}"))
@@ -203,8 +236,9 @@ impl DerivationShare {
 /// The Initiator's derivation policy and state.
 #[derive(Clone, Debug)]
 pub struct InitiatorState {
-    /// Valid shares needed to derive.
-    pub threshold: u16,
+    /// The derivation root's public package; its threshold is the number of
+    /// valid partials needed.
+    pub root: tprf::Public,
     /// The account epoch.
     pub epoch: u64,
     /// Keys derived so far.
@@ -212,10 +246,12 @@ pub struct InitiatorState {
 }
 
 /// How a derivation ended for the Initiator.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct DkdOutcome {
     /// The derived key.
     pub key: DerivedKey,
+    /// Its secret half, for the Initiator's caller alone (zeroized on drop).
+    pub secret: SigningKey,
     /// The participants that acknowledged it.
     pub confirmed: Vec<u16>,
 }
@@ -227,38 +263,56 @@ struct InitiatorSession<'s> {
     request: DerivationRequest,
     /// The key the reveals are sealed to.
     key: SealKey,
+    /// The request's PRF input.
+    input: Input,
     commitments: Vec<(u16, Digest)>,
-    valid: Vec<(u16, SecretKey)>,
+    valid: Vec<(u16, Verified)>,
     withheld: Vec<u16>,
     confirmed: Vec<u16>,
+    /// The payload and secret once derived.
+    derived: Option<(DerivedPublicKey, SigningKey)>,
 }
 
 impl InitiatorSession<'_> {
-    /// The derived key, or why there is none (too few valid shares).
-    fn result(&self) -> Result<DerivedPublicKey, ServiceError> {
-        let needed = self.state.threshold.max(1);
+    /// The derived key and its payload, or why there is none (fewer valid
+    /// partials than the root's threshold).
+    fn result(&mut self) -> Result<&(DerivedPublicKey, SigningKey), ServiceError> {
+        if self.derived.is_none() {
+            self.derived = Some(self.derive()?);
+        }
+        self.derived
+            .as_ref()
+            .ok_or(ServiceError::Missing("derived key"))
+    }
+
+    fn derive(&self) -> Result<(DerivedPublicKey, SigningKey), ServiceError> {
+        let needed = self.state.root.min_signers().unwrap_or(u16::MAX);
         if self.valid.len() < usize::from(needed) {
             return Err(ServiceError::unverified(
                 Check::Threshold,
                 format!("{} valid shares, {needed} needed", self.valid.len()),
             ));
         }
-        let mut valid: Vec<&(u16, SecretKey)> = self.valid.iter().collect();
+        let mut valid: Vec<&(u16, Verified)> = self.valid.iter().collect();
         valid.sort_by_key(|(p, _)| *p);
-        let shares: Vec<&[u8]> = valid.iter().map(|(_, s)| s.expose().as_slice()).collect();
-        let secret = SecretKey::derive("dkd/derived-secret", &shares);
+        let partials: Vec<Verified> = valid.iter().map(|(_, v)| v.clone()).collect();
+        let output = tprf::combine(&self.state.root, &self.input, &partials)
+            .map_err(|e| ServiceError::unverified(Check::Threshold, format!("combining: {e}")))?;
+        let secret = SigningKey::from_seed(output.expose());
         let mut withheld = self.withheld.clone();
         withheld.sort();
-        Ok(DerivedPublicKey {
+        let payload = DerivedPublicKey {
             derivation_id: self.request.derivation_id,
-            public_key: crypto::digest("dkd/public", &[secret.expose()]),
+            public_key: secret.verifying_key(),
             contributors: valid.iter().map(|(p, _)| *p).collect(),
             withheld,
-        })
+        };
+        Ok((payload, secret))
     }
 
-    /// The share and salt `from` revealed, checked against its commitment.
-    fn check_reveal(&self, from: Peer, sealed: &Sealed) -> Result<SecretKey, ServiceError> {
+    /// The partial `from` revealed, checked against its commitment and its
+    /// proof against `from`'s verifying share.
+    fn check_reveal(&self, from: Peer, sealed: &Sealed) -> Result<Verified, ServiceError> {
         let who = index_of(from)?;
         let [a, b, c] = reveal_context(&self.request.derivation_id, who);
         let unopened = || ServiceError::unverified(Check::Decryption, format!("{from}'s reveal"));
@@ -266,18 +320,25 @@ impl InitiatorSession<'_> {
             .key
             .open(&[&a, &b, &c], sealed)
             .map_err(|_| unopened())?;
-        let (share, salt): (SecretKey, Digest) =
+        let (partial, salt): (Partial, Digest) =
             postcard::from_bytes(&opened).map_err(|_| unopened())?;
         let (_, committed) = (self.commitments.iter())
             .find(|(p, _)| *p == who)
             .ok_or(ServiceError::Missing("share commitment"))?;
-        if crypto::ensure_eq(&commitment(&share, &salt), committed).is_err() {
+        if crypto::ensure_eq(&commitment(&partial, &salt), committed).is_err() {
             return Err(ServiceError::unverified(
                 Check::Commitment,
                 format!("{from}'s reveal does not open its commitment"),
             ));
         }
-        Ok(share)
+        let id = crypto::identifier(who).map_err(|_| unopened())?;
+        let binding = binding(&self.request.derivation_id, who);
+        tprf::verify(&self.state.root, id, &self.input, &binding, &partial).map_err(|e| {
+            ServiceError::unverified(
+                Check::Proof,
+                format!("{from}'s partial is not of its share: {e}"),
+            )
+        })
     }
 }
 
@@ -326,8 +387,8 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         let who = index_of(from)?;
         match msg.reveal {
             Reveal::Sealed(sealed) => {
-                let share = self.check_reveal(from, &sealed)?;
-                self.valid.push((who, share));
+                let partial = self.check_reveal(from, &sealed)?;
+                self.valid.push((who, partial));
             }
             Reveal::Withheld(why) => {
                 self.log.record(DkdFact::ShareWithheld(who, why)).await?;
@@ -338,7 +399,7 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
     }
 
     async fn derived_key(&mut self, _to: Peer) -> Result<DerivedPublicKey, ServiceError> {
-        self.result()
+        Ok(self.result()?.0.clone())
     }
 
     async fn on_derivation_ack(
@@ -346,7 +407,7 @@ impl choreo_dkd_choreography::Initiator for InitiatorSession<'_> {
         from: Peer,
         msg: msg::DerivationAck,
     ) -> Result<(), ServiceError> {
-        let expected = ack_digest(&self.result()?);
+        let expected = ack_digest(&self.result()?.0);
         if crypto::ensure_eq(&expected, &msg.key_digest).is_err() {
             return Err(ServiceError::unverified(
                 Check::Transcript,
@@ -379,16 +440,22 @@ pub async fn run_initiator<T: Transport>(
         epoch: state.epoch,
         sealing_key: key.public(),
     };
+    let input = match input(state.root.verifying_key(), &request) {
+        Ok(input) => input,
+        Err(e) => return Err(reject(session, e)),
+    };
     let log = FactLog::of(&session);
     let mut code = InitiatorSession {
         state,
         log: log.clone(),
         request,
         key,
+        input,
         commitments: Vec::new(),
         valid: Vec::new(),
         withheld: Vec::new(),
         confirmed: Vec::new(),
+        derived: None,
     };
     let run = choreo_dkd_choreography::execute_as(
         choreo_dkd_choreography::As::Initiator(&mut code),
@@ -396,7 +463,9 @@ pub async fn run_initiator<T: Transport>(
         &choreo_dkd_choreography::Params::default(),
     )
     .await;
-    let result = run.map_err(ServiceError::from).and_then(|_| code.result());
+    let result = run
+        .map_err(ServiceError::from)
+        .and_then(|_| code.result().cloned());
     let InitiatorSession {
         state,
         request,
@@ -404,16 +473,20 @@ pub async fn run_initiator<T: Transport>(
         ..
     } = code;
     match result {
-        Ok(result) => {
+        Ok((payload, secret)) => {
             let key = DerivedKey {
                 context: request.context,
                 path: request.path,
-                public_key: result.public_key,
-                contributors: result.contributors,
+                public_key: payload.public_key,
+                contributors: payload.contributors,
             };
             log.record(DkdFact::KeyDerived(key.clone())).await?;
             state.keys.push(key.clone());
-            Ok(DkdOutcome { key, confirmed })
+            Ok(DkdOutcome {
+                key,
+                secret,
+                confirmed,
+            })
         }
         Err(e) => {
             log.record(DkdFact::Failed(e.reason())).await?;
@@ -425,8 +498,8 @@ pub async fn run_initiator<T: Transport>(
 /// A participant's derivation state.
 #[derive(Clone, Debug)]
 pub struct ParticipantState {
-    /// Its share of the account root (zeroized on drop).
-    pub root_share: SecretKey,
+    /// Its share of the derivation root (zeroized on drop).
+    pub root_share: tprf::Share,
     /// Seed of its commitment salts (zeroized on drop).
     pub salt_seed: SecretKey,
     /// Context prefixes it releases shares for.
@@ -443,7 +516,7 @@ pub struct ParticipantOutcome {
     /// Whether it released its share, or why not.
     pub released: Result<(), String>,
     /// The derived public key.
-    pub public_key: Digest,
+    pub public_key: VerifyingKey,
 }
 
 /// One derivation as a participant plays it.
@@ -460,14 +533,14 @@ struct ParticipantSession<'s> {
 /// What a participant derived for the request it received.
 struct Job {
     request: DerivationRequest,
-    share: SecretKey,
+    partial: Partial,
     salt: Digest,
     released: Result<(), String>,
 }
 
 impl Job {
     fn commitment(&self) -> Digest {
-        commitment(&self.share, &self.salt)
+        commitment(&self.partial, &self.salt)
     }
 }
 
@@ -497,9 +570,9 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
                 ),
             ));
         }
-        let path: Vec<u8> = msg.path.iter().flat_map(|p| p.to_le_bytes()).collect();
-        let root = self.state.root_share.expose();
-        let share = SecretKey::derive("dkd/share", &[root, msg.context.as_bytes(), &path]);
+        let root = &self.state.root_share;
+        let input = input(root.verifying_key(), &msg)?;
+        let partial = tprf::evaluate(root, &input, &binding(&msg.derivation_id, self.me));
         let seed = self.state.salt_seed.expose();
         let salt = crypto::digest("dkd/salt", &[seed, &msg.derivation_id]);
         let allowed = self
@@ -517,7 +590,7 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
         };
         self.job = Some(Job {
             request: msg,
-            share,
+            partial,
             salt,
             released,
         });
@@ -564,7 +637,7 @@ impl choreo_dkd_choreography::Participant for ParticipantSession<'_> {
     async fn share_reveal(&mut self, _to: Peer) -> Result<DerivationShare, ServiceError> {
         let job = self.job()?;
         match &job.released {
-            Ok(()) => DerivationShare::seal(&job.request, self.me, &job.share, &job.salt),
+            Ok(()) => DerivationShare::seal(&job.request, self.me, &job.partial, &job.salt),
             Err(why) => {
                 let fact = DkdFact::ShareWithheld(self.me, why.clone());
                 self.log.record(fact).await?;

@@ -6,16 +6,17 @@
 use choreo_dkd_choreography::msg;
 use choreo_runtime::Peer;
 use choreo_services::authentication::dkd::{
-    ack_digest, commitment, run_initiator, run_participant, CommitmentSet, DerivationRequest,
-    DerivationShare, DerivedPublicKey, DkdFact, DkdTypes, InitiatorState,
+    ack_digest, binding, commitment, input, run_initiator, run_participant, CommitmentSet,
+    DerivationRequest, DerivationShare, DerivedPublicKey, DkdFact, DkdTypes, InitiatorState,
 };
-use choreo_services::crypto::{self, SealKey, SecretKey};
+use choreo_services::crypto::tprf::{self, Partial};
+use choreo_services::crypto::{self, SealKey};
 use choreo_services::error::Check;
 use choreo_services::ServiceError;
 use futures_util::future::join_all;
 
 use super::common::{assert_cancelled, Harness, TIMEOUT};
-use super::{dkd_facts, participants, CAPS, INITIATOR};
+use super::{dkd_facts, participants, root, CAPS, INITIATOR};
 
 /// Participants of each hostile derivation; all must contribute.
 const N: u32 = 3;
@@ -29,8 +30,13 @@ fn derivation_id(name: &str) -> crypto::Digest {
 enum ParticipantLie {
     /// Commits as participant 0.
     Impersonate,
-    /// Reveals another share than the one it committed to.
+    /// Reveals another partial than the one it committed to.
     ForgedReveal,
+    /// Commits to and reveals the partial of a share that is not its own.
+    WrongShare,
+    /// Commits to and reveals its partial with a proof made for another
+    /// derivation.
+    ReplayedProof,
     /// Reveals for another derivation.
     ForeignReveal,
     /// Seals its reveal to a key that is not the Initiator's.
@@ -42,10 +48,32 @@ enum ParticipantLie {
 /// A participant of the test's own: honest but for its lie.
 struct HostileParticipant {
     lie: ParticipantLie,
-    share: SecretKey,
+    /// Its real share, and a share of another root.
+    share: tprf::Share,
+    stranger: tprf::Share,
     salt: crypto::Digest,
     request: Option<DerivationRequest>,
+    partial: Option<Partial>,
     derived: Option<DerivedPublicKey>,
+}
+
+impl HostileParticipant {
+    /// Its partial for `request`, as its lie has it.
+    fn partial(&self, request: &DerivationRequest) -> Partial {
+        use ParticipantLie::*;
+        let share = if self.lie == WrongShare {
+            &self.stranger
+        } else {
+            &self.share
+        };
+        let at = input(self.share.verifying_key(), request).unwrap();
+        let id = if self.lie == ReplayedProof {
+            derivation_id("an earlier one")
+        } else {
+            request.derivation_id
+        };
+        tprf::evaluate(share, &at, &binding(&id, 1))
+    }
 }
 
 impl choreo_dkd_choreography::Participant for HostileParticipant {
@@ -57,13 +85,14 @@ impl choreo_dkd_choreography::Participant for HostileParticipant {
         _: Peer,
         msg: DerivationRequest,
     ) -> Result<(), ServiceError> {
+        self.partial = Some(self.partial(&msg));
         self.request = Some(msg);
         Ok(())
     }
 
     async fn share_commitment(&mut self, _: Peer) -> Result<msg::ShareCommitment, ServiceError> {
         Ok(msg::ShareCommitment {
-            commitment: commitment(&self.share, &self.salt),
+            commitment: commitment(self.partial.as_ref().unwrap(), &self.salt),
             participant_id: u16::from(self.lie != ParticipantLie::Impersonate),
         })
     }
@@ -74,15 +103,16 @@ impl choreo_dkd_choreography::Participant for HostileParticipant {
 
     async fn share_reveal(&mut self, _: Peer) -> Result<DerivationShare, ServiceError> {
         let mut request = self.request.clone().unwrap();
-        let other = SecretKey::derive("another share", &[]);
-        let share = match self.lie {
-            ParticipantLie::ForgedReveal => &other,
-            _ => &self.share,
-        };
+        let mut partial = self.partial.clone().unwrap();
+        if self.lie == ParticipantLie::ForgedReveal {
+            let mut elsewhere = request.clone();
+            elsewhere.context = "storage/elsewhere".into();
+            partial = self.partial(&elsewhere);
+        }
         if self.lie == ParticipantLie::MisSealed {
             request.sealing_key = SealKey::generate().public();
         }
-        let mut reveal = DerivationShare::seal(&request, 1, share, &self.salt)?;
+        let mut reveal = DerivationShare::seal(&request, 1, &partial, &self.salt)?;
         if self.lie == ParticipantLie::ForeignReveal {
             reveal.derivation_id = derivation_id("another");
         }
@@ -111,6 +141,8 @@ async fn the_initiator_refuses_a_hostile_participants_commitment_reveal_or_ack()
     for (lie, check) in [
         (Impersonate, Check::Binding),
         (ForgedReveal, Check::Commitment),
+        (WrongShare, Check::Proof),
+        (ReplayedProof, Check::Proof),
         (ForeignReveal, Check::Binding),
         (MisSealed, Check::Decryption),
         (ReplayedAck, Check::Transcript),
@@ -121,19 +153,22 @@ async fn the_initiator_refuses_a_hostile_participants_commitment_reveal_or_ack()
             &[("Participant", N)],
             CAPS,
         );
+        let (public, shares) = root(N as u16, N as u16);
         let mut state = InitiatorState {
-            threshold: N as u16,
+            root: public,
             epoch: 2,
             keys: Vec::new(),
         };
         let mut hostile = HostileParticipant {
             lie,
-            share: SecretKey::derive("hostile share", &[]),
+            share: shares[1].clone(),
+            stranger: root(N as u16, N as u16).1.remove(1),
             salt: crypto::digest("hostile salt", &[]),
             request: None,
+            partial: None,
             derived: None,
         };
-        let mut honest = participants(N, &[]);
+        let mut honest = participants(&shares, &[]);
         let params = choreo_dkd_choreography::Params::default();
         let mut sessions = h.join();
         let lead = sessions.take(INITIATOR);
@@ -245,7 +280,7 @@ impl choreo_dkd_choreography::Initiator for HostileInitiator {
         let foreign = self.lie == InitiatorLie::ForeignKey;
         Ok(DerivedPublicKey {
             derivation_id: derivation_id(if foreign { "another" } else { "this" }),
-            public_key: crypto::digest("a key", &[]),
+            public_key: crypto::SigningKey::generate().verifying_key(),
             contributors: if self.lie == InitiatorLie::DroppedShare {
                 vec![0, 2]
             } else {
@@ -286,7 +321,7 @@ async fn participants_refuse_a_hostile_initiators_request_set_or_key() {
             key: SealKey::generate(),
             commitments: Vec::new(),
         };
-        let mut states = participants(N, &[]);
+        let mut states = participants(&root(N as u16, N as u16).1, &[]);
         let params = choreo_dkd_choreography::Params::default();
         let mut sessions = h.join();
         let lead = sessions.take(INITIATOR);
