@@ -213,6 +213,20 @@ mod tests {
     }
 
     #[test]
+    fn the_output_is_the_prf_of_the_root_secret() {
+        // Only a test may rebuild the root: the PRF's definition, `s·X`.
+        let (public, shares) = root(4, 3);
+        let secret = frost::keys::reconstruct(&shares)
+            .expect("rebuilt")
+            .to_scalar();
+        let input = Input::new(public.verifying_key(), "test", &[b"ctx"]).unwrap();
+        let evaluated = (input.point * secret).compress().to_bytes();
+        let expected = SecretKey::derive("choreo/tprf/output", &[&input.bytes, &evaluated]);
+        let some = verified(&public, &input, &[&shares[3], &shares[1], &shares[0]]);
+        assert_eq!(combine(&public, &input, &some).unwrap(), expected);
+    }
+
+    #[test]
     fn too_few_or_repeated_partials_do_not_combine() {
         let (public, shares) = root(3, 2);
         let input = Input::new(public.verifying_key(), "test", &[]).unwrap();
