@@ -158,7 +158,7 @@ pub mod choice {}
 
 /// The guard chain of every send, by the index generated code names it by.
 const GUARDS: [rt::SendGuard; 6] = [
-    // 0: `DerivationRequest` (line 34)
+    // 0: `DerivationRequest` (line 36)
     rt::SendGuard {
         label: label::DERIVATION_REQUEST,
         capabilities: &[1],
@@ -170,7 +170,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 1: `ShareCommitment` (line 38)
+    // 1: `ShareCommitment` (line 40)
     rt::SendGuard {
         label: label::SHARE_COMMITMENT,
         capabilities: &[],
@@ -182,7 +182,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 2: `CommitmentSet` (line 39)
+    // 2: `CommitmentSet` (line 41)
     rt::SendGuard {
         label: label::COMMITMENT_SET,
         capabilities: &[],
@@ -194,7 +194,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 3: `ShareReveal` (line 43)
+    // 3: `ShareReveal` (line 45)
     rt::SendGuard {
         label: label::SHARE_REVEAL,
         capabilities: &[0],
@@ -206,7 +206,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: Some([0, 0, 1]),
     },
-    // 4: `DerivedKey` (line 46)
+    // 4: `DerivedKey` (line 48)
     rt::SendGuard {
         label: label::DERIVED_KEY,
         capabilities: &[],
@@ -218,7 +218,7 @@ const GUARDS: [rt::SendGuard; 6] = [
         leak_labels: &[],
         leakage_budget: None,
     },
-    // 5: `DerivationAck` (line 48)
+    // 5: `DerivationAck` (line 50)
     rt::SendGuard {
         label: label::DERIVATION_ACK,
         capabilities: &[],
@@ -232,22 +232,22 @@ const GUARDS: [rt::SendGuard; 6] = [
     },
 ];
 
-/// The guard of `DerivationRequest` (line 34).
+/// The guard of `DerivationRequest` (line 36).
 const G_DERIVATION_REQUEST_0: u16 = 0;
 
-/// The guard of `ShareCommitment` (line 38).
+/// The guard of `ShareCommitment` (line 40).
 const G_SHARE_COMMITMENT_1: u16 = 1;
 
-/// The guard of `CommitmentSet` (line 39).
+/// The guard of `CommitmentSet` (line 41).
 const G_COMMITMENT_SET_2: u16 = 2;
 
-/// The guard of `ShareReveal` (line 43).
+/// The guard of `ShareReveal` (line 45).
 const G_SHARE_REVEAL_3: u16 = 3;
 
-/// The guard of `DerivedKey` (line 46).
+/// The guard of `DerivedKey` (line 48).
 const G_DERIVED_KEY_4: u16 = 4;
 
-/// The guard of `DerivationAck` (line 48).
+/// The guard of `DerivationAck` (line 50).
 const G_DERIVATION_ACK_5: u16 = 5;
 
 /// What your code supplies and decides as `Initiator`, and what it is told.
