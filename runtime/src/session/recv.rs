@@ -2,12 +2,13 @@
 //! unless the session fails first; then its label, shipped facts and payload.
 //!
 //! The session has one timer for all its receives. A receive whose frame is
-//! already there reads no clock at all; one that must wait computes its
-//! deadline (start + timeout) and polls the timer, which stays armed at an
-//! earlier deadline when it can: when it fires before the current deadline
-//! it is re-armed to it, so each receive still times out exactly `timeout`
-//! after it began, and the timer is re-registered at most once per timeout
-//! period instead of once per receive.
+//! already there, or comes within two scheduler turns, reads no clock and
+//! arms no timer; one that must wait longer computes its deadline (start +
+//! timeout) and polls the timer, which stays armed at an earlier deadline
+//! when it can: when it fires before the current deadline it is re-armed to
+//! it, so each receive still times out exactly `timeout` after it began, and
+//! the timer is re-registered at most once per timeout period instead of
+//! once per receive.
 
 use std::future::{poll_fn, Future};
 use std::ops::Range;
@@ -52,6 +53,25 @@ impl Members {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Peer> + '_ {
         (self.start..self.end).map(|k| Peer::resolved(self.name, Some(k), self.role))
     }
+}
+
+/// Scheduler turns a receive gives its peer before it reads the clock and
+/// arms the timer. Two, because `join!` and schedulers alternate which of two
+/// sessions is polled first: a peer polled before this side in the next turn
+/// replies only in the turn after.
+const TURNS: usize = 2;
+
+/// Returns after one scheduler turn: wakes itself and is pending once.
+fn yield_turn() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    poll_fn(move |cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
 }
 
 /// How a wait ended.
@@ -222,41 +242,32 @@ impl<T: Transport> Session<'_, T> {
 
     /// The next frame from peer `p`.
     async fn next_frame(&mut self, p: usize) -> Result<Bytes, Error> {
-        self.live()?;
+        // Give the peer up to `TURNS` turns before involving the clock and the
+        // timer: a reply that comes within them costs neither (its wait counts
+        // as zero).
+        for turn in 0..=TURNS {
+            if turn > 0 {
+                yield_turn().await;
+            }
+            self.live()?;
+            let Some(rx) = self.inbox.get_mut(p).and_then(Option::as_mut) else {
+                return Err(self.error(Some(p), ErrorKind::UnknownPeer));
+            };
+            match rx.try_recv() {
+                Ok(frame) => {
+                    self.metrics.receive_wait.record(Duration::ZERO);
+                    return Ok(frame);
+                }
+                Err(TryRecvError::Disconnected) => return Err(self.gone_error(p)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if self.slot.control.gone(p).is_some() {
+                return Err(self.gone_error(p));
+            }
+        }
         let Some(rx) = self.inbox.get_mut(p).and_then(Option::as_mut) else {
             return Err(self.error(Some(p), ErrorKind::UnknownPeer));
         };
-        match rx.try_recv() {
-            Ok(frame) => {
-                self.metrics.receive_wait.record(Duration::ZERO);
-                return Ok(frame);
-            }
-            Err(TryRecvError::Disconnected) => return Err(self.gone_error(p)),
-            Err(TryRecvError::Empty) => {}
-        }
-        if self.slot.control.gone(p).is_some() {
-            return Err(self.gone_error(p));
-        }
-        // Give the peer one turn before involving the clock and the timer:
-        // a reply that comes within it costs neither (its wait counts as zero).
-        let mut yielded = false;
-        poll_fn(|cx| {
-            if yielded {
-                return Poll::Ready(());
-            }
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
-        .await;
-        self.live()?;
-        let Some(rx) = self.inbox.get_mut(p).and_then(Option::as_mut) else {
-            return Err(self.error(Some(p), ErrorKind::UnknownPeer));
-        };
-        if let Ok(frame) = rx.try_recv() {
-            self.metrics.receive_wait.record(Duration::ZERO);
-            return Ok(frame);
-        }
         let start = Instant::now();
         let deadline = start + self.timeout;
         let (slot, timer) = (&self.slot, &mut self.timer);
