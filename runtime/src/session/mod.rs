@@ -190,6 +190,7 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 
     /// The error for a failure the router recorded, if there is one.
+    #[cold]
     fn failed(&self) -> Option<Error> {
         Some(match self.slot.control.failure()? {
             Failure::Cancelled { by, reason } => {
@@ -205,7 +206,11 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 
     /// Fails if the session has been cancelled or poisoned.
+    #[inline]
     pub(crate) fn live(&self) -> Result<(), Error> {
+        if self.slot.control.failure().is_none() {
+            return Ok(());
+        }
         match self.failed() {
             Some(e) => Err(e),
             None => Ok(()),
