@@ -7,7 +7,7 @@
 //! fan-out whose k-th reservation fails sends (and records) exactly the first
 //! k - 1 frames.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -225,8 +225,22 @@ impl<T: Transport> Session<'_, T> {
     ) -> Result<usize, Error> {
         let max = self.node.inner().transport.max_frame();
         let start = self.scratch.len();
+        let layout = &self.slot.layout;
+        let mut header = [0; wire::HEADER];
+        // The body length is patched in once the body is written.
+        let fields = wire::Header {
+            kind: Kind::Message,
+            session: self.slot.session,
+            digest: layout.protocol.digest,
+            from: layout.entries[self.slot.me].addr,
+            to: layout.entries[p].addr,
+            label: guard.label,
+            facts: guard.journal_merge,
+            body_len: 0,
+        };
+        wire::write_header(&mut header, &fields);
         self.scratch.reserve(wire::HEADER + 64);
-        self.scratch.put_bytes(0, wire::HEADER);
+        self.scratch.extend_from_slice(&header);
         if let Err(reason) = encode(&mut self.scratch) {
             let label = self.slot.layout.protocol.label(guard.label);
             return Err(self.error(None, ErrorKind::Encode { label, reason }));
@@ -236,18 +250,7 @@ impl<T: Transport> Session<'_, T> {
             let kind = ErrorKind::FrameTooLarge { size: len, max };
             return Err(self.error(Some(p), kind));
         }
-        let layout = &self.slot.layout;
-        let header = wire::Header {
-            kind: Kind::Message,
-            session: self.slot.session,
-            digest: layout.protocol.digest,
-            from: layout.entries[self.slot.me].addr,
-            to: layout.entries[p].addr,
-            label: guard.label,
-            facts: guard.journal_merge,
-            body_len: (len - wire::HEADER) as u32,
-        };
-        wire::write_header(&mut self.scratch[start..start + wire::HEADER], &header);
+        wire::set_body_len(&mut self.scratch[start..], (len - wire::HEADER) as u32);
         Ok(len)
     }
 
