@@ -224,11 +224,19 @@ impl<'a, T: Transport> Session<'a, T> {
         fut: impl Future<Output = Result<V, E>>,
     ) -> Result<V, RunError<E>> {
         self.live()?;
-        match self.guarded(fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(RunError::Role(e)),
-            Err(e) => Err(RunError::Session(e)),
-        }
+        // `guarded`, written out: one future less around every call.
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out.map_err(RunError::Role));
+            }
+            self.slot.control.waker.register(cx.waker());
+            match self.failed() {
+                Some(e) => Poll::Ready(Err(RunError::Session(e))),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Awaits `fut` unless the session fails first.

@@ -105,6 +105,7 @@ fn poll_deadline(
 
 impl<T: Transport> Session<'_, T> {
     /// The single peer of role `role` (an index into the protocol's roles).
+    #[inline]
     pub fn single(&self, role: u16) -> Result<Peer, Error> {
         let p = self.layout().single(usize::from(role)).ok_or_else(|| {
             let name = self.role_name(role);

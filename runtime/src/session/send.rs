@@ -52,6 +52,7 @@ impl<T: Transport> Session<'_, T> {
         })
     }
 
+    #[inline]
     fn guard(&self, id: u16) -> Result<&'static SendGuard, Error> {
         let protocol = self.protocol();
         protocol.guards.get(usize::from(id)).ok_or_else(|| {
