@@ -213,6 +213,12 @@ impl<T: Transport> Session<'_, T> {
     async fn recv_offer(&mut self, from: Peer, expected: Expected) -> Result<Offer, Error> {
         let p = self.index_of(from)?;
         let frame = self.next_frame(p).await?;
+        // A frame that ships no facts awaits nothing more: the merge's future
+        // is made only for one that does.
+        let header = self.checked_header(p, &frame, expected)?;
+        if !header.facts {
+            return Ok(self.offer(p, frame, &header, expected));
+        }
         self.open(p, frame, expected).await
     }
 
@@ -378,14 +384,40 @@ impl<T: Transport> Session<'_, T> {
     /// Checks a received frame's label, merges the facts it ships, and hands
     /// back its payload as an offer.
     async fn open(&mut self, p: usize, frame: Bytes, expected: Expected) -> Result<Offer, Error> {
+        let header = self.checked_header(p, &frame, expected)?;
+        if header.facts {
+            let protocol = self.protocol();
+            let facts = wire::facts(&frame, &header).map_err(|reason| {
+                let kind = ErrorKind::Decode {
+                    expected: expected.names(protocol),
+                    received: Some(protocol.label(header.label).to_owned()),
+                    reason,
+                };
+                self.error(Some(p), kind)
+            })?;
+            self.merge(p, facts).await?;
+        }
+        Ok(self.offer(p, frame, &header, expected))
+    }
+
+    /// The header of a frame from peer `p`, if it reads and carries one of
+    /// the `expected` labels.
+    #[inline]
+    fn checked_header(
+        &self,
+        p: usize,
+        frame: &[u8],
+        expected: Expected,
+    ) -> Result<wire::Header, Error> {
         let protocol = self.protocol();
-        let decode_error = |reason: String, received: Option<String>| ErrorKind::Decode {
-            expected: expected.names(protocol),
-            received,
-            reason,
-        };
-        let header = wire::header(&frame)
-            .map_err(|m| self.error(Some(p), decode_error(m.to_string(), None)))?;
+        let header = wire::header(frame).map_err(|m| {
+            let kind = ErrorKind::Decode {
+                expected: expected.names(protocol),
+                received: None,
+                reason: m.to_string(),
+            };
+            self.error(Some(p), kind)
+        })?;
         if !expected.accepts(header.label) {
             let kind = ErrorKind::WrongLabel {
                 expected: expected.names(protocol),
@@ -393,24 +425,30 @@ impl<T: Transport> Session<'_, T> {
             };
             return Err(self.error(Some(p), kind));
         }
-        if header.facts {
-            let received = Some(protocol.label(header.label).to_owned());
-            let facts = wire::facts(&frame, &header)
-                .map_err(|reason| self.error(Some(p), decode_error(reason, received)))?;
-            self.merge(p, facts).await?;
-        }
+        Ok(header)
+    }
+
+    /// Counts a checked frame from peer `p` and makes it an offer.
+    #[inline]
+    fn offer(
+        &mut self,
+        p: usize,
+        frame: Bytes,
+        header: &wire::Header,
+        expected: Expected,
+    ) -> Offer {
         self.metrics.messages_received += 1;
         self.metrics.bytes_received += frame.len() as u64;
         self.traced('?', p, header.label);
-        Ok(Offer {
+        Offer {
             label: header.label,
             from: self.layout().entries[p].peer,
             body: wire::HEADER..wire::HEADER + header.body_len as usize,
             frame,
-            protocol,
+            protocol: self.protocol(),
             role: self.me(),
             expected,
-        })
+        }
     }
 
     /// Merges facts peer `p` shipped, all of which must be its own node's.
