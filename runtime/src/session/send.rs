@@ -63,38 +63,41 @@ impl<T: Transport> Session<'_, T> {
 
     /// Sends `payload` to `to` through the guard chain of guard `guard` of
     /// the protocol's table.
+    ///
+    /// The steps of [`Session::dispatch_encoded`] for one frame, without the
+    /// fan-out's bookkeeping and written out here: one future less per message.
     pub async fn send<M: Serialize + ?Sized>(
         &mut self,
         to: Peer,
         guard: u16,
         payload: &M,
     ) -> Result<(), Error> {
+        debug_assert!(self.scratch.is_empty(), "a send starts on an empty buffer");
         let p = self.index_of(to)?;
         self.live()?;
         let guard = self.guard(guard)?;
-        let result = self.send_one(guard, p, payload).await;
-        self.scratch.clear();
-        result
-    }
-
-    /// One frame to one peer: the steps of [`Session::dispatch_encoded`]
-    /// without the fan-out's bookkeeping.
-    async fn send_one<M: Serialize + ?Sized>(
-        &mut self,
-        guard: &'static SendGuard,
-        p: usize,
-        payload: &M,
-    ) -> Result<(), Error> {
-        let len = self.encode_frame(guard, p, |out| wire::encode_into(out, payload))?;
-        self.check(guard, &[p])?;
-        let permit = self.reserve(p).await?;
+        let len = self.encode_frame(guard, p, |out| wire::encode_into(out, payload));
+        let len = len.and_then(|len| self.check(guard, &[p]).map(|()| len));
+        let len = self.unless_failed(len)?;
+        let permit = self.reserve(p).await;
+        let permit = self.unless_failed(permit)?;
         // Tested here, not only inside: most sends record no fact, and then
         // the journal's future is not even made.
         if guard.journal_fact.is_some() {
-            self.record_facts(guard, &[p]).await?;
+            let recorded = self.record_facts(guard, &[p]).await;
+            self.unless_failed(recorded)?;
         }
         self.finish_send(guard, p, len, permit);
         Ok(())
+    }
+
+    /// `result`, the scratch buffer emptied first if it is an error (a send
+    /// that succeeds takes its frame off the buffer itself).
+    fn unless_failed<V>(&mut self, result: Result<V, Error>) -> Result<V, Error> {
+        if result.is_err() {
+            self.scratch.clear();
+        }
+        result
     }
 
     /// Sends each `(peer, payload)` of `messages` through guard `guard`: all
