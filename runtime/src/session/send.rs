@@ -64,7 +64,7 @@ impl<T: Transport> Session<'_, T> {
     /// Sends `payload` to `to` through the guard chain of guard `guard` of
     /// the protocol's table.
     ///
-    /// The steps of [`Session::dispatch_encoded`] for one frame, without the
+    /// The steps of `dispatch_encoded` for one frame, without the
     /// fan-out's bookkeeping and written out here: one future less per message.
     pub async fn send<M: Serialize + ?Sized>(
         &mut self,
