@@ -21,6 +21,12 @@ impl LatencyStats {
     /// Adds one duration.
     #[inline]
     pub fn record(&mut self, sample: Duration) {
+        if sample.is_zero() {
+            // The common case of a receive that did not wait.
+            self.min = Duration::ZERO;
+            self.count += 1;
+            return;
+        }
         self.min = if self.count == 0 {
             sample
         } else {

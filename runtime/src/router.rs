@@ -123,7 +123,7 @@ struct Table {
 /// Whether `frame` carries protocol digest `digest` (where a frame's header puts it).
 #[inline]
 pub(crate) fn carries(frame: &[u8], digest: &Digest) -> bool {
-    wire::header(frame).is_ok_and(|h| h.digest == *digest)
+    wire::digest(frame) == Some(&digest.0[..])
 }
 
 /// Frames a node dropped, by reason.

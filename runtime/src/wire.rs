@@ -176,7 +176,23 @@ pub(crate) fn write_header(out: &mut [u8], h: &Header) {
     }
     out[46..48].copy_from_slice(&h.label.to_le_bytes());
     out[48] = if h.facts { FACTS } else { 0 };
-    out[49..53].copy_from_slice(&h.body_len.to_le_bytes());
+    set_body_len(out, h.body_len);
+}
+
+/// Sets the body length in the header at the start of `frame`.
+#[inline]
+pub(crate) fn set_body_len(frame: &mut [u8], body_len: u32) {
+    frame[49..53].copy_from_slice(&body_len.to_le_bytes());
+}
+
+/// The protocol digest of `frame`, if its header reads (as [`header`] checks).
+#[inline]
+pub(crate) fn digest(frame: &[u8]) -> Option<&[u8]> {
+    let ok = frame.len() >= HEADER
+        && frame[0] == VERSION
+        && frame[1] <= 1
+        && u32_at(frame, 49) as usize <= frame.len() - HEADER;
+    ok.then(|| &frame[18..34])
 }
 
 /// A postcard flavor appending to a `BytesMut`.
@@ -261,9 +277,11 @@ mod tests {
         write_header(&mut frame, &h);
         frame[HEADER..].copy_from_slice(&[0xAA, 0xBB]);
         assert_eq!(header(&frame), Ok(h));
+        assert_eq!(digest(&frame), Some(&[9; 16][..]));
         assert_eq!(body(&frame, &h), [0xAA, 0xBB]);
         frame.pop();
         assert!(matches!(header(&frame), Err(Malformed::Length { .. })));
+        assert_eq!(digest(&frame), None);
         assert_eq!(header(&frame[..10]), Err(Malformed::Short(10)));
         frame[0] = 9;
         assert_eq!(header(&frame), Err(Malformed::Version(9)));

@@ -190,6 +190,7 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 
     /// The error for a failure the router recorded, if there is one.
+    #[cold]
     fn failed(&self) -> Option<Error> {
         Some(match self.slot.control.failure()? {
             Failure::Cancelled { by, reason } => {
@@ -205,7 +206,11 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 
     /// Fails if the session has been cancelled or poisoned.
+    #[inline]
     pub(crate) fn live(&self) -> Result<(), Error> {
+        if self.slot.control.failure().is_none() {
+            return Ok(());
+        }
         match self.failed() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -219,11 +224,19 @@ impl<'a, T: Transport> Session<'a, T> {
         fut: impl Future<Output = Result<V, E>>,
     ) -> Result<V, RunError<E>> {
         self.live()?;
-        match self.guarded(fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(RunError::Role(e)),
-            Err(e) => Err(RunError::Session(e)),
-        }
+        // `guarded`, written out: one future less around every call.
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out.map_err(RunError::Role));
+            }
+            self.slot.control.waker.register(cx.waker());
+            match self.failed() {
+                Some(e) => Poll::Ready(Err(RunError::Session(e))),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Awaits `fut` unless the session fails first.

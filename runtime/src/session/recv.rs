@@ -2,12 +2,13 @@
 //! unless the session fails first; then its label, shipped facts and payload.
 //!
 //! The session has one timer for all its receives. A receive whose frame is
-//! already there reads no clock at all; one that must wait computes its
-//! deadline (start + timeout) and polls the timer, which stays armed at an
-//! earlier deadline when it can: when it fires before the current deadline
-//! it is re-armed to it, so each receive still times out exactly `timeout`
-//! after it began, and the timer is re-registered at most once per timeout
-//! period instead of once per receive.
+//! already there, or comes within two scheduler turns, reads no clock and
+//! arms no timer; one that must wait longer computes its deadline (start +
+//! timeout) and polls the timer, which stays armed at an earlier deadline
+//! when it can: when it fires before the current deadline it is re-armed to
+//! it, so each receive still times out exactly `timeout` after it began, and
+//! the timer is re-registered at most once per timeout period instead of
+//! once per receive.
 
 use std::future::{poll_fn, Future};
 use std::ops::Range;
@@ -54,6 +55,25 @@ impl Members {
     }
 }
 
+/// Scheduler turns a receive gives its peer before it reads the clock and
+/// arms the timer. Two, because `join!` and schedulers alternate which of two
+/// sessions is polled first: a peer polled before this side in the next turn
+/// replies only in the turn after.
+const TURNS: usize = 2;
+
+/// Returns after one scheduler turn: wakes itself and is pending once.
+fn yield_turn() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    poll_fn(move |cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
 /// How a wait ended.
 enum Wait {
     Frame(Bytes),
@@ -85,6 +105,7 @@ fn poll_deadline(
 
 impl<T: Transport> Session<'_, T> {
     /// The single peer of role `role` (an index into the protocol's roles).
+    #[inline]
     pub fn single(&self, role: u16) -> Result<Peer, Error> {
         let p = self.layout().single(usize::from(role)).ok_or_else(|| {
             let name = self.role_name(role);
@@ -147,8 +168,15 @@ impl<T: Transport> Session<'_, T> {
 
     /// Receives the next message from `from`, which must carry label `label`.
     pub async fn recv<M: DeserializeOwned>(&mut self, from: Peer, label: u16) -> Result<M, Error> {
-        let offer = self.recv_offer(from, Expected::One(label)).await?;
-        offer.decode()
+        // `recv_offer`'s steps written out: one future less per message.
+        let expected = Expected::One(label);
+        let p = self.index_of(from)?;
+        let frame = self.next_frame(p).await?;
+        let header = self.checked_header(p, &frame, expected)?;
+        if header.facts {
+            return self.open(p, frame, expected).await?.decode();
+        }
+        self.offer(p, frame, &header, expected).decode()
     }
 
     /// Receives the next message from `from`, which must carry one of
@@ -192,6 +220,12 @@ impl<T: Transport> Session<'_, T> {
     async fn recv_offer(&mut self, from: Peer, expected: Expected) -> Result<Offer, Error> {
         let p = self.index_of(from)?;
         let frame = self.next_frame(p).await?;
+        // A frame that ships no facts awaits nothing more: the merge's future
+        // is made only for one that does.
+        let header = self.checked_header(p, &frame, expected)?;
+        if !header.facts {
+            return Ok(self.offer(p, frame, &header, expected));
+        }
         self.open(p, frame, expected).await
     }
 
@@ -222,41 +256,37 @@ impl<T: Transport> Session<'_, T> {
 
     /// The next frame from peer `p`.
     async fn next_frame(&mut self, p: usize) -> Result<Bytes, Error> {
-        self.live()?;
+        // Give the peer up to `TURNS` turns before involving the clock and the
+        // timer: a reply that comes within them costs neither (its wait counts
+        // as zero).
+        for turn in 0..=TURNS {
+            if turn > 0 {
+                yield_turn().await;
+            }
+            self.live()?;
+            let Some(rx) = self.inbox.get_mut(p).and_then(Option::as_mut) else {
+                return Err(self.error(Some(p), ErrorKind::UnknownPeer));
+            };
+            // `is_empty` is much cheaper than a `try_recv` that finds nothing.
+            match if rx.is_empty() {
+                Err(TryRecvError::Empty)
+            } else {
+                rx.try_recv()
+            } {
+                Ok(frame) => {
+                    self.metrics.receive_wait.record(Duration::ZERO);
+                    return Ok(frame);
+                }
+                Err(TryRecvError::Disconnected) => return Err(self.gone_error(p)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if self.slot.control.gone(p).is_some() {
+                return Err(self.gone_error(p));
+            }
+        }
         let Some(rx) = self.inbox.get_mut(p).and_then(Option::as_mut) else {
             return Err(self.error(Some(p), ErrorKind::UnknownPeer));
         };
-        match rx.try_recv() {
-            Ok(frame) => {
-                self.metrics.receive_wait.record(Duration::ZERO);
-                return Ok(frame);
-            }
-            Err(TryRecvError::Disconnected) => return Err(self.gone_error(p)),
-            Err(TryRecvError::Empty) => {}
-        }
-        if self.slot.control.gone(p).is_some() {
-            return Err(self.gone_error(p));
-        }
-        // Give the peer one turn before involving the clock and the timer:
-        // a reply that comes within it costs neither (its wait counts as zero).
-        let mut yielded = false;
-        poll_fn(|cx| {
-            if yielded {
-                return Poll::Ready(());
-            }
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
-        .await;
-        self.live()?;
-        let Some(rx) = self.inbox.get_mut(p).and_then(Option::as_mut) else {
-            return Err(self.error(Some(p), ErrorKind::UnknownPeer));
-        };
-        if let Ok(frame) = rx.try_recv() {
-            self.metrics.receive_wait.record(Duration::ZERO);
-            return Ok(frame);
-        }
         let start = Instant::now();
         let deadline = start + self.timeout;
         let (slot, timer) = (&self.slot, &mut self.timer);
@@ -361,14 +391,40 @@ impl<T: Transport> Session<'_, T> {
     /// Checks a received frame's label, merges the facts it ships, and hands
     /// back its payload as an offer.
     async fn open(&mut self, p: usize, frame: Bytes, expected: Expected) -> Result<Offer, Error> {
+        let header = self.checked_header(p, &frame, expected)?;
+        if header.facts {
+            let protocol = self.protocol();
+            let facts = wire::facts(&frame, &header).map_err(|reason| {
+                let kind = ErrorKind::Decode {
+                    expected: expected.names(protocol),
+                    received: Some(protocol.label(header.label).to_owned()),
+                    reason,
+                };
+                self.error(Some(p), kind)
+            })?;
+            self.merge(p, facts).await?;
+        }
+        Ok(self.offer(p, frame, &header, expected))
+    }
+
+    /// The header of a frame from peer `p`, if it reads and carries one of
+    /// the `expected` labels.
+    #[inline]
+    fn checked_header(
+        &self,
+        p: usize,
+        frame: &[u8],
+        expected: Expected,
+    ) -> Result<wire::Header, Error> {
         let protocol = self.protocol();
-        let decode_error = |reason: String, received: Option<String>| ErrorKind::Decode {
-            expected: expected.names(protocol),
-            received,
-            reason,
-        };
-        let header = wire::header(&frame)
-            .map_err(|m| self.error(Some(p), decode_error(m.to_string(), None)))?;
+        let header = wire::header(frame).map_err(|m| {
+            let kind = ErrorKind::Decode {
+                expected: expected.names(protocol),
+                received: None,
+                reason: m.to_string(),
+            };
+            self.error(Some(p), kind)
+        })?;
         if !expected.accepts(header.label) {
             let kind = ErrorKind::WrongLabel {
                 expected: expected.names(protocol),
@@ -376,24 +432,30 @@ impl<T: Transport> Session<'_, T> {
             };
             return Err(self.error(Some(p), kind));
         }
-        if header.facts {
-            let received = Some(protocol.label(header.label).to_owned());
-            let facts = wire::facts(&frame, &header)
-                .map_err(|reason| self.error(Some(p), decode_error(reason, received)))?;
-            self.merge(p, facts).await?;
-        }
+        Ok(header)
+    }
+
+    /// Counts a checked frame from peer `p` and makes it an offer.
+    #[inline]
+    fn offer(
+        &mut self,
+        p: usize,
+        frame: Bytes,
+        header: &wire::Header,
+        expected: Expected,
+    ) -> Offer {
         self.metrics.messages_received += 1;
         self.metrics.bytes_received += frame.len() as u64;
         self.traced('?', p, header.label);
-        Ok(Offer {
+        Offer {
             label: header.label,
             from: self.layout().entries[p].peer,
             body: wire::HEADER..wire::HEADER + header.body_len as usize,
             frame,
-            protocol,
+            protocol: self.protocol(),
             role: self.me(),
             expected,
-        })
+        }
     }
 
     /// Merges facts peer `p` shipped, all of which must be its own node's.

@@ -7,7 +7,7 @@
 //! fan-out whose k-th reservation fails sends (and records) exactly the first
 //! k - 1 frames.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -52,6 +52,7 @@ impl<T: Transport> Session<'_, T> {
         })
     }
 
+    #[inline]
     fn guard(&self, id: u16) -> Result<&'static SendGuard, Error> {
         let protocol = self.protocol();
         protocol.guards.get(usize::from(id)).ok_or_else(|| {
@@ -62,34 +63,41 @@ impl<T: Transport> Session<'_, T> {
 
     /// Sends `payload` to `to` through the guard chain of guard `guard` of
     /// the protocol's table.
+    ///
+    /// The steps of `dispatch_encoded` for one frame, without the
+    /// fan-out's bookkeeping and written out here: one future less per message.
     pub async fn send<M: Serialize + ?Sized>(
         &mut self,
         to: Peer,
         guard: u16,
         payload: &M,
     ) -> Result<(), Error> {
+        debug_assert!(self.scratch.is_empty(), "a send starts on an empty buffer");
         let p = self.index_of(to)?;
         self.live()?;
         let guard = self.guard(guard)?;
-        let result = self.send_one(guard, p, payload).await;
-        self.scratch.clear();
-        result
-    }
-
-    /// One frame to one peer: the steps of [`Session::dispatch_encoded`]
-    /// without the fan-out's bookkeeping.
-    async fn send_one<M: Serialize + ?Sized>(
-        &mut self,
-        guard: &'static SendGuard,
-        p: usize,
-        payload: &M,
-    ) -> Result<(), Error> {
-        let len = self.encode_frame(guard, p, |out| wire::encode_into(out, payload))?;
-        self.check(guard, &[p])?;
-        let permit = self.reserve(p).await?;
-        self.record_facts(guard, &[p]).await?;
+        let len = self.encode_frame(guard, p, |out| wire::encode_into(out, payload));
+        let len = len.and_then(|len| self.check(guard, &[p]).map(|()| len));
+        let len = self.unless_failed(len)?;
+        let permit = self.reserve(p).await;
+        let permit = self.unless_failed(permit)?;
+        // Tested here, not only inside: most sends record no fact, and then
+        // the journal's future is not even made.
+        if guard.journal_fact.is_some() {
+            let recorded = self.record_facts(guard, &[p]).await;
+            self.unless_failed(recorded)?;
+        }
         self.finish_send(guard, p, len, permit);
         Ok(())
+    }
+
+    /// `result`, the scratch buffer emptied first if it is an error (a send
+    /// that succeeds takes its frame off the buffer itself).
+    fn unless_failed<V>(&mut self, result: Result<V, Error>) -> Result<V, Error> {
+        if result.is_err() {
+            self.scratch.clear();
+        }
+        result
     }
 
     /// Sends each `(peer, payload)` of `messages` through guard `guard`: all
@@ -170,7 +178,9 @@ impl<T: Transport> Session<'_, T> {
         self.check(guard, peers)?;
         let (permits, failure) = self.reserve_all(peers, parallel).await;
         let sent = &peers[..permits.len()];
-        self.record_facts(guard, sent).await?;
+        if guard.journal_fact.is_some() {
+            self.record_facts(guard, sent).await?;
+        }
         for ((&p, permit), len) in sent.iter().zip(permits).zip(lengths) {
             self.finish_send(guard, p, len, permit);
         }
@@ -225,8 +235,22 @@ impl<T: Transport> Session<'_, T> {
     ) -> Result<usize, Error> {
         let max = self.node.inner().transport.max_frame();
         let start = self.scratch.len();
+        let layout = &self.slot.layout;
+        let mut header = [0; wire::HEADER];
+        // The body length is patched in once the body is written.
+        let fields = wire::Header {
+            kind: Kind::Message,
+            session: self.slot.session,
+            digest: layout.protocol.digest,
+            from: layout.entries[self.slot.me].addr,
+            to: layout.entries[p].addr,
+            label: guard.label,
+            facts: guard.journal_merge,
+            body_len: 0,
+        };
+        wire::write_header(&mut header, &fields);
         self.scratch.reserve(wire::HEADER + 64);
-        self.scratch.put_bytes(0, wire::HEADER);
+        self.scratch.extend_from_slice(&header);
         if let Err(reason) = encode(&mut self.scratch) {
             let label = self.slot.layout.protocol.label(guard.label);
             return Err(self.error(None, ErrorKind::Encode { label, reason }));
@@ -236,18 +260,7 @@ impl<T: Transport> Session<'_, T> {
             let kind = ErrorKind::FrameTooLarge { size: len, max };
             return Err(self.error(Some(p), kind));
         }
-        let layout = &self.slot.layout;
-        let header = wire::Header {
-            kind: Kind::Message,
-            session: self.slot.session,
-            digest: layout.protocol.digest,
-            from: layout.entries[self.slot.me].addr,
-            to: layout.entries[p].addr,
-            label: guard.label,
-            facts: guard.journal_merge,
-            body_len: (len - wire::HEADER) as u32,
-        };
-        wire::write_header(&mut self.scratch[start..start + wire::HEADER], &header);
+        wire::set_body_len(&mut self.scratch[start..], (len - wire::HEADER) as u32);
         Ok(len)
     }
 
