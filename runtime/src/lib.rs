@@ -69,6 +69,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod byte_array;
 pub mod effects;
 pub mod error;
 pub mod evidence;

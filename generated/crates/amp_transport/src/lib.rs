@@ -142,6 +142,7 @@ pub mod msg {
         /// `seq`.
         pub seq: u64,
         /// `digest`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub digest: [u8; 32],
     }
 

@@ -153,6 +153,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SignDecline {
         /// `consensus_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub consensus_id: [u8; 32],
         /// `reason`.
         pub reason: String,
@@ -164,6 +165,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ResultAck {
         /// `consensus_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub consensus_id: [u8; 32],
         /// `epoch`.
         pub epoch: u64,

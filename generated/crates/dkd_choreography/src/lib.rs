@@ -138,6 +138,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ShareCommitment {
         /// `commitment`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub commitment: [u8; 32],
         /// `participant_id`.
         pub participant_id: u16,
@@ -149,6 +150,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct DerivationAck {
         /// `key_digest`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub key_digest: [u8; 32],
     }
 }

@@ -140,6 +140,7 @@ pub mod msg {
         /// `current_epoch`.
         pub current_epoch: u64,
         /// `journal_head`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub journal_head: [u8; 32],
     }
 
@@ -151,6 +152,7 @@ pub mod msg {
         /// `epoch`.
         pub epoch: u64,
         /// `journal_head`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub journal_head: [u8; 32],
     }
 
@@ -160,6 +162,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct DeltaMerged {
         /// `journal_head`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub journal_head: [u8; 32],
     }
 
@@ -171,6 +174,7 @@ pub mod msg {
         /// `new_epoch`.
         pub new_epoch: u64,
         /// `checkpoint_digest`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub checkpoint_digest: [u8; 32],
     }
 

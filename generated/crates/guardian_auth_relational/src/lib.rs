@@ -138,8 +138,10 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct AuthChallenge {
         /// `nonce`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub nonce: [u8; 32],
         /// `context_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub context_id: [u8; 32],
         /// `expires_at`.
         pub expires_at: u64,
@@ -151,6 +153,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SessionBinding {
         /// `session_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub session_id: [u8; 16],
         /// `epoch`.
         pub epoch: u64,

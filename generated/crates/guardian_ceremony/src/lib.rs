@@ -157,6 +157,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ShareInstalled {
         /// `ceremony_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub ceremony_id: [u8; 32],
         /// `share_index`.
         pub share_index: u16,
@@ -168,6 +169,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct NoShare {
         /// `ceremony_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub ceremony_id: [u8; 32],
     }
 }

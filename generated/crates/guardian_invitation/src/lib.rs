@@ -161,6 +161,7 @@ pub mod msg {
         /// `total`.
         pub total: u16,
         /// `policy_digest`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub policy_digest: [u8; 32],
     }
 
@@ -170,6 +171,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct JoinNoticeAck {
         /// `guardian_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub guardian_id: [u8; 32],
     }
 }

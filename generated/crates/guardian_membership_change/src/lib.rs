@@ -157,6 +157,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ReshareRequest {
         /// `roster_digest`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub roster_digest: [u8; 32],
         /// `threshold`.
         pub threshold: u16,
@@ -172,6 +173,7 @@ pub mod msg {
         /// `epoch`.
         pub epoch: u64,
         /// `roster_digest`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub roster_digest: [u8; 32],
     }
 }

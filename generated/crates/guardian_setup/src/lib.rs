@@ -144,6 +144,7 @@ pub mod msg {
         /// `share_index`.
         pub share_index: u16,
         /// `commitment`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub commitment: [u8; 32],
     }
 
@@ -153,6 +154,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct SetupComplete {
         /// `group_public_key`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub group_public_key: [u8; 32],
         /// `threshold`.
         pub threshold: u16,

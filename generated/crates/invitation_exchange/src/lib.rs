@@ -136,6 +136,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct RelationshipEstablished {
         /// `context_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub context_id: [u8; 32],
         /// `epoch`.
         pub epoch: u64,
@@ -147,6 +148,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct InvitationAck {
         /// `context_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub context_id: [u8; 32],
     }
 }

@@ -160,6 +160,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ApprovalRefused {
         /// `recovery_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub recovery_id: [u8; 32],
         /// `reason`.
         pub reason: String,
@@ -171,6 +172,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct DeviceBinding {
         /// `device_key`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub device_key: [u8; 32],
         /// `epoch`.
         pub epoch: u64,

@@ -141,6 +141,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct RelayRelease {
         /// `slot_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub slot_id: [u8; 16],
     }
 }

@@ -144,6 +144,7 @@ pub mod msg {
         /// `capabilities`.
         pub capabilities: Vec<String>,
         /// `nonce`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub nonce: [u8; 32],
     }
 
@@ -153,6 +154,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct ChannelEstablished {
         /// `channel_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub channel_id: [u8; 32],
         /// `epoch`.
         pub epoch: u64,

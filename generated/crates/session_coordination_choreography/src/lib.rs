@@ -154,6 +154,7 @@ pub mod msg {
     #[serde(crate = "choreo_runtime::serde")]
     pub struct OutcomeAck {
         /// `session_id`.
+        #[serde(with = "choreo_runtime::byte_array")]
         pub session_id: [u8; 16],
     }
 }
