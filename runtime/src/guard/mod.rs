@@ -1,5 +1,5 @@
 //! The guard chain every send goes through, driven by the send's
-//! [`SendGuard`](crate::SendGuard): capabilities (`CapGuard`), flow budget
+//! [`SendGuard`]: capabilities (`CapGuard`), flow budget
 //! (`FlowGuard`), leakage (`LeakageGuard`), then the journal fact
 //! (`JournalCoupler`), the audit entry and the transport.
 //!

@@ -45,7 +45,7 @@ pub struct NodeConfig {
     /// The other nodes, sorted by name.
     pub peers: Vec<PeerConfig>,
     /// Per protocol name, the `[roster.NAME]` section: how that protocol's
-    /// sessions are laid out and which peers this node plays (see [`roster`](super::roster)).
+    /// sessions are laid out and which peers this node plays (see [`super::roster`]).
     pub rosters: BTreeMap<String, RosterConfig>,
 }
 
