@@ -277,12 +277,11 @@ impl InitiatorSession<'_> {
     /// The derived key and its payload, or why there is none (fewer valid
     /// partials than the root's threshold).
     fn result(&mut self) -> Result<&(DerivedPublicKey, SigningKey), ServiceError> {
-        if self.derived.is_none() {
-            self.derived = Some(self.derive()?);
-        }
-        self.derived
-            .as_ref()
-            .ok_or(ServiceError::Missing("derived key"))
+        let derived = match self.derived.take() {
+            Some(derived) => derived,
+            None => self.derive()?,
+        };
+        Ok(self.derived.insert(derived))
     }
 
     fn derive(&self) -> Result<(DerivedPublicKey, SigningKey), ServiceError> {
